@@ -1,0 +1,241 @@
+"""JSON API for scripts and the dashboard.
+
+Routes are ``type='http'`` on purpose: Odoo's ``type='json'`` answers HTTP 200 with a
+JSON-RPC error envelope, while callers of this API get real 4xx statuses with a JSON
+``{"error": {"field": ..., "message": ...}}`` body. POST bodies must be
+``application/json``, which a cross-site form cannot send, so CSRF tokens are not needed.
+"""
+
+import json
+import logging
+
+from odoo import _, http
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.http import request
+
+from ..tools import phone as phone_tools
+
+_logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_TEXT_CHARS = 4096
+
+
+class ApiError(Exception):
+    def __init__(self, message, field=None, status=400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def _json(data, status=200):
+    return request.make_json_response(data, status=status)
+
+
+def _error(error):
+    payload = {"message": error.message}
+    if error.field:
+        payload["field"] = error.field
+    return _json({"error": payload}, status=error.status)
+
+
+def _api(func):
+    """Run ``func`` and turn expected failures into JSON 4xx answers (never a 500)."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            if not request.env.user.has_group("ofitec_whatsapp.group_whatsapp_user"):
+                raise ApiError(_("You need the WhatsApp User group."), status=403)
+            return func(self, *args, **kwargs)
+        except ApiError as error:
+            request.env.cr.rollback()
+            return _error(error)
+        except (AccessError, MissingError) as error:
+            request.env.cr.rollback()
+            return _error(ApiError(str(error.args[0]) if error.args else "", status=403))
+        except (UserError, ValidationError) as error:
+            request.env.cr.rollback()
+            return _error(ApiError(str(error.args[0]) if error.args else "", status=400))
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _read_json_object():
+    httprequest = request.httprequest
+    if httprequest.mimetype != "application/json":
+        raise ApiError(_("The body must be JSON (Content-Type: application/json)."), status=415)
+    if (httprequest.content_length or 0) > MAX_BODY_BYTES:
+        raise ApiError(_("The body is too large."), status=413)
+    raw = httprequest.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(_("The body is too large."), status=413)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(_("The body is not valid JSON.")) from None
+    if not isinstance(data, dict):
+        raise ApiError(_("The body must be a JSON object."))
+    return data
+
+
+def _get_int(data, field, required=False):
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise ApiError(_("%s is required.", field), field=field)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ApiError(_("%s must be a positive integer.", field), field=field)
+    return value
+
+
+def _get_str(data, field, max_len):
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(_("%s must be a non-empty string.", field), field=field)
+    if len(value) > max_len:
+        raise ApiError(_("%(field)s is longer than %(max)s characters.", field=field, max=max_len),
+                       field=field)
+    return value
+
+
+def _browse_existing(model, record_id, field):
+    record = request.env[model].browse(record_id).exists()
+    if not record:
+        raise ApiError(_("%(field)s %(id)s does not exist.", field=field, id=record_id),
+                       field=field, status=404)
+    try:
+        record.check_access_rights("read")
+        record.check_access_rule("read")
+    except AccessError:
+        raise ApiError(_("%(field)s %(id)s does not exist.", field=field, id=record_id),
+                       field=field, status=404) from None
+    return record
+
+
+class WhatsappApiController(http.Controller):
+    @http.route(
+        "/api/whatsapp/send_message",
+        type="http",
+        auth="user",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    @_api
+    def send_message(self, **_kwargs):
+        """Queue a message to a partner or a phone: free text or a template code.
+
+        Body: ``{"partner_id": 7 | "phone": "+56 9 …", "body": "…" | "template_code":
+        "urgent_action", "next_action_id": 42, "config_id": 1}``.
+        Answer 201: ``{"id": …, "state": "queued"}``.
+        """
+        data = _read_json_object()
+        partner_id = _get_int(data, "partner_id")
+        number = _get_str(data, "phone", 64)
+        body = _get_str(data, "body", MAX_TEXT_CHARS)
+        template_code = _get_str(data, "template_code", 64)
+        action_id = _get_int(data, "next_action_id")
+        config_id = _get_int(data, "config_id")
+        if bool(partner_id) == bool(number):
+            raise ApiError(_("Give either partner_id or phone."), field="partner_id")
+        if bool(body) == bool(template_code):
+            raise ApiError(_("Give either body or template_code."), field="body")
+
+        env = request.env
+        action = _browse_existing("ofitec.next.action", action_id, "next_action_id") if action_id \
+            else env["ofitec.next.action"]
+        company = action.company_id or env.company
+        partner = _browse_existing("res.partner", partner_id, "partner_id") if partner_id \
+            else env["res.partner"]
+        region = (company.country_id.code or "CL").upper()
+        if partner:
+            region = (partner.country_id.code or region).upper()
+            number = partner.mobile or partner.phone
+            normalized = phone_tools.normalize_phone(number, region)
+            if not normalized:
+                raise ApiError(_("This partner has no usable mobile or phone number."),
+                               field="partner_id")
+        else:
+            normalized = phone_tools.normalize_phone(number, region)
+            if not normalized:
+                raise ApiError(_("phone is not a valid phone number."), field="phone")
+
+        if config_id:
+            config = _browse_existing("ofitec.whatsapp.config", config_id, "config_id")
+            if not config.active:
+                raise ApiError(_("config_id %s is archived.", config_id), field="config_id")
+        else:
+            config = env["ofitec.whatsapp.config"]._get_config_for_action(action) if action \
+                else env["ofitec.whatsapp.config"].search([("company_id", "=", company.id)], limit=1)
+            if not config:
+                raise ApiError(_("No active WhatsApp configuration."), field="config_id")
+
+        vals = {
+            "direction": "outbound",
+            "state": "queued",
+            "config_id": config.id,
+            "company_id": config.company_id.id,
+            "partner_id": partner.id or False,
+            "phone": normalized,
+            "next_action_id": action.id or False,
+        }
+        if template_code:
+            template = env["ofitec.whatsapp.template"]._get_by_code(template_code, company)
+            if not template:
+                raise ApiError(_("Unknown template_code %s.", template_code),
+                               field="template_code")
+            if action:
+                prepared = action._prepare_whatsapp_message(partner or None, template_code)
+                text, params = prepared["body"], prepared["template_params"]
+            else:
+                values = {"recipient_name": partner.name or ""}
+                text, params = template._render_body(values), template._get_template_params(values)
+            vals.update(body=text, template_id=template.id, template_params=json.dumps(params))
+        else:
+            vals["body"] = body
+        message = env["ofitec.whatsapp.message"].create(vals)
+        return _json({"id": message.id, "state": message.state}, status=201)
+
+    @http.route(
+        "/api/whatsapp/test_connection",
+        type="http",
+        auth="user",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    @_api
+    def test_connection(self, **_kwargs):
+        """Body ``{"config_id": 1}`` (optional: the company's default number)."""
+        data = _read_json_object()
+        config_id = _get_int(data, "config_id")
+        if config_id:
+            config = _browse_existing("ofitec.whatsapp.config", config_id, "config_id")
+        else:
+            config = request.env["ofitec.whatsapp.config"].search(
+                [("company_id", "=", request.env.company.id)], limit=1
+            )
+            if not config:
+                raise ApiError(_("No active WhatsApp configuration."), field="config_id")
+        result = config._test_connection()
+        result["config_id"] = config.id
+        return _json(result, status=200)
+
+    @http.route(
+        "/api/whatsapp/get_stats",
+        type="http",
+        auth="user",
+        methods=["GET"],
+        save_session=False,
+    )
+    @_api
+    def get_stats(self, **_kwargs):
+        return _json(request.env["ofitec.whatsapp.message"].get_whatsapp_stats())

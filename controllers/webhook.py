@@ -1,0 +1,92 @@
+"""Meta webhook route: validate, store, answer. No business logic here.
+
+``type='http'`` (never ``'json'``: Odoo answers 200 on errors there, so Meta would not
+redeliver and bad signatures would look accepted). The signature is checked on the
+raw bytes before anything parses the body; processing runs later in a cron.
+"""
+
+import hmac
+import json
+import logging
+
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+
+from odoo import http
+from odoo.http import request
+
+from ..tools import signature, webhook
+
+_logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's documented maximum payload
+
+
+def _text(body, status):
+    return request.make_response(
+        body, headers=[("Content-Type", "text/plain; charset=utf-8")], status=status
+    )
+
+
+class WhatsappWebhookController(http.Controller):
+    @http.route(
+        "/webhooks/whatsapp/<int:config_id>",
+        type="http",
+        auth="public",
+        methods=["GET", "POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def whatsapp_webhook(self, config_id, **_kwargs):
+        config = request.env["ofitec.whatsapp.config"].sudo().browse(config_id).exists()
+        if not config or not config.active:
+            raise NotFound()
+        if request.httprequest.method == "GET":
+            return self._handshake(config)
+        return self._receive(config)
+
+    def _handshake(self, config):
+        args = request.httprequest.args
+        mode = args.get("hub.mode", "")
+        token = args.get("hub.verify_token", "")
+        challenge = args.get("hub.challenge", "")
+        expected = config.verify_token or ""
+        if (
+            mode == "subscribe"
+            and expected
+            and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+        ):
+            return _text(challenge, 200)
+        return _text("Forbidden", 403)
+
+    def _receive(self, config):
+        httprequest = request.httprequest
+        if (httprequest.content_length or 0) > MAX_BODY_BYTES:
+            return _text("Payload too large", 413)
+        # A body without Content-Length (chunked) is cut by werkzeug at this limit.
+        httprequest.max_content_length = MAX_BODY_BYTES
+        try:
+            raw = httprequest.get_data(cache=True)
+        except RequestEntityTooLarge:
+            return _text("Payload too large", 413)
+        header = httprequest.headers.get("X-Hub-Signature-256")
+        if not signature.verify_meta_signature(config.app_secret or "", raw, header):
+            config._record_signature_failure()
+            _logger.warning(
+                "WhatsApp webhook for config %s refused: %s signature",
+                config.id,
+                "missing" if not header else "wrong",
+            )
+            return _text("Forbidden", 403)
+        Event = request.env["ofitec.whatsapp.webhook.event"].sudo()
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            Event._store_rejected(config, raw, "malformed JSON")
+            return _text("Malformed JSON", 400)
+        try:
+            webhook.parse_meta_payload(data)
+        except webhook.WebhookPayloadError as error:
+            Event._store_rejected(config, raw, str(error)[:250])
+            return _text(f"Unexpected payload: {error}", 400)
+        Event._store(config, raw)
+        return _text("OK", 200)

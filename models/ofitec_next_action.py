@@ -1,0 +1,377 @@
+import json
+import logging
+
+from lxml import etree
+
+from odoo import _, api, fields, models
+
+from ..tools import commands, phone
+
+_logger = logging.getLogger(__name__)
+
+URGENT_PRIORITIES = ("1", "2")
+OPEN_STATUSES = ("pending", "in_progress")
+
+
+class OfitecNextAction(models.Model):
+    # mail.thread is added here so that reminders and replies can always be logged,
+    # whether or not the customer's module already gives the model a chatter.
+    _name = "ofitec.next.action"
+    _inherit = ["ofitec.next.action", "mail.thread"]
+
+    whatsapp_enabled = fields.Boolean(
+        string="WhatsApp Notifications",
+        default=True,
+        help="Send a WhatsApp message to the recipients when this action is urgent.",
+    )
+    whatsapp_notified = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="The automatic urgent notification was queued (it is sent once).",
+    )
+    whatsapp_sent = fields.Boolean(
+        string="WhatsApp Sent",
+        compute="_compute_whatsapp_sent",
+        store=True,
+        help="At least one WhatsApp message about this action left Odoo.",
+    )
+    whatsapp_message_ids = fields.One2many(
+        "ofitec.whatsapp.message", "next_action_id", string="WhatsApp Messages"
+    )
+    whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
+    whatsapp_recipient_ids = fields.Many2many(
+        "res.partner",
+        "ofitec_next_action_whatsapp_partner_rel",
+        "action_id",
+        "partner_id",
+        string="Extra WhatsApp Recipients",
+        help="Notified besides the project manager and the assigned user.",
+    )
+
+    @api.depends("whatsapp_message_ids.state", "whatsapp_message_ids.direction")
+    def _compute_whatsapp_sent(self):
+        for action in self:
+            action.whatsapp_sent = any(
+                m.direction == "outbound" and m.state in ("sent", "delivered", "read")
+                for m in action.sudo().whatsapp_message_ids
+            )
+
+    def _compute_whatsapp_message_count(self):
+        for action in self:
+            action.whatsapp_message_count = len(action.sudo().whatsapp_message_ids)
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        actions = super().create(vals_list)
+        actions._whatsapp_notify_if_urgent()
+        return actions
+
+    def write(self, vals):
+        res = super().write(vals)
+        if {"priority", "whatsapp_enabled", "status"} & set(vals):
+            self._whatsapp_notify_if_urgent()
+        return res
+
+    # ------------------------------------------------------------------
+    # Views: the customer's view ids are unknown, so the WhatsApp parts are added
+    # to whatever form/list the model has, instead of inheriting views by XML id.
+    # ------------------------------------------------------------------
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        if view_type == "form":
+            self._whatsapp_patch_form(arch)
+        elif view_type == "tree":
+            self._whatsapp_patch_tree(arch)
+        return arch, view
+
+    @api.model
+    def _whatsapp_patch_form(self, arch):
+        if arch.xpath("//field[@name='whatsapp_message_ids']"):
+            return  # the view already shows them (e.g. the customer added them)
+        # The parts live in a view record of their own, so they are translated like
+        # any view (its header buttons and notebook pages are copied in).
+        parts_view = self.env.ref(
+            "ofitec_whatsapp.ofitec_next_action_view_form_whatsapp_parts", raise_if_not_found=False
+        )
+        if not parts_view:
+            return
+        parts = etree.fromstring(parts_view.sudo().with_context(lang=self.env.lang).arch)
+        header = arch.find(".//header")
+        if header is None:
+            header = etree.Element("header")
+            arch.insert(0, header)
+        for button in parts.find("header"):
+            header.append(button)
+        sheet = arch.find(".//sheet")
+        if sheet is None:
+            sheet = arch
+        notebook = sheet.find(".//notebook")
+        if notebook is None:
+            notebook = etree.SubElement(sheet, "notebook")
+        for page in parts.find(".//notebook"):
+            notebook.append(page)
+
+    @api.model
+    def _whatsapp_patch_tree(self, arch):
+        if arch.xpath("//field[@name='whatsapp_sent']"):
+            return
+        etree.SubElement(
+            arch,
+            "field",
+            {"name": "whatsapp_sent", "optional": "show", "widget": "boolean"},
+        )
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_send_whatsapp_reminder(self):
+        """Queue a WhatsApp reminder to the action's recipients (manual button)."""
+        messages = self._whatsapp_queue(reason="reminder")
+        queued = messages.filtered(lambda m: m.state == "queued")
+        if not queued:
+            message, kind = _("No WhatsApp reminder could be queued (see the messages)."), "warning"
+        else:
+            message, kind = (
+                _("WhatsApp reminder queued for %s.", ", ".join(queued.mapped("partner_id.name"))),
+                "success",
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"message": message, "type": kind, "sticky": False},
+        }
+
+    def action_view_whatsapp_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "ofitec_whatsapp.ofitec_whatsapp_message_action"
+        )
+        action["domain"] = [("next_action_id", "=", self.id)]
+        action["context"] = {"default_next_action_id": self.id}
+        return action
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _whatsapp_notify_if_urgent(self):
+        """Queue the urgent notification once, when an open action is (or becomes) urgent."""
+        to_notify = self.filtered(
+            lambda a: a.whatsapp_enabled
+            and not a.whatsapp_notified
+            and a.priority in URGENT_PRIORITIES
+            and a.status in OPEN_STATUSES
+        )
+        if to_notify:
+            to_notify._whatsapp_queue(reason="urgent")
+
+    def _whatsapp_queue(self, reason="urgent", template_code="urgent_action"):
+        """Create queued WhatsApp messages for these actions; never raises.
+
+        Only rows in our own table are written (no network call): the cron sends them
+        after this transaction commits. Anything going wrong here is logged and kept
+        inside a savepoint, so the action itself is always saved.
+        """
+        Message = self.env["ofitec.whatsapp.message"].sudo()
+        messages = Message
+        for action in self:
+            try:
+                with self.env.cr.savepoint():
+                    messages |= action._whatsapp_queue_one(reason, template_code)
+            except Exception:
+                _logger.exception("WhatsApp: could not queue messages for action %s", action.id)
+        return messages
+
+    def _whatsapp_queue_one(self, reason, template_code):
+        self.ensure_one()
+        Message = self.env["ofitec.whatsapp.message"].sudo()
+        config = self.env["ofitec.whatsapp.config"]._get_config_for_action(self)
+        company = self.company_id or self.env.company
+        vals_list = []
+        for recipient in self._get_whatsapp_recipients():
+            vals = {
+                "direction": "outbound",
+                "next_action_id": self.id,
+                "partner_id": recipient["partner"].id,
+                "phone": recipient["phone"] or False,
+                "company_id": company.id,
+                "config_id": config.id or False,
+            }
+            skip_reason = recipient.get("skip_reason")
+            if not config:
+                skip_reason = _("No active WhatsApp configuration for %s.", company.name)
+            if skip_reason:
+                vals.update(state="cancelled", error_message=skip_reason)
+            else:
+                prepared = self._prepare_whatsapp_message(
+                    recipient["partner"], template_code=template_code
+                )
+                template = prepared.get("template")
+                vals.update(
+                    state="queued",
+                    body=prepared["body"],
+                    template_id=template.id if template else False,
+                    template_params=json.dumps(prepared.get("template_params") or []),
+                )
+            vals_list.append(vals)
+        messages = Message.create(vals_list)
+        if reason == "urgent":
+            self.whatsapp_notified = True
+        self._whatsapp_log_queued(messages, reason)
+        return messages
+
+    def _whatsapp_log_queued(self, messages, reason):
+        queued = messages.filtered(lambda m: m.state == "queued")
+        skipped = messages - queued
+        lines = []
+        if queued:
+            label = _("WhatsApp reminder") if reason == "reminder" else _("WhatsApp notification")
+            lines.append(
+                _(
+                    "%(label)s queued for %(names)s.",
+                    label=label,
+                    names=", ".join(queued.mapped("partner_id.name")),
+                )
+            )
+        for message in skipped:
+            lines.append(
+                _(
+                    "No WhatsApp message for %(name)s: %(reason)s",
+                    name=message.partner_id.name or "?",
+                    reason=message.error_message,
+                )
+            )
+        if lines:
+            self.sudo().message_post(body="<br/>".join(lines), subtype_xmlid="mail.mt_note")
+
+    def _whatsapp_apply_command(self, command, inbound_message):
+        """Apply a reply command through the model's own methods.
+
+        Returns the code of the answer template to send back.
+        """
+        self.ensure_one()
+        transitions = {
+            commands.CMD_OK: ("action_start_progress", ("pending",), ("in_progress",), "reply_ok"),
+            commands.CMD_COMPLETED: (
+                "action_mark_completed",
+                ("pending", "in_progress"),
+                ("completed",),
+                "reply_completed",
+            ),
+            commands.CMD_CANCEL: (
+                "action_cancel",
+                ("pending", "in_progress"),
+                ("cancelled",),
+                "reply_cancel",
+            ),
+        }
+        method, allowed_from, already, answer = transitions[command]
+        who = inbound_message.partner_id.name or inbound_message.phone or inbound_message.wa_id
+        if self.status in already:
+            result = "reply_already"
+        elif self.status not in allowed_from:
+            result = "reply_invalid_state"
+        else:
+            actor = self._whatsapp_actor(inbound_message.partner_id)
+            getattr(self.with_user(actor), method)()
+            result = answer
+        self.sudo().message_post(
+            body=_(
+                "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
+                who=who,
+                text=inbound_message.body or "",
+                result=_("applied") if result == answer else _("nothing changed"),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return result
+
+    def _whatsapp_actor(self, partner):
+        """Who performs a transition asked over WhatsApp: the sender's own internal
+        user when there is one (so access rules and the chatter say who did it),
+        otherwise the current (technical) processing user."""
+        users = partner.sudo().user_ids.filtered(
+            lambda u: not u.share and self.company_id in u.company_ids
+        )
+        return users[:1] or self.env.user
+
+    def _get_whatsapp_recipients(self):
+        """Who gets the WhatsApp message about this action.
+
+        The project manager, the assigned user and the extra recipients, once per
+        WhatsApp number. Returns a list of dicts ``{'partner', 'phone', 'role'}``;
+        people without a usable number come back with a ``skip_reason`` and no phone,
+        so the skip can be shown.
+        """
+        self.ensure_one()
+        candidates = []
+        if self.project_id.user_id:
+            candidates.append((self.project_id.user_id.partner_id, "manager"))
+        if self.user_id:
+            candidates.append((self.user_id.partner_id, "assignee"))
+        for partner in self.whatsapp_recipient_ids:
+            candidates.append((partner, "custom"))
+        default_region = ((self.company_id or self.env.company).country_id.code or "CL").upper()
+        recipients, seen_numbers, seen_partners = [], set(), set()
+        for partner, role in candidates:
+            partner = partner.sudo()
+            if partner.id in seen_partners:
+                continue
+            seen_partners.add(partner.id)
+            region = (partner.country_id.code or default_region).upper()
+            number = phone.normalize_phone(partner.mobile, region) or phone.normalize_phone(
+                partner.phone, region
+            )
+            if not number:
+                recipients.append(
+                    {
+                        "partner": partner,
+                        "phone": False,
+                        "role": role,
+                        "skip_reason": _("no usable mobile or phone number"),
+                    }
+                )
+                continue
+            if number in seen_numbers:
+                continue
+            seen_numbers.add(number)
+            recipients.append({"partner": partner, "phone": number, "role": role})
+        return recipients
+
+    def _prepare_whatsapp_values(self, partner=None):
+        """Values for the template placeholders (see ofitec.whatsapp.template)."""
+        self.ensure_one()
+        priorities = dict(self._fields["priority"]._description_selection(self.env))
+        return {
+            "recipient_name": (partner.name if partner else "") or "",
+            "project": self.project_id.name or _("No project"),
+            "title": self.name or "",
+            "description": self.description or "",
+            "priority": priorities.get(self.priority, self.priority or ""),
+            "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else _("No deadline"),
+            "expected_benefits": self.expected_benefits or "",
+            "action_id": str(self.id),
+        }
+
+    def _prepare_whatsapp_message(self, partner=None, template_code="urgent_action"):
+        """What is sent about this action to ``partner`` (public extension hook).
+
+        Returns a dict with ``template`` (ofitec.whatsapp.template), ``values`` (the
+        placeholder values), ``body`` (the text sent inside the 24-hour window) and
+        ``template_params`` (the approved template's parameters, used outside it).
+        An ``_inherit`` override may change any of them after calling ``super()``.
+        """
+        self.ensure_one()
+        company = self.company_id or self.env.company
+        template = self.env["ofitec.whatsapp.template"]._get_by_code(template_code, company)
+        values = self._prepare_whatsapp_values(partner)
+        if template:
+            body = template._render_body(values)
+            params = template._get_template_params(values)
+        else:
+            body = _("Urgent action: %(title)s", title=values["title"])
+            params = []
+        return {"template": template, "values": values, "body": body, "template_params": params}

@@ -1,0 +1,397 @@
+import logging
+import os
+import secrets
+
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import UserError, ValidationError
+
+from ..tools import cloud_api, commands, crypto, phone
+from ..tools.errors import WhatsAppError
+
+_logger = logging.getLogger(__name__)
+
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+SECRET_GROUPS = "ofitec_whatsapp.group_whatsapp_manager,base.group_system"
+KEY_CONFIG_OPTION = "ofitec_whatsapp_secret_key"
+KEY_ENV_VARIABLE = "OFITEC_WHATSAPP_SECRET_KEY"
+
+
+def _get_secret_box():
+    """The encryption helper for secrets at rest, or None when no key is configured.
+
+    The key comes from the Odoo configuration file (``ofitec_whatsapp_secret_key``)
+    or, failing that, from the ``OFITEC_WHATSAPP_SECRET_KEY`` environment variable.
+    """
+    key = tools.config.get(KEY_CONFIG_OPTION) or os.environ.get(KEY_ENV_VARIABLE)
+    if not key:
+        return None
+    return crypto.SecretBox(key)
+
+
+class OfitecWhatsappConfig(models.Model):
+    _name = "ofitec.whatsapp.config"
+    _description = "WhatsApp Configuration"
+    _order = "sequence, id"
+
+    # ------------------------------------------------------------------
+    # Fields
+    # ------------------------------------------------------------------
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    sequence = fields.Integer(
+        default=10,
+        help="When no number is tied to an action's project, the active configuration "
+        "of the action's company with the lowest sequence sends the message.",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    provider = fields.Selection(
+        [("meta", "Meta WhatsApp Cloud API")], required=True, default="meta"
+    )
+    phone_number_id = fields.Char(
+        string="Phone Number ID", help="Meta's id of the business phone number."
+    )
+    waba_id = fields.Char(string="WhatsApp Business Account ID")
+    display_phone_number = fields.Char(readonly=True, copy=False)
+    verified_name = fields.Char(readonly=True, copy=False)
+    quality_rating = fields.Char(readonly=True, copy=False)
+    api_base_url = fields.Char(
+        string="API Base URL",
+        required=True,
+        default="https://graph.facebook.com",
+        help="Graph API root. A proxy or a local Graph-speaking server may stand in.",
+    )
+    api_version = fields.Char(string="API Version", required=True, default="v23.0")
+    # Secrets: the stored columns hold ciphertext when a key is configured.
+    access_token_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
+    app_secret_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
+    verify_token_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
+    access_token = fields.Text(
+        compute="_compute_secrets",
+        inverse="_inverse_access_token",
+        groups=SECRET_GROUPS,
+        help="System user access token of the Meta app.",
+    )
+    app_secret = fields.Char(
+        compute="_compute_secrets",
+        inverse="_inverse_app_secret",
+        groups=SECRET_GROUPS,
+        help="App secret of the Meta app: signs the webhooks (X-Hub-Signature-256).",
+    )
+    verify_token = fields.Char(
+        string="Webhook Verify Token",
+        compute="_compute_secrets",
+        inverse="_inverse_verify_token",
+        groups=SECRET_GROUPS,
+        help="Token Meta sends in the webhook handshake. Generated when left empty.",
+    )
+    secrets_encrypted = fields.Boolean(compute="_compute_secrets_encrypted")
+    webhook_url = fields.Char(compute="_compute_webhook_url", string="Webhook URL")
+    test_mode = fields.Boolean(
+        help="Nothing leaves Odoo: messages get a local id and go straight to 'sent'."
+    )
+    test_allowlist = fields.Text(
+        string="Test Mode Allow-list",
+        help="Numbers (one per line or comma separated) that still receive real "
+        "messages while test mode is on.",
+    )
+    rate_limit = fields.Integer(
+        string="Messages per Second",
+        default=80,
+        help="Throughput allowed for this number (Meta's default is 80). 0 lifts the limit.",
+    )
+    max_attempts = fields.Integer(
+        default=6, help="Attempts before a message with a temporary error is marked failed."
+    )
+    message_count = fields.Integer(compute="_compute_message_count")
+    synonyms_ok = fields.Char(
+        string="Synonyms of OK",
+        default="sí, si, vale, confirmo, de acuerdo",
+        help="Comma-separated words accepted as OK (besides OK itself).",
+    )
+    synonyms_completed = fields.Char(
+        string="Synonyms of COMPLETADO",
+        default="hecho, listo, terminado, terminada, completada",
+    )
+    synonyms_cancel = fields.Char(string="Synonyms of CANCELAR", default="anular, cancelado")
+    webhook_event_ids = fields.One2many("ofitec.whatsapp.webhook.event", "config_id")
+    webhook_failed_count = fields.Integer(compute="_compute_webhook_counts")
+    signature_failure_count = fields.Integer(
+        readonly=True, copy=False, help="Webhook calls refused for a missing or wrong signature."
+    )
+    last_signature_failure = fields.Datetime(readonly=True, copy=False)
+
+    _sql_constraints = [
+        (
+            "phone_number_id_company_uniq",
+            "unique(phone_number_id, company_id)",
+            "This phone number id is already configured for this company.",
+        ),
+    ]
+
+    # ------------------------------------------------------------------
+    # Compute / inverse
+    # ------------------------------------------------------------------
+    @api.depends("access_token_stored", "app_secret_stored", "verify_token_stored")
+    def _compute_secrets(self):
+        box = _get_secret_box()
+        for config in self:
+            for fname in SECRET_FIELDS:
+                value = config[f"{fname}_stored"] or False
+                if value and crypto.is_encrypted(value):
+                    try:
+                        value = box.decrypt(value) if box else False
+                    except crypto.SecretKeyError:
+                        value = False
+                    if value is False:
+                        _logger.warning(
+                            "WhatsApp config %s: %s cannot be decrypted with the configured key",
+                            config.id,
+                            fname,
+                        )
+                config[fname] = value
+
+    def _store_secret(self, fname):
+        box = _get_secret_box()
+        for config in self:
+            value = config[fname] or False
+            if value and box:
+                value = box.encrypt(value)
+            config[f"{fname}_stored"] = value
+
+    def _inverse_access_token(self):
+        self._store_secret("access_token")
+
+    def _inverse_app_secret(self):
+        self._store_secret("app_secret")
+
+    def _inverse_verify_token(self):
+        self._store_secret("verify_token")
+
+    def _compute_secrets_encrypted(self):
+        encrypted = _get_secret_box() is not None
+        for config in self:
+            config.secrets_encrypted = encrypted
+
+    @api.depends_context("uid")
+    def _compute_webhook_url(self):
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for config in self:
+            config.webhook_url = (
+                f"{base_url.rstrip('/')}/webhooks/whatsapp/{config.id}" if config.id else False
+            )
+
+    def _compute_message_count(self):
+        groups = self.env["ofitec.whatsapp.message"]._read_group(
+            [("config_id", "in", self.ids)], ["config_id"], ["config_id"]
+        )
+        counts = {g["config_id"][0]: g["config_id_count"] for g in groups}
+        for config in self:
+            config.message_count = counts.get(config.id, 0)
+
+    def _compute_webhook_counts(self):
+        groups = self.env["ofitec.whatsapp.webhook.event"]._read_group(
+            [("config_id", "in", self.ids), ("state", "=", "failed")], ["config_id"], ["config_id"]
+        )
+        counts = {g["config_id"][0]: g["config_id_count"] for g in groups}
+        for config in self:
+            config.webhook_failed_count = counts.get(config.id, 0)
+
+    # ------------------------------------------------------------------
+    # Constraints
+    # ------------------------------------------------------------------
+    @api.constrains("rate_limit", "max_attempts")
+    def _check_limits(self):
+        for config in self:
+            if config.rate_limit < 0:
+                raise ValidationError(_("The rate limit cannot be negative."))
+            if config.max_attempts < 1:
+                raise ValidationError(_("At least one attempt is needed."))
+
+    @api.constrains("api_base_url")
+    def _check_api_base_url(self):
+        for config in self:
+            if not (config.api_base_url or "").startswith(("https://", "http://")):
+                raise ValidationError(_("The API base URL must start with https:// or http://."))
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if not vals.get("verify_token"):
+                vals["verify_token"] = secrets.token_urlsafe(24)
+        return super().create(vals_list)
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_test_connection(self):
+        """Ask Meta for the phone number's profile and show what it says."""
+        self.ensure_one()
+        result = self._test_connection()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Connection succeeded") if result["ok"] else _("Connection failed"),
+                "message": result["message"],
+                "type": "success" if result["ok"] else "danger",
+                "sticky": not result["ok"],
+            },
+        }
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "ofitec_whatsapp.ofitec_whatsapp_message_action"
+        )
+        action["domain"] = [("config_id", "=", self.id)]
+        action["context"] = {}
+        return action
+
+    def action_view_webhook_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "ofitec_whatsapp.ofitec_whatsapp_webhook_event_action"
+        )
+        action["domain"] = [("config_id", "=", self.id)]
+        return action
+
+    def action_regenerate_verify_token(self):
+        self.ensure_one()
+        self.verify_token = secrets.token_urlsafe(24)
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _test_connection(self):
+        """GET /{phone_number_id}: returns a dict safe to show (never a secret)."""
+        self.ensure_one()
+        if self.test_mode:
+            return {
+                "ok": True,
+                "message": _("Test mode is on: nothing is sent to Meta."),
+                "test_mode": True,
+            }
+        if not self.phone_number_id:
+            return {"ok": False, "message": _("The Phone Number ID is missing.")}
+        try:
+            info = self._get_client().get_phone_number()
+        except WhatsAppError as error:
+            return {
+                "ok": False,
+                "message": _("Meta answered: %s", str(error)),
+                "error_code": error.code,
+            }
+        self.sudo().write(
+            {
+                "display_phone_number": info.get("display_phone_number") or False,
+                "verified_name": info.get("verified_name") or False,
+                "quality_rating": info.get("quality_rating") or False,
+            }
+        )
+        status = info.get("status")
+        return {
+            "ok": status in (None, "CONNECTED"),
+            "message": _(
+                "Number %(number)s (%(name)s), quality %(quality)s, status %(status)s.",
+                number=info.get("display_phone_number") or "?",
+                name=info.get("verified_name") or "?",
+                quality=info.get("quality_rating") or "?",
+                status=status or "?",
+            ),
+            "display_phone_number": info.get("display_phone_number"),
+            "verified_name": info.get("verified_name"),
+            "quality_rating": info.get("quality_rating"),
+            "status": status,
+        }
+
+    def _get_client(self):
+        """The only place the ORM obtains a network client (tests patch this)."""
+        self.ensure_one()
+        config = self.sudo()
+        if not config.access_token:
+            raise UserError(_("The access token of %s is missing or unreadable.", self.name))
+        return cloud_api.CloudApiClient(
+            access_token=config.access_token,
+            phone_number_id=config.phone_number_id,
+            api_version=config.api_version,
+            base_url=config.api_base_url,
+        )
+
+    def _is_allowlisted(self, number):
+        """True when ``number`` may receive real messages although test mode is on."""
+        self.ensure_one()
+        if not self.test_allowlist or not number:
+            return False
+        region = self._get_default_region()
+        entries = self.test_allowlist.replace(",", "\n").splitlines()
+        allowed = {phone.normalize_phone(entry.strip(), region) for entry in entries}
+        return phone.normalize_phone(number, region) in allowed - {None}
+
+    def _get_default_region(self):
+        self.ensure_one()
+        return (self.company_id.country_id.code or "CL").upper()
+
+    @api.model
+    def _get_config_for_action(self, action):
+        """The number that sends for ``action``.
+
+        Rule: the number tied to the action's project (``project.whatsapp_config_id``)
+        when it is active and belongs to the action's company; otherwise the active
+        configuration of the action's company with the lowest sequence.
+        """
+        company = action.company_id or self.env.company
+        project_config = action.project_id.whatsapp_config_id.sudo()
+        if project_config.active and project_config.company_id == company:
+            return project_config
+        return self.sudo().search([("company_id", "=", company.id)], limit=1)
+
+    def _get_synonyms(self):
+        """Extra reply words of this number, for tools.commands.parse_command."""
+        self.ensure_one()
+        table = {}
+        for fname, command in (
+            ("synonyms_ok", commands.CMD_OK),
+            ("synonyms_completed", commands.CMD_COMPLETED),
+            ("synonyms_cancel", commands.CMD_CANCEL),
+        ):
+            for word in (self[fname] or "").split(","):
+                if word.strip():
+                    table[word.strip()] = command
+        return table
+
+    def _record_signature_failure(self):
+        """Count a refused webhook call (in its own short transaction-safe UPDATE)."""
+        self.ensure_one()
+        self.env.cr.execute(
+            """
+            UPDATE ofitec_whatsapp_config
+               SET signature_failure_count = COALESCE(signature_failure_count, 0) + 1,
+                   last_signature_failure = (now() at time zone 'UTC')
+             WHERE id = %s
+            """,
+            (self.id,),
+        )
+        self.invalidate_recordset(["signature_failure_count", "last_signature_failure"])
+
+    def _get_processing_env(self):
+        """The environment webhook processing runs in: the WhatsApp technical user,
+        restricted to this number's company (not a blanket sudo)."""
+        self.ensure_one()
+        bot = self.env.ref("ofitec_whatsapp.user_whatsapp_bot").sudo()
+        if self.company_id not in bot.company_ids:
+            bot.write({"company_ids": [(4, self.company_id.id)]})
+        env = self.env(user=bot.id, su=False)
+        return env(context=dict(env.context, allowed_company_ids=[self.company_id.id]))
+
+    def _notify_dashboard(self, actions=None):
+        """Tell open dashboards of this company to refresh (after commit)."""
+        self.ensure_one()
+        payload = {"config_id": self.id, "action_ids": actions.ids if actions else []}
+        self.env["bus.bus"].sudo()._sendone(
+            self.company_id, "ofitec_whatsapp/updated", payload
+        )

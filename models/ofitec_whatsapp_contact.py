@@ -1,0 +1,128 @@
+from datetime import datetime, timedelta, timezone
+
+from odoo import api, fields, models
+
+from ..tools import phone
+
+# Meta's customer service window; we stop sending free-form a little early, so that
+# a message queued just before the end does not land outside it (131047).
+WINDOW = timedelta(hours=24)
+WINDOW_SAFETY = timedelta(minutes=5)
+
+
+class OfitecWhatsappContact(models.Model):
+    """A WhatsApp user as seen by one business number: identity, window and opt-out."""
+
+    _name = "ofitec.whatsapp.contact"
+    _description = "WhatsApp Contact"
+    _order = "last_inbound_at desc, id desc"
+
+    config_id = fields.Many2one(
+        "ofitec.whatsapp.config", required=True, ondelete="cascade", index=True
+    )
+    company_id = fields.Many2one(related="config_id.company_id", store=True)
+    wa_id = fields.Char(string="WhatsApp ID", index=True, help="Digits, as Meta sends them.")
+    bsuid = fields.Char(string="Business-scoped User ID", index=True)
+    phone = fields.Char(help="E.164 number.")
+    partner_id = fields.Many2one("res.partner", index=True, ondelete="set null")
+    profile_name = fields.Char(help="Name chosen by the user in WhatsApp (not verified).")
+    last_inbound_at = fields.Datetime(
+        string="Last Message Received", help="Opens the 24-hour customer service window."
+    )
+    window_open = fields.Boolean(compute="_compute_window_open")
+    opted_out = fields.Boolean(help="The user wrote STOP or BAJA: nothing more is sent.")
+    opted_out_date = fields.Datetime()
+
+    _sql_constraints = [
+        ("wa_id_uniq", "unique(config_id, wa_id)", "A WhatsApp id is stored once per number."),
+        ("bsuid_uniq", "unique(config_id, bsuid)", "A user id is stored once per number."),
+    ]
+
+    def name_get(self):
+        result = []
+        for contact in self:
+            who = contact.partner_id.name or contact.profile_name or ""
+            ident = contact.phone or contact.wa_id or contact.bsuid or ""
+            result.append((contact.id, f"{who} ({ident})" if who else ident))
+        return result
+
+    def _compute_window_open(self):
+        for contact in self:
+            contact.window_open = contact._is_window_open()
+
+    def _is_window_open(self, at=None):
+        self.ensure_one()
+        if not self.last_inbound_at:
+            return False
+        at = at or fields.Datetime.now()
+        return self.last_inbound_at + WINDOW - WINDOW_SAFETY > at
+
+    @api.model
+    def _find(self, config, wa_id=None, bsuid=None, variants=()):
+        """The contact of ``config`` with that BSUID, wa_id or one of its variants."""
+        contact = self.browse()
+        if bsuid:
+            contact = self.search([("config_id", "=", config.id), ("bsuid", "=", bsuid)], limit=1)
+        if not contact and wa_id:
+            ids = [wa_id, *variants]
+            contact = self.search([("config_id", "=", config.id), ("wa_id", "in", ids)], limit=1)
+        return contact
+
+    @api.model
+    def _touch_from_inbound(self, config, inbound):
+        """The sender's contact, created or updated; its 24-hour window restarts."""
+        wa_id = inbound.from_wa_id
+        variants = phone.wa_id_variants(wa_id) if wa_id else ()
+        contact = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
+        at = datetime.fromtimestamp(inbound.timestamp, tz=timezone.utc).replace(tzinfo=None)
+        vals = {}
+        if wa_id and contact.wa_id != wa_id and not contact.wa_id:
+            vals["wa_id"] = wa_id
+        if inbound.from_user_id and contact.bsuid != inbound.from_user_id:
+            vals["bsuid"] = inbound.from_user_id
+        if inbound.profile_name and contact.profile_name != inbound.profile_name:
+            vals["profile_name"] = inbound.profile_name
+        if not contact.last_inbound_at or contact.last_inbound_at < at:
+            vals["last_inbound_at"] = at
+        if contact.opted_out:
+            # Writing again ends an opt-out (a STOP in this batch sets it again).
+            vals.update(opted_out=False, opted_out_date=False)
+        if inbound.type == "system" and (inbound.new_wa_id or inbound.new_user_id):
+            # user_changed_number: keep following the same person.
+            if inbound.new_wa_id:
+                vals["wa_id"] = inbound.new_wa_id
+            if inbound.new_user_id:
+                vals["bsuid"] = inbound.new_user_id
+        if not contact:
+            vals.setdefault("wa_id", wa_id or False)
+            vals["config_id"] = config.id
+            contact = self.create(vals)
+        elif vals:
+            contact.write(vals)
+        if not contact.phone and contact.wa_id:
+            contact.phone = phone.normalize_phone("+" + contact.wa_id)
+        if not contact.partner_id and contact.phone:
+            contact.partner_id = self._match_partner(config, contact.phone)
+        return contact
+
+    @api.model
+    def _match_partner(self, config, number):
+        """The partner whose mobile or phone is ``number`` (E.164), if exactly one."""
+        digits = number.lstrip("+")
+        tail = digits[-8:]
+        region = config._get_default_region()
+        partners = (
+            self.env["res.partner"]
+            .sudo()
+            .search(["|", ("mobile", "ilike", tail[-4:]), ("phone", "ilike", tail[-4:])], limit=200)
+        )
+        matches = partners.filtered(
+            lambda p: number
+            in {
+                phone.normalize_phone(p.mobile, (p.country_id.code or region).upper()),
+                phone.normalize_phone(p.phone, (p.country_id.code or region).upper()),
+            }
+        )
+        if len(matches) > 1:
+            matches = matches.filtered("user_ids")  # prefer the one who is a user
+        return matches if len(matches) == 1 else self.env["res.partner"]

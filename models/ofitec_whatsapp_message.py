@@ -1,0 +1,716 @@
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import psycopg2
+import pytz
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools import commands, phone, ratelimit
+from ..tools.errors import (
+    WINDOW_CLOSED_CODE,
+    PermanentError,
+    RateLimitedError,
+    RetryableError,
+    UncertainDeliveryError,
+    WhatsAppError,
+    WindowClosedError,
+)
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("queued", "Queued"),
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("read", "Read"),
+    ("failed", "Failed"),
+    ("received", "Received"),
+    ("cancelled", "Cancelled"),
+]
+# Reply buttons offered inside the 24-hour window, in this order.
+REPLY_BUTTONS = [
+    (commands.CMD_OK, "OK"),
+    (commands.CMD_COMPLETED, "COMPLETADO"),
+    (commands.CMD_CANCEL, "CANCELAR"),
+]
+# What a WhatsApp user wrote, as stored in the history.
+_INBOUND_TYPES = {"text": "text", "button": "template", "interactive": "interactive"}
+_COMMAND_WORDS = {
+    commands.CMD_OK: "OK",
+    commands.CMD_COMPLETED: "COMPLETADO",
+    commands.CMD_CANCEL: "CANCELAR",
+    commands.CMD_STOP: "STOP",
+}
+BACKOFF_BASE = 2.0  # seconds
+BACKOFF_CAP = 900.0  # 15 minutes
+UNCERTAIN_MIN_DELAY = 60.0  # leave time for a status webhook to reconcile a lost answer
+QUEUE_TIME_BUDGET = 120.0  # seconds per cron run before it hands over to a new run
+
+# Token buckets per (database, config id), kept across cron runs of this process.
+_BUCKETS = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def _get_bucket(dbname, config):
+    key = (dbname, config.id)
+    with _BUCKETS_LOCK:
+        bucket = _BUCKETS.get(key)
+        if bucket is None or bucket.rate != config.rate_limit:
+            bucket = _BUCKETS[key] = ratelimit.TokenBucket(config.rate_limit)
+        return bucket
+
+
+def _backoff_delay(attempt, error):
+    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1)."""
+    if isinstance(error, RateLimitedError) and error.pair_limited:
+        # Meta: retry after 4^n seconds for the (business, user) pair limit.
+        return float(4**attempt)
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempt - 1)))
+    delay *= random.uniform(0.75, 1.25)  # jitter: workers do not retry in lockstep
+    if isinstance(error, UncertainDeliveryError):
+        delay = max(delay, UNCERTAIN_MIN_DELAY)
+    return delay
+
+
+def _describe_inbound(inbound):
+    """The human-readable content of an inbound message, for the history."""
+    if inbound.text:
+        return inbound.text
+    if inbound.type == "location" and inbound.latitude is not None:
+        return f"📍 {inbound.latitude}, {inbound.longitude}"
+    if inbound.media_id:
+        return f"[{inbound.type}] {inbound.media_filename or inbound.media_id}"
+    if inbound.type == "unsupported":
+        return f"[unsupported: {inbound.unsupported_type or '?'}]"
+    return f"[{inbound.type}]"
+
+
+class OfitecWhatsappMessage(models.Model):
+    _name = "ofitec.whatsapp.message"
+    _description = "WhatsApp Message"
+    _order = "id desc"
+
+    direction = fields.Selection(
+        [("outbound", "Outbound"), ("inbound", "Inbound")],
+        required=True,
+        default="outbound",
+        index=True,
+    )
+    state = fields.Selection(STATES, required=True, default="queued", index=True)
+    message_type = fields.Selection(
+        [
+            ("text", "Text"),
+            ("interactive", "Reply Buttons"),
+            ("template", "Approved Template"),
+            ("other", "Other"),
+        ],
+        help="What was (or will be) sent: decided at send time by the 24-hour window.",
+    )
+    whatsapp_message_id = fields.Char(
+        string="WhatsApp Message ID", index=True, copy=False, readonly=True
+    )
+    config_id = fields.Many2one("ofitec.whatsapp.config", index=True, ondelete="set null")
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company
+    )
+    phone = fields.Char(help="E.164 number.")
+    wa_id = fields.Char(string="WhatsApp ID", help="The id Meta uses for this user (digits).")
+    bsuid = fields.Char(string="Business-scoped User ID")
+    partner_id = fields.Many2one("res.partner", index=True, ondelete="set null")
+    body = fields.Text()
+    template_id = fields.Many2one("ofitec.whatsapp.template", ondelete="set null")
+    template_params = fields.Text(help="JSON list of the approved template's parameters.")
+    next_action_id = fields.Many2one("ofitec.next.action", index=True, ondelete="set null")
+    error_code = fields.Char(readonly=True)
+    error_message = fields.Text(readonly=True)
+    retry_count = fields.Integer(readonly=True)
+    next_attempt = fields.Datetime(readonly=True)
+    sent_date = fields.Datetime(readonly=True)
+    delivered_date = fields.Datetime(readonly=True)
+    read_date = fields.Datetime(readonly=True)
+    is_test = fields.Boolean(
+        string="Test Message", readonly=True, help="Created in test mode: it never left Odoo."
+    )
+    command = fields.Selection(
+        [
+            (commands.CMD_OK, "OK"),
+            (commands.CMD_COMPLETED, "Completed"),
+            (commands.CMD_CANCEL, "Cancel"),
+            (commands.CMD_STOP, "Stop"),
+        ],
+        readonly=True,
+        help="Command recognised in an inbound reply.",
+    )
+    reply_processed = fields.Boolean(readonly=True, help="This reply changed an action.")
+    force_send = fields.Boolean(
+        readonly=True, help="Sent even to an opted-out contact (the opt-out confirmation)."
+    )
+
+    _sql_constraints = [
+        (
+            "whatsapp_message_id_uniq",
+            "unique(config_id, whatsapp_message_id)",
+            "A WhatsApp message id is stored once per number.",
+        ),
+    ]
+
+    def init(self):
+        # The queue query filters on queued outbound rows only: keep that index small.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS ofitec_whatsapp_message_queue_idx
+                ON ofitec_whatsapp_message (next_attempt, id)
+             WHERE state = 'queued' AND direction = 'outbound'
+            """
+        )
+
+    def name_get(self):
+        labels = dict(self._fields["direction"].selection)
+        return [
+            (m.id, f"{labels.get(m.direction, '')} {m.phone or m.wa_id or m.bsuid or ''}".strip())
+            for m in self
+        ]
+
+    # ------------------------------------------------------------------
+    # CRUD
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        messages = super().create(vals_list)
+        if any(m.state == "queued" and m.direction == "outbound" for m in messages):
+            self._trigger_queue()
+        return messages
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_retry(self):
+        """Put failed or cancelled outbound messages back in the queue."""
+        retriable = self.filtered(
+            lambda m: m.direction == "outbound" and m.state in ("failed", "cancelled")
+        )
+        retriable.write(
+            {
+                "state": "queued",
+                "retry_count": 0,
+                "next_attempt": False,
+                "error_code": False,
+                "error_message": False,
+            }
+        )
+        return True
+
+    def action_cancel(self):
+        self.filtered(lambda m: m.state == "queued").write({"state": "cancelled"})
+        return True
+
+    # ------------------------------------------------------------------
+    # Queue
+    # ------------------------------------------------------------------
+    @api.model
+    def _trigger_queue(self, at=None):
+        cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger(at)
+
+    @api.model
+    def _process_queue(self, limit=None, time_budget=QUEUE_TIME_BUDGET):
+        """Send due queued messages; called by the cron. Returns the number handled.
+
+        Each message is claimed with ``FOR UPDATE SKIP LOCKED`` and its row lock is
+        held until the commit that follows its send, so two workers (or two servers)
+        never send the same message. Outside tests we commit after each message:
+        the message is the unit of work, its state is final for this attempt, and a
+        crash afterwards cannot undo a send that Meta already accepted. (A crash
+        *during* the HTTP call rolls the attempt back; the message is then sent again,
+        and a status webhook carrying our callback data reconciles it when it comes
+        first — see ``_reconcile_callback``.)
+        """
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        started = time.monotonic()
+        clients = {}
+        handled = 0
+        while limit is None or handled < limit:
+            if time_budget is not None and time.monotonic() - started > time_budget:
+                # Hand over to a fresh cron run rather than exceed the worker's limits.
+                self._trigger_queue()
+                break
+            message = self._claim_next()
+            if not message:
+                break
+            message._send_one(clients)
+            handled += 1
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return handled
+
+    @api.model
+    def _claim_next(self):
+        """Lock and return the next due queued message, skipping rows others hold."""
+        self.env.cr.execute(
+            """
+            SELECT id FROM ofitec_whatsapp_message
+             WHERE state = 'queued' AND direction = 'outbound'
+               AND (next_attempt IS NULL OR next_attempt <= (now() at time zone 'UTC'))
+             ORDER BY next_attempt NULLS FIRST, id
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED
+            """
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            return self.browse()
+        message = self.browse(row[0])
+        # The row may have been changed by the transaction that released it.
+        message.invalidate_recordset()
+        return message
+
+    def _send_one(self, clients):
+        """Send this claimed message once; record the outcome on it."""
+        self.ensure_one()
+        config = self.config_id.sudo()
+        if not config or not config.active:
+            return self._mark_failed("config", _("No active WhatsApp configuration."))
+        contact = self._get_contact()
+        if contact.opted_out and not self.force_send:
+            return self._mark_cancelled(_("The recipient opted out (STOP/BAJA)."))
+        recipient = self.phone or self.bsuid
+        if not recipient:
+            return self._mark_cancelled(_("No WhatsApp number for this recipient."))
+        try:
+            kind = self._choose_message_type(contact)
+        except PermanentError as error:
+            return self._mark_failed(error.code, str(error))
+        if config.test_mode and not config._is_allowlisted(self.phone):
+            return self._mark_sent(self._fake_result(), kind, is_test=True)
+        try:
+            client = clients.get(config.id)
+            if client is None:
+                client = clients[config.id] = config._get_client()
+            _get_bucket(self.env.cr.dbname, config).acquire()
+            try:
+                result = self._send_with(client, recipient, kind)
+            except WindowClosedError:
+                if kind == "template" or not self.template_id.meta_template_name:
+                    raise
+                # Our window book-keeping was wrong (Meta is authoritative): use the template.
+                kind = "template"
+                result = self._send_with(client, recipient, kind)
+        except RetryableError as error:
+            return self._schedule_retry(error)
+        except WhatsAppError as error:
+            return self._mark_failed(error.code, str(error))
+        except UserError as error:
+            return self._mark_failed("config", str(error))
+        except Exception as error:  # a bug must not stop the queue for everybody
+            _logger.exception("WhatsApp message %s: unexpected error while sending", self.id)
+            return self._schedule_retry(RetryableError(title=type(error).__name__))
+        return self._mark_sent(result, kind)
+
+    def _send_with(self, client, recipient, kind):
+        callback = f"ofitec:{self.id}"
+        if kind == "template":
+            template = self.template_id
+            payloads = [
+                commands.make_button_payload(self.next_action_id.id, command)
+                for command in template._get_button_commands()
+            ]
+            return client.send_template(
+                recipient,
+                template.meta_template_name,
+                template.meta_language or "es",
+                json.loads(self.template_params or "[]"),
+                button_payloads=payloads if self.next_action_id else None,
+                callback_data=callback,
+            )
+        if kind == "interactive":
+            buttons = [
+                (commands.make_button_payload(self.next_action_id.id, command), title)
+                for command, title in REPLY_BUTTONS
+            ]
+            return client.send_buttons(recipient, self.body, buttons, callback_data=callback)
+        return client.send_text(recipient, self.body, callback_data=callback)
+
+    def _choose_message_type(self, contact):
+        """Free-form inside the 24-hour window, the approved template outside it."""
+        template = self.template_id
+        if contact and contact._is_window_open():
+            if template.use_buttons and self.next_action_id:
+                return "interactive"
+            return "text"
+        if template.meta_template_name:
+            return "template"
+        raise PermanentError(
+            code="window",
+            title=_(
+                "The 24-hour window with this recipient is closed and no approved "
+                "template is configured for this message."
+            ),
+        )
+
+    def _fake_result(self):
+        from ..tools.cloud_api import SendResult
+
+        return SendResult(
+            wamid=f"test.{uuid.uuid4().hex}",
+            wa_id=self.wa_id or (phone.to_wa_id(self.phone) if self.phone else None),
+            input=self.phone,
+            user_id=self.bsuid or None,
+            message_status=None,
+            raw={},
+        )
+
+    def _mark_sent(self, result, kind, is_test=False):
+        vals = {
+            "state": "sent",
+            "message_type": kind,
+            "whatsapp_message_id": result.wamid,
+            "sent_date": fields.Datetime.now(),
+            "error_code": False,
+            "error_message": False,
+            "next_attempt": False,
+            "is_test": is_test,
+        }
+        if result.wa_id:
+            vals["wa_id"] = result.wa_id
+        if result.user_id:
+            vals["bsuid"] = result.user_id
+        self.write(vals)
+        self._remember_contact()
+        self._after_whatsapp_id_assigned()
+        return True
+
+    def _mark_failed(self, code, message):
+        self.write(
+            {
+                "state": "failed",
+                "error_code": str(code) if code not in (None, False) else False,
+                "error_message": message,
+                "next_attempt": False,
+            }
+        )
+        return False
+
+    def _mark_cancelled(self, reason):
+        self.write({"state": "cancelled", "error_message": reason, "next_attempt": False})
+        return False
+
+    def _schedule_retry(self, error):
+        attempt = self.retry_count + 1
+        max_attempts = self.config_id.max_attempts or 1
+        code = error.code
+        # Meta: code 1 ("API unknown") deserves at most two attempts.
+        if attempt >= max_attempts or (code == 1 and attempt >= 2):
+            self.retry_count = attempt
+            return self._mark_failed(code if code is not None else "retry", str(error))
+        next_attempt = fields.Datetime.now() + timedelta(seconds=_backoff_delay(attempt, error))
+        self.write(
+            {
+                "retry_count": attempt,
+                "next_attempt": next_attempt,
+                "error_code": str(code) if code is not None else "network",
+                "error_message": str(error),
+            }
+        )
+        if isinstance(error, RateLimitedError) and error.pair_limited:
+            # Other messages to the same person would hit the same limit: hold them too.
+            self.search(
+                [
+                    ("id", "!=", self.id),
+                    ("state", "=", "queued"),
+                    ("config_id", "=", self.config_id.id),
+                    ("phone", "=", self.phone),
+                    "|",
+                    ("next_attempt", "=", False),
+                    ("next_attempt", "<", next_attempt),
+                ]
+            ).write({"next_attempt": next_attempt})
+        self._trigger_queue(at=next_attempt)
+        return False
+
+    # ------------------------------------------------------------------
+    # Contacts and statuses
+    # ------------------------------------------------------------------
+    def _get_contact(self):
+        self.ensure_one()
+        Contact = self.env["ofitec.whatsapp.contact"].sudo()
+        if not self.config_id:
+            return Contact
+        wa_id = self.wa_id or (phone.to_wa_id(self.phone) if self.phone else None)
+        variants = phone.wa_id_variants(wa_id) if wa_id else ()
+        return Contact._find(self.config_id, wa_id=wa_id, bsuid=self.bsuid, variants=variants)
+
+    def _remember_contact(self):
+        """Record the identity Meta returned, so that replies find their sender."""
+        self.ensure_one()
+        if not (self.wa_id or self.bsuid):
+            return
+        contact = self._get_contact()
+        vals = {
+            "wa_id": self.wa_id,
+            "bsuid": self.bsuid,
+            "phone": self.phone,
+            "partner_id": self.partner_id.id,
+        }
+        vals = {key: value for key, value in vals.items() if value}
+        if not contact:
+            contact.create(dict(vals, config_id=self.config_id.id))
+            return
+        current = {
+            "wa_id": contact.wa_id,
+            "bsuid": contact.bsuid,
+            "phone": contact.phone,
+            "partner_id": contact.partner_id.id,
+        }
+        updates = {key: value for key, value in vals.items() if current[key] != value}
+        if updates:
+            contact.write(updates)
+
+    def _after_whatsapp_id_assigned(self):
+        """Statuses that arrived before Meta's id was stored apply now."""
+        for message in self:
+            self.env["ofitec.whatsapp.status"].sudo()._apply_pending(message)
+        return True
+
+    def _on_failed_status(self, errors):
+        """Meta reported a failure after accepting the message."""
+        self.ensure_one()
+        codes = {str(error.get("code")) for error in errors or []}
+        if (
+            str(WINDOW_CLOSED_CODE) in codes
+            and self.message_type in ("text", "interactive")
+            and self.template_id.meta_template_name
+        ):
+            # Our window book-keeping was wrong: Meta is authoritative. Send the
+            # approved template instead (a new message, so the history stays true).
+            contact = self._get_contact()
+            if contact:
+                contact.last_inbound_at = False
+            self.copy(
+                {
+                    "state": "queued",
+                    "message_type": False,
+                    "whatsapp_message_id": False,
+                    "retry_count": 0,
+                    "next_attempt": False,
+                    "error_code": False,
+                    "error_message": False,
+                    "sent_date": False,
+                }
+            )
+
+    # ------------------------------------------------------------------
+    # Inbound (webhook processing; runs as the config's processing user)
+    # ------------------------------------------------------------------
+    @api.model
+    def _ingest_inbound(self, config, inbound):
+        """Store ``inbound`` (a tools.webhook.InboundMessage) once and act on it.
+
+        Returns the actions the message changed (for the dashboard notification).
+        """
+        Action = self.env["ofitec.next.action"]
+        if self.search_count(
+            [("config_id", "=", config.id), ("whatsapp_message_id", "=", inbound.wamid)]
+        ):
+            return Action  # a redelivery: it was handled the first time
+        contact = self.env["ofitec.whatsapp.contact"]._touch_from_inbound(config, inbound)
+        vals = {
+            "direction": "inbound",
+            "state": "received",
+            "config_id": config.id,
+            "company_id": config.company_id.id,
+            "whatsapp_message_id": inbound.wamid,
+            "wa_id": inbound.from_wa_id or contact.wa_id or False,
+            "bsuid": inbound.from_user_id or contact.bsuid or False,
+            "phone": contact.phone or False,
+            "partner_id": contact.partner_id.id or False,
+            "body": _describe_inbound(inbound),
+            "message_type": _INBOUND_TYPES.get(inbound.type, "other"),
+        }
+        try:
+            with self.env.cr.savepoint(flush=True):
+                message = self.create(vals)
+        except psycopg2.IntegrityError:
+            return Action  # stored meanwhile by another worker, which handles it
+        return message._handle_reply(contact, inbound)
+
+    def _handle_reply(self, contact, inbound):
+        """Interpret the text or button of this inbound message; answer the sender."""
+        self.ensure_one()
+        Action = self.env["ofitec.next.action"]
+        config = self.config_id
+        if inbound.type in ("reaction", "system", "unsupported") or (
+            inbound.type == "interactive" and not inbound.payload
+        ):
+            return Action
+        command, action_ref = None, None
+        from_payload = commands.parse_button_payload(inbound.payload) if inbound.payload else None
+        if from_payload:
+            command, action_ref = from_payload
+        else:
+            parsed = commands.parse_command(inbound.text or "", config._get_synonyms())
+            command, action_ref = parsed.command, parsed.action_ref
+        if command:
+            self.command = command
+        if command == commands.CMD_STOP:
+            contact.write({"opted_out": True, "opted_out_date": fields.Datetime.now()})
+            self._reply("reply_opt_out", force=True)
+            return Action
+        if not command:
+            if inbound.type in ("text", "button", "interactive"):
+                self._reply("reply_help")
+            return Action
+        candidates = self._get_reply_candidates(contact)
+        action = Action
+        if from_payload:
+            action = Action.browse(action_ref).exists()
+        elif inbound.context_id:
+            quoted = self.search(
+                [
+                    ("config_id", "=", config.id),
+                    ("whatsapp_message_id", "=", inbound.context_id),
+                    ("direction", "=", "outbound"),
+                ],
+                limit=1,
+            )
+            action = quoted.next_action_id
+        if not action and action_ref:
+            action = Action.browse(action_ref).exists()
+        if not action:
+            open_candidates = candidates.filtered(lambda a: a.status in ("pending", "in_progress"))
+            if len(open_candidates) == 1:
+                action = open_candidates
+            elif len(open_candidates) > 1:
+                self._reply_choose(open_candidates, command)
+                return Action
+            else:
+                self._reply("reply_no_action")
+                return Action
+        self.next_action_id = action.id
+        if action not in candidates:
+            # Only someone the action was sent to may change it.
+            self._reply("reply_not_allowed", action=action)
+            return Action
+        result = action._whatsapp_apply_command(command, self)
+        self._reply(result, action=action, command=command)
+        if result in ("reply_ok", "reply_completed", "reply_cancel"):
+            self.reply_processed = True
+            return action
+        return Action
+
+    def _get_reply_candidates(self, contact):
+        """Actions this sender was sent a message about (by this number)."""
+        self.ensure_one()
+        identities = ["|", "|"]
+        ids = set()
+        for wa_id in filter(None, {self.wa_id, contact.wa_id}):
+            ids |= phone.wa_id_variants(wa_id)
+        identities += [("wa_id", "in", list(ids) or [False])]
+        identities += [("bsuid", "=", self.bsuid or contact.bsuid or "-")]
+        identities += [("phone", "=", contact.phone or "-")]
+        sent = self.search(
+            [
+                ("config_id", "=", self.config_id.id),
+                ("direction", "=", "outbound"),
+                ("next_action_id", "!=", False),
+                ("state", "in", ("sent", "delivered", "read")),
+            ]
+            + identities
+        )
+        return sent.mapped("next_action_id")
+
+    def _reply(self, template_code, action=None, command=None, force=False, extra=None):
+        """Queue an answer to the sender of this inbound message (inside the window)."""
+        self.ensure_one()
+        template = self.env["ofitec.whatsapp.template"]._get_by_code(
+            template_code, self.config_id.company_id
+        )
+        if not template:
+            return self.browse()
+        values = action._prepare_whatsapp_values(self.partner_id) if action else {}
+        if action:
+            status_labels = dict(action._fields["status"]._description_selection(self.env))
+            values["status"] = (status_labels.get(action.status) or action.status or "").lower()
+        values["command"] = _COMMAND_WORDS.get(command, "")
+        values.update(extra or {})
+        return self.create(
+            {
+                "direction": "outbound",
+                "state": "queued",
+                "config_id": self.config_id.id,
+                "company_id": self.company_id.id,
+                "partner_id": self.partner_id.id or False,
+                "phone": self.phone or False,
+                "wa_id": self.wa_id or False,
+                "bsuid": self.bsuid or False,
+                "next_action_id": action.id if action else False,
+                "template_id": template.id,
+                "body": template._render_body(values),
+                "force_send": force,
+            }
+        )
+
+    def _reply_choose(self, actions, command):
+        lines = "\n".join(f"#{a.id} {a.name}" for a in actions.sorted("id"))
+        return self._reply(
+            "reply_choose",
+            command=command,
+            extra={"actions_list": lines, "action_id": str(actions.sorted("id")[0].id)},
+        )
+
+    # ------------------------------------------------------------------
+    # Statistics
+    # ------------------------------------------------------------------
+    @api.model
+    def get_whatsapp_stats(self, days=30):
+        """Dashboard figures, within the caller's record rules.
+
+        ``sent_today`` and ``received_today`` count since midnight (user's time zone);
+        ``delivery_rate`` is the share of real (not test) outbound messages sent in the
+        last ``days`` days that reached the phone (delivered or read), in percent;
+        ``replies_processed`` counts the replies that changed an action today.
+        """
+        midnight = self._get_local_midnight()
+        since = fields.Datetime.now() - timedelta(days=days)
+        outbound = [("direction", "=", "outbound")]
+        sent_today = self.search_count(outbound + [("sent_date", ">=", midnight)])
+        received_today = self.search_count(
+            [("direction", "=", "inbound"), ("create_date", ">=", midnight)]
+        )
+        period = outbound + [("is_test", "=", False), ("sent_date", ">=", since)]
+        period_sent = self.search_count(
+            period + [("state", "in", ("sent", "delivered", "read", "failed"))]
+        )
+        period_reached = self.search_count(period + [("state", "in", ("delivered", "read"))])
+        replies = self.search_count(
+            [
+                ("direction", "=", "inbound"),
+                ("reply_processed", "=", True),
+                ("create_date", ">=", midnight),
+            ]
+        )
+        return {
+            "sent_today": sent_today,
+            "received_today": received_today,
+            "delivery_rate": round(100.0 * period_reached / period_sent, 1) if period_sent else 0.0,
+            "replies_processed": replies,
+            "queued": self.search_count(outbound + [("state", "=", "queued")]),
+            "failed_today": self.search_count(
+                outbound + [("state", "=", "failed"), ("write_date", ">=", midnight)]
+            ),
+            "period_days": days,
+        }
+
+    @api.model
+    def _get_local_midnight(self):
+        """Today's midnight in the user's time zone, as a naive UTC datetime."""
+        tz = pytz.timezone(self.env.context.get("tz") or self.env.user.tz or "UTC")
+        local_midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        return local_midnight.astimezone(pytz.utc).replace(tzinfo=None)

@@ -1,0 +1,177 @@
+import json
+import logging
+
+import psycopg2
+from datetime import datetime, timezone
+
+from odoo import api, fields, models
+
+from ..tools import webhook
+
+_logger = logging.getLogger(__name__)
+
+RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
+DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
+
+
+def _to_datetime(timestamp):
+    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).replace(tzinfo=None)
+
+
+class OfitecWhatsappStatus(models.Model):
+    """A delivery status from Meta, stored once per (number, wamid, status).
+
+    Statuses arrive at least once, in any order, sometimes before our send call has
+    stored the wamid. Each one is recorded here first (the unique key drops
+    duplicates); it is applied to its message at once when the message is known,
+    otherwise when the message gets its wamid (``_apply_pending``).
+    """
+
+    _name = "ofitec.whatsapp.status"
+    _description = "WhatsApp Delivery Status"
+    _order = "id"
+
+    config_id = fields.Many2one(
+        "ofitec.whatsapp.config", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="config_id.company_id", store=True)
+    whatsapp_message_id = fields.Char(required=True, index=True)
+    status = fields.Char(required=True)
+    timestamp = fields.Datetime()
+    callback_data = fields.Char()
+    errors = fields.Text(help="JSON list of Meta's errors (failed statuses).")
+    message_id = fields.Many2one("ofitec.whatsapp.message", index=True, ondelete="cascade")
+    applied = fields.Boolean(index=True)
+
+    _sql_constraints = [
+        (
+            "status_uniq",
+            "unique(config_id, whatsapp_message_id, status)",
+            "A status is stored once per message.",
+        ),
+    ]
+
+    @api.model
+    def _ingest(self, config, update):
+        """Record ``update`` (a tools.webhook.StatusUpdate) once and apply it if possible."""
+        existing = self.search(
+            [
+                ("config_id", "=", config.id),
+                ("whatsapp_message_id", "=", update.wamid),
+                ("status", "=", update.status),
+            ],
+            limit=1,
+        )
+        if existing:
+            return existing  # a redelivery: nothing changes
+        errors = [
+            {"code": e.code, "title": e.title, "details": e.details} for e in update.errors or []
+        ]
+        try:
+            with self.env.cr.savepoint(flush=True):
+                record = self.create(
+                    {
+                        "config_id": config.id,
+                        "whatsapp_message_id": update.wamid,
+                        "status": update.status,
+                        "timestamp": _to_datetime(update.timestamp),
+                        "callback_data": update.callback_data,
+                        "errors": json.dumps(errors) if errors else False,
+                    }
+                )
+        except psycopg2.IntegrityError:
+            # Another worker stored the same status meanwhile: it applies it.
+            return self.browse()
+        message = self.env["ofitec.whatsapp.message"].search(
+            [("config_id", "=", config.id), ("whatsapp_message_id", "=", update.wamid)], limit=1
+        )
+        if not message:
+            message = self._reconcile_callback(config, update)
+        if message:
+            record._apply_to(message)
+        return record
+
+    @api.model
+    def _reconcile_callback(self, config, update):
+        """A status for a send whose answer we lost (timeout): adopt its wamid.
+
+        Our sends carry ``biz_opaque_callback_data = 'ofitec:<message id>'``. When Meta
+        accepted a send but the HTTP answer never reached us, the message is still
+        waiting for a retry; its first status tells us it went out, so the retry (a
+        duplicate on the phone) is not made.
+        """
+        data = update.callback_data or ""
+        if not data.startswith("ofitec:") or not data[7:].isdigit():
+            return self.env["ofitec.whatsapp.message"]
+        message = (
+            self.env["ofitec.whatsapp.message"]
+            .browse(int(data[7:]))
+            .exists()
+            .filtered(
+                lambda m: m.config_id == config
+                and m.direction == "outbound"
+                and not m.whatsapp_message_id
+                and m.state in ("queued", "failed")
+            )
+        )
+        if message:
+            _logger.info(
+                "WhatsApp message %s: adopting wamid from a status webhook", message.id
+            )
+            message.write(
+                {
+                    "whatsapp_message_id": update.wamid,
+                    "state": "sent",
+                    "sent_date": _to_datetime(update.timestamp),
+                    "next_attempt": False,
+                    "error_code": False,
+                    "error_message": False,
+                }
+            )
+            if update.recipient_id:
+                message.wa_id = update.recipient_id
+        return message
+
+    def _apply_to(self, message):
+        """Move ``message`` forward with this status; never backwards."""
+        for record in self:
+            record.write({"message_id": message.id, "applied": True})
+            status = record.status
+            current = message.state
+            at = record.timestamp or fields.Datetime.now()
+            vals = {}
+            if status == "failed":
+                if current in ("queued", "sent", "delivered"):
+                    errors = json.loads(record.errors or "[]")
+                    first = errors[0] if errors else {}
+                    vals.update(
+                        state="failed",
+                        error_code=str(first.get("code") or "failed"),
+                        error_message=" | ".join(
+                            filter(None, (first.get("title"), first.get("details")))
+                        )
+                        or False,
+                    )
+            elif status in webhook.STATUS_RANK:
+                state = "read" if status == "played" else status
+                date_field = DATE_FIELDS[state]
+                if not message[date_field]:
+                    vals[date_field] = at
+                if current in RANK and RANK[state] > RANK[current]:
+                    vals["state"] = state
+            if vals:
+                message.write(vals)
+            if vals.get("state") == "failed":
+                message._on_failed_status(errors)
+
+    @api.model
+    def _apply_pending(self, message):
+        """Apply the statuses that arrived before ``message`` had its wamid."""
+        pending = self.search(
+            [
+                ("config_id", "=", message.config_id.id),
+                ("whatsapp_message_id", "=", message.whatsapp_message_id),
+                ("applied", "=", False),
+            ]
+        )
+        pending._apply_to(message)

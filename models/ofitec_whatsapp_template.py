@@ -1,0 +1,134 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools import commands, render
+
+# Keys a template may use, with the sample values of the preview.
+TEMPLATE_KEYS = {
+    "recipient_name": "María González",
+    "project": "Edificio Los Robles",
+    "title": "Revisar hormigonado losa piso 3",
+    "description": "El laboratorio reporta resistencia bajo lo especificado.",
+    "priority": "Crítica",
+    "deadline": "28/11/2026",
+    "expected_benefits": "Evitar atraso de 2 semanas en la obra gruesa.",
+    "action_id": "42",
+    "status": "en progreso",
+    "command": "OK",
+    "actions_list": "#42 Revisar hormigonado losa piso 3\n#43 Aprobar estado de pago",
+}
+
+
+class OfitecWhatsappTemplate(models.Model):
+    _name = "ofitec.whatsapp.template"
+    _description = "WhatsApp Message Template"
+    _order = "code, id"
+
+    name = fields.Char(required=True, translate=True)
+    code = fields.Char(
+        required=True,
+        help="Technical code used by the code that sends (urgent_action, action_completed, "
+        "welcome).",
+    )
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", help="Leave empty to share across companies.")
+    body = fields.Text(
+        required=True,
+        help="Text sent inside the 24-hour window. Placeholders: {{recipient_name}}, "
+        "{{project}}, {{title}}, {{description}}, {{priority}}, {{deadline}}, "
+        "{{expected_benefits}}, {{action_id}}.",
+    )
+    use_buttons = fields.Boolean(
+        string="Reply Buttons",
+        help="Inside the window, send the text with the buttons OK / COMPLETADO / CANCELAR.",
+    )
+    meta_template_name = fields.Char(
+        string="Approved Template Name",
+        help="Name of the template approved by Meta, sent outside the 24-hour window.",
+    )
+    meta_language = fields.Char(
+        string="Template Language", default="es", help="Exact language code (es, es_MX, …)."
+    )
+    meta_param_keys = fields.Char(
+        string="Template Parameters",
+        help="Comma-separated keys, in the order of the approved template's {{1}}, {{2}}, …",
+    )
+    meta_button_commands = fields.Char(
+        string="Quick Reply Commands",
+        help="Comma-separated commands (ok, completed, cancel) of the approved template's "
+        "quick-reply buttons, in order; their payloads name the action.",
+    )
+    preview = fields.Text(compute="_compute_preview")
+    meta_status = fields.Char(
+        string="Meta Status", readonly=True, help="Last status Meta reported (APPROVED, PAUSED, …)."
+    )
+
+    _sql_constraints = [
+        ("code_company_uniq", "unique(code, company_id)", "The template code must be unique."),
+    ]
+
+    @api.depends("body", "meta_template_name", "meta_param_keys")
+    def _compute_preview(self):
+        for template in self:
+            text = render.render_text(template.body or "", TEMPLATE_KEYS)
+            if template.meta_template_name:
+                params = template._get_template_params(TEMPLATE_KEYS)
+                text += "\n\n" + _(
+                    "Outside the 24-hour window: template %(name)s (%(lang)s) with %(params)s",
+                    name=template.meta_template_name,
+                    lang=template.meta_language or "",
+                    params=", ".join(f"{{{{{i}}}}}={v}" for i, v in enumerate(params, 1)),
+                )
+            template.preview = text
+
+    @api.constrains("meta_param_keys", "meta_button_commands")
+    def _check_keys(self):
+        valid_commands = {commands.CMD_OK, commands.CMD_COMPLETED, commands.CMD_CANCEL}
+        for template in self:
+            unknown = set(template._get_param_keys()) - set(TEMPLATE_KEYS)
+            if unknown:
+                raise ValidationError(
+                    _("Unknown template parameters: %s", ", ".join(sorted(unknown)))
+                )
+            unknown = set(template._get_button_commands()) - valid_commands
+            if unknown:
+                raise ValidationError(
+                    _("Unknown quick reply commands: %s", ", ".join(sorted(unknown)))
+                )
+
+    def _get_param_keys(self):
+        self.ensure_one()
+        return [key.strip() for key in (self.meta_param_keys or "").split(",") if key.strip()]
+
+    def _get_button_commands(self):
+        self.ensure_one()
+        return [c.strip() for c in (self.meta_button_commands or "").split(",") if c.strip()]
+
+    def _get_template_params(self, values):
+        """Ordered, sanitised parameter texts for the approved template."""
+        self.ensure_one()
+        return [render.sanitize_template_param(values.get(key)) for key in self._get_param_keys()]
+
+    def _render_body(self, values):
+        self.ensure_one()
+        return render.render_text(self.body or "", values)
+
+    @api.model
+    def _get_by_code(self, code, company=None):
+        """The active template ``code`` of ``company``, else the shared one."""
+        company = company or self.env.company
+        templates = self.sudo().search(
+            [("code", "=", code), ("company_id", "in", [company.id, False])]
+        )
+        return templates.sorted(lambda t: not t.company_id)[:1]
+
+    @api.model
+    def _apply_meta_status(self, update):
+        """message_template_status_update webhook: remember Meta's verdict."""
+        templates = self.sudo().search(
+            [
+                ("meta_template_name", "=", update.message_template_name),
+                ("meta_language", "=", update.message_template_language),
+            ]
+        )
+        templates.write({"meta_status": update.event})

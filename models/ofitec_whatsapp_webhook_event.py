@@ -1,0 +1,173 @@
+import json
+import logging
+import threading
+
+from odoo import _, api, fields, models
+
+from ..tools import webhook
+
+_logger = logging.getLogger(__name__)
+
+MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
+
+
+class OfitecWhatsappWebhookEvent(models.Model):
+    """One signed POST from Meta, stored before anything else happens (the webhook log)."""
+
+    _name = "ofitec.whatsapp.webhook.event"
+    _description = "WhatsApp Webhook Event"
+    _order = "id desc"
+
+    config_id = fields.Many2one(
+        "ofitec.whatsapp.config", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="config_id.company_id", store=True, index=True)
+    state = fields.Selection(
+        [
+            ("received", "Received"),
+            ("processed", "Processed"),
+            ("failed", "Failed"),
+            ("rejected", "Rejected"),
+        ],
+        required=True,
+        default="received",
+        index=True,
+    )
+    payload = fields.Text(help="The body as received (signature already checked).")
+    rejection_reason = fields.Char(readonly=True)
+    error = fields.Text(readonly=True)
+    processed_date = fields.Datetime(readonly=True)
+    attempt_count = fields.Integer(readonly=True)
+    message_count = fields.Integer(string="Messages", readonly=True)
+    status_count = fields.Integer(string="Statuses", readonly=True)
+
+    def name_get(self):
+        return [(event.id, _("Webhook #%s", event.id)) for event in self]
+
+    # ------------------------------------------------------------------
+    # Storing (called by the controller, after the signature check)
+    # ------------------------------------------------------------------
+    @api.model
+    def _store(self, config, raw_body):
+        event = self.sudo().create({"config_id": config.id, "payload": raw_body.decode("utf-8")})
+        self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_process_webhooks").sudo()._trigger()
+        return event
+
+    @api.model
+    def _store_rejected(self, config, raw_body, reason):
+        return self.sudo().create(
+            {
+                "config_id": config.id,
+                "state": "rejected",
+                "rejection_reason": reason,
+                "payload": raw_body[:MAX_STORED_REJECTED].decode("utf-8", errors="replace"),
+            }
+        )
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_reprocess(self):
+        """Process failed events again (processing is idempotent)."""
+        events = self.filtered(lambda e: e.state == "failed")
+        events.write({"state": "received", "error": False})
+        if events:
+            self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_process_webhooks").sudo()._trigger()
+        return True
+
+    # ------------------------------------------------------------------
+    # Processing (cron)
+    # ------------------------------------------------------------------
+    @api.model
+    def _process_pending(self, limit=None):
+        """Process received events, one at a time, each under its own row lock."""
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        handled = 0
+        while limit is None or handled < limit:
+            self.env.cr.execute(
+                """
+                SELECT id FROM ofitec_whatsapp_webhook_event
+                 WHERE state = 'received'
+                 ORDER BY id
+                 LIMIT 1
+                   FOR UPDATE SKIP LOCKED
+                """
+            )
+            row = self.env.cr.fetchone()
+            if not row:
+                break
+            event = self.browse(row[0])
+            event.invalidate_recordset()
+            event._process()
+            handled += 1
+            if auto_commit:
+                # Each event is a unit of work; committing releases its lock.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return handled
+
+    def _process(self):
+        """Apply every status and message of this event; one bad item never stops the rest."""
+        self.ensure_one()
+        config = self.config_id
+        env = config._get_processing_env()
+        errors = []
+        try:
+            parsed = webhook.parse_meta_payload(json.loads(self.payload))
+        except (ValueError, webhook.WebhookPayloadError) as error:
+            self.write(
+                {
+                    "state": "failed",
+                    "error": str(error),
+                    "attempt_count": self.attempt_count + 1,
+                }
+            )
+            return False
+        errors.extend(f"{path}: {reason}" for path, reason in parsed.invalid_items)
+        touched_actions = env["ofitec.next.action"]
+        statuses = [s for s in parsed.statuses if self._is_for_config(s.phone_number_id)]
+        messages = [m for m in parsed.messages if self._is_for_config(m.phone_number_id)]
+        for status in statuses:
+            try:
+                with self.env.cr.savepoint():
+                    env["ofitec.whatsapp.status"]._ingest(config, status)
+            except Exception as error:  # isolate the item: the others still apply
+                _logger.exception("WhatsApp webhook %s: status %s failed", self.id, status.wamid)
+                errors.append(f"status {status.wamid}: {error}")
+        for message in messages:
+            try:
+                with self.env.cr.savepoint():
+                    touched_actions |= env["ofitec.whatsapp.message"]._ingest_inbound(
+                        config, message
+                    )
+            except Exception as error:
+                _logger.exception("WhatsApp webhook %s: message %s failed", self.id, message.wamid)
+                errors.append(f"message {message.wamid}: {error}")
+        for change in parsed.template_updates:
+            env["ofitec.whatsapp.template"]._apply_meta_status(change)
+        self.write(
+            {
+                "state": "failed" if errors else "processed",
+                "error": "\n".join(errors) or False,
+                "processed_date": fields.Datetime.now(),
+                "attempt_count": self.attempt_count + 1,
+                "message_count": len(messages),
+                "status_count": len(statuses),
+            }
+        )
+        if statuses or messages:
+            config._notify_dashboard(touched_actions)
+        return not errors
+
+    def _is_for_config(self, phone_number_id):
+        """Items for another number of the same app are not ours: log and skip them."""
+        expected = self.config_id.phone_number_id
+        if not expected or not phone_number_id or phone_number_id == expected:
+            return True
+        _logger.info(
+            "WhatsApp webhook %s: item for phone_number_id %s ignored (config %s expects %s)",
+            self.id,
+            phone_number_id,
+            self.config_id.id,
+            expected,
+        )
+        return False

@@ -46,6 +46,5 @@ and reply is kept as history.
             "ofitec_whatsapp/static/tests/tours/**/*",
         ],
     },
-    "installable": True,
     "application": True,
 }

@@ -1,0 +1,88 @@
+/** @odoo-module **/
+/**
+ * WhatsApp on the Next Actions dashboard: statistics, a 📱 indicator on each urgent
+ * action that got a WhatsApp message, a reminder button, and a live refresh when a
+ * reply or a delivery status arrives (bus notification "ofitec_whatsapp/updated").
+ */
+
+import { patch } from "@web/core/utils/patch";
+import { useService } from "@web/core/utils/hooks";
+import { _lt } from "@web/core/l10n/translation";
+import { onWillStart, onWillUnmount, useState } from "@odoo/owl";
+import { NextActionDashboard } from "@ofitec_next_action/js/dashboard";
+
+patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
+    setup() {
+        this._super(...arguments);
+        this.userService = useService("user");
+        this.notificationService = useService("notification");
+        this.busService = useService("bus_service");
+        this.whatsapp = useState({ ready: false, isUser: false, stats: null, sent: {} });
+        onWillStart(async () => {
+            this.whatsapp.isUser = await this.userService.hasGroup(
+                "ofitec_whatsapp.group_whatsapp_user"
+            );
+            this.whatsapp.ready = true;
+            await this.loadWhatsappData();
+        });
+        this._onWhatsappNotification = ({ detail: notifications }) => {
+            if (notifications.some((n) => n.type === "ofitec_whatsapp/updated")) {
+                this.loadData();
+            }
+        };
+        this.busService.addEventListener("notification", this._onWhatsappNotification);
+        this.busService.start();
+        onWillUnmount(() =>
+            this.busService.removeEventListener("notification", this._onWhatsappNotification)
+        );
+    },
+
+    async loadData() {
+        await this._super(...arguments);
+        if (this.whatsapp && this.whatsapp.ready) {
+            await this.loadWhatsappData();
+        }
+    },
+
+    /** WhatsApp figures and, for the urgent rows, whether a WhatsApp went out. */
+    async loadWhatsappData() {
+        const ids = this.state.urgentActions.map((action) => action.id);
+        if (ids.length) {
+            const records = await this.orm.read("ofitec.next.action", ids, ["whatsapp_sent"]);
+            this.whatsapp.sent = Object.fromEntries(records.map((r) => [r.id, r.whatsapp_sent]));
+        } else {
+            this.whatsapp.sent = {};
+        }
+        if (this.whatsapp.isUser) {
+            this.whatsapp.stats = await this.orm.call(
+                "ofitec.whatsapp.message",
+                "get_whatsapp_stats",
+                []
+            );
+        }
+    },
+
+    get whatsappCards() {
+        return [
+            { key: "sent_today", label: _lt("WhatsApp sent today"), icon: "fa-paper-plane" },
+            { key: "received_today", label: _lt("WhatsApp received today"), icon: "fa-inbox" },
+            { key: "delivery_rate", label: _lt("Delivery rate"), icon: "fa-check", suffix: " %" },
+            { key: "replies_processed", label: _lt("Replies processed today"), icon: "fa-reply" },
+        ];
+    },
+
+    async onClickWhatsappReminder(actionId) {
+        const result = await this.orm.call("ofitec.next.action", "action_send_whatsapp_reminder", [
+            [actionId],
+        ]);
+        const params = (result && result.params) || {};
+        this.notificationService.add(params.message || _lt("WhatsApp reminder queued."), {
+            type: params.type || "success",
+        });
+        await this.loadData();
+    },
+
+    openWhatsappMessages() {
+        return this.actionService.doAction("ofitec_whatsapp.ofitec_whatsapp_message_action");
+    },
+});

@@ -1,0 +1,31 @@
+"""Pure Python layer of ``ofitec_whatsapp``.
+
+Nothing in this package imports ``odoo``: it can be imported as
+``odoo.addons.ofitec_whatsapp.tools`` by the ORM layer and as
+``ofitec_whatsapp.tools`` by the plain pytest suite in ``tools/tests``.
+Inside the package, imports are relative only.
+"""
+
+from . import (
+    cloud_api,
+    commands,
+    crypto,
+    errors,
+    phone,
+    ratelimit,
+    render,
+    signature,
+    webhook,
+)
+
+__all__ = [
+    "cloud_api",
+    "commands",
+    "crypto",
+    "errors",
+    "phone",
+    "ratelimit",
+    "render",
+    "signature",
+    "webhook",
+]

@@ -1,0 +1,1 @@
+from . import ofitec_next_action

@@ -27,6 +27,19 @@ def _text(body, status):
     )
 
 
+def _read_limited(stream, limit):
+    """The body, read in chunks; RequestEntityTooLarge past ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge()
+
+
 class WhatsappWebhookController(http.Controller):
     @http.route(
         "/webhooks/whatsapp/<int:config_id>",
@@ -62,10 +75,11 @@ class WhatsappWebhookController(http.Controller):
         httprequest = request.httprequest
         if (httprequest.content_length or 0) > MAX_BODY_BYTES:
             return _text("Payload too large", 413)
-        # A body without Content-Length (chunked) is cut by werkzeug at this limit.
-        httprequest.max_content_length = MAX_BODY_BYTES
+        # A body without Content-Length (chunked) is read up to the limit only. (The
+        # request's stream already exists when we get here, so werkzeug's
+        # max_content_length would come too late to apply.)
         try:
-            raw = httprequest.get_data(cache=True)
+            raw = _read_limited(httprequest.stream, MAX_BODY_BYTES)
         except RequestEntityTooLarge:
             return _text("Payload too large", 413)
         header = httprequest.headers.get("X-Hub-Signature-256")
@@ -79,8 +93,10 @@ class WhatsappWebhookController(http.Controller):
             return _text("Forbidden", 403)
         Event = request.env["ofitec.whatsapp.webhook.event"].sudo()
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            # JSON on the wire is UTF-8 (RFC 8259): json.loads(bytes) would also
+            # accept UTF-16/32, which the event log could not store as text.
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             Event._store_rejected(config, raw, "malformed JSON")
             return _text("Malformed JSON", 400)
         try:

@@ -46,6 +46,7 @@ class OfitecWhatsappContact(models.Model):
             result.append((contact.id, f"{who} ({ident})" if who else ident))
         return result
 
+    @api.depends("last_inbound_at")
     def _compute_window_open(self):
         for contact in self:
             contact.window_open = contact._is_window_open()
@@ -69,12 +70,17 @@ class OfitecWhatsappContact(models.Model):
         return contact
 
     @api.model
+    def _inbound_at(self, inbound):
+        """When the user wrote ``inbound`` (Meta's timestamp), as a naive UTC datetime."""
+        return datetime.fromtimestamp(inbound.timestamp, tz=timezone.utc).replace(tzinfo=None)
+
+    @api.model
     def _touch_from_inbound(self, config, inbound):
         """The sender's contact, created or updated; its 24-hour window restarts."""
         wa_id = inbound.from_wa_id
         variants = phone.wa_id_variants(wa_id) if wa_id else ()
         contact = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
-        at = datetime.fromtimestamp(inbound.timestamp, tz=timezone.utc).replace(tzinfo=None)
+        at = self._inbound_at(inbound)
         vals = {}
         if wa_id and contact.wa_id != wa_id and not contact.wa_id:
             vals["wa_id"] = wa_id
@@ -84,8 +90,9 @@ class OfitecWhatsappContact(models.Model):
             vals["profile_name"] = inbound.profile_name
         if not contact.last_inbound_at or contact.last_inbound_at < at:
             vals["last_inbound_at"] = at
-        if contact.opted_out:
-            # Writing again ends an opt-out (a STOP in this batch sets it again).
+        if contact.opted_out and (not contact.opted_out_date or at > contact.opted_out_date):
+            # Writing again ends an opt-out (a STOP in this batch sets it again); a
+            # message written before the STOP, delivered late, does not.
             vals.update(opted_out=False, opted_out_date=False)
         if inbound.type == "system" and (inbound.new_wa_id or inbound.new_user_id):
             # user_changed_number: keep following the same person.

@@ -1,8 +1,8 @@
 import json
 import logging
+from datetime import datetime, timezone
 
 import psycopg2
-from datetime import datetime, timezone
 
 from odoo import api, fields, models
 
@@ -85,10 +85,14 @@ class OfitecWhatsappStatus(models.Model):
         message = self.env["ofitec.whatsapp.message"].search(
             [("config_id", "=", config.id), ("whatsapp_message_id", "=", update.wamid)], limit=1
         )
-        if not message:
-            message = self._reconcile_callback(config, update)
         if message:
             record._apply_to(message)
+            return record
+        message = self._reconcile_callback(config, update)
+        if message:
+            # The message just got its wamid: this status and any that came before
+            # it without our callback data (all waiting) apply now.
+            message._after_whatsapp_id_assigned()
         return record
 
     @api.model
@@ -130,6 +134,7 @@ class OfitecWhatsappStatus(models.Model):
             )
             if update.recipient_id:
                 message.wa_id = update.recipient_id
+            message._remember_contact()
         return message
 
     def _apply_to(self, message):

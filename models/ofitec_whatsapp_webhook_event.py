@@ -11,6 +11,22 @@ _logger = logging.getLogger(__name__)
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
+def _scrub(value):
+    """``value`` (decoded JSON) without lone UTF-16 surrogates: ``"\\ud800"`` is valid
+    JSON, but PostgreSQL cannot store the text it decodes to."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    return value
+
+
 class OfitecWhatsappWebhookEvent(models.Model):
     """One signed POST from Meta, stored before anything else happens (the webhook log)."""
 
@@ -60,7 +76,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 "config_id": config.id,
                 "state": "rejected",
                 "rejection_reason": reason,
-                "payload": raw_body[:MAX_STORED_REJECTED].decode("utf-8", errors="replace"),
+                # PostgreSQL text cannot hold NUL characters (e.g. a UTF-16 body).
+                "payload": raw_body[:MAX_STORED_REJECTED]
+                .decode("utf-8", errors="replace")
+                .replace("\x00", "\ufffd"),
             }
         )
 
@@ -84,6 +103,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         handled = 0
         while limit is None or handled < limit:
+            # The query below reads the table itself: write what the last event changed
+            # first (without it, a test run, which does not commit, gets it again).
+            self.env.flush_all()
             self.env.cr.execute(
                 """
                 SELECT id FROM ofitec_whatsapp_webhook_event
@@ -98,7 +120,18 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 break
             event = self.browse(row[0])
             event.invalidate_recordset()
-            event._process()
+            try:
+                with self.env.cr.savepoint():
+                    event._process()
+            except Exception as error:  # never let one event block the ones after it
+                _logger.exception("WhatsApp webhook %s could not be processed", event.id)
+                event.write(
+                    {
+                        "state": "failed",
+                        "error": f"{type(error).__name__}: {error}",
+                        "attempt_count": event.attempt_count + 1,
+                    }
+                )
             handled += 1
             if auto_commit:
                 # Each event is a unit of work; committing releases its lock.
@@ -112,7 +145,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
         env = config._get_processing_env()
         errors = []
         try:
-            parsed = webhook.parse_meta_payload(json.loads(self.payload))
+            parsed = webhook.parse_meta_payload(_scrub(json.loads(self.payload)))
         except (ValueError, webhook.WebhookPayloadError) as error:
             self.write(
                 {

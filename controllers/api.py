@@ -19,6 +19,7 @@ _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 4096
+SEND_FIELDS = {"partner_id", "phone", "body", "template_code", "next_action_id", "config_id"}
 
 
 class ApiError(Exception):
@@ -76,11 +77,18 @@ def _read_json_object():
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ApiError(_("The body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise ApiError(_("The body must be a JSON object."))
     return data
+
+
+def _check_fields(data, allowed):
+    """Refuse unknown keys: a misspelt field must not be silently ignored."""
+    for key in data:
+        if key not in allowed:
+            raise ApiError(_("Unknown field %s.", str(key)[:64]), field=str(key)[:64])
 
 
 def _get_int(data, field, required=False):
@@ -103,6 +111,10 @@ def _get_str(data, field, max_len):
     if len(value) > max_len:
         raise ApiError(_("%(field)s is longer than %(max)s characters.", field=field, max=max_len),
                        field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. a lone surrogate escaped as \ud800
+        raise ApiError(_("%s is not valid Unicode text.", field), field=field) from None
     return value
 
 
@@ -138,6 +150,7 @@ class WhatsappApiController(http.Controller):
         Answer 201: ``{"id": …, "state": "queued"}``.
         """
         data = _read_json_object()
+        _check_fields(data, SEND_FIELDS)
         partner_id = _get_int(data, "partner_id")
         number = _get_str(data, "phone", 64)
         body = _get_str(data, "body", MAX_TEXT_CHARS)
@@ -216,6 +229,7 @@ class WhatsappApiController(http.Controller):
     def test_connection(self, **_kwargs):
         """Body ``{"config_id": 1}`` (optional: the company's default number)."""
         data = _read_json_object()
+        _check_fields(data, {"config_id"})
         config_id = _get_int(data, "config_id")
         if config_id:
             config = _browse_existing("ofitec.whatsapp.config", config_id, "config_id")

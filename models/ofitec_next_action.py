@@ -4,6 +4,7 @@ import logging
 from lxml import etree
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 from ..tools import commands, phone
 
@@ -29,10 +30,13 @@ class OfitecNextAction(models.Model):
         copy=False,
         help="The automatic urgent notification was queued (it is sent once).",
     )
+    # Not stored on purpose: the queue must never write the action's row when it
+    # records a send (a concurrent writer of the action would make that record roll
+    # back, and the message would be sent again).
     whatsapp_sent = fields.Boolean(
         string="WhatsApp Sent",
         compute="_compute_whatsapp_sent",
-        store=True,
+        search="_search_whatsapp_sent",
         help="At least one WhatsApp message about this action left Odoo.",
     )
     whatsapp_message_ids = fields.One2many(
@@ -50,11 +54,34 @@ class OfitecNextAction(models.Model):
 
     @api.depends("whatsapp_message_ids.state", "whatsapp_message_ids.direction")
     def _compute_whatsapp_sent(self):
+        sent_ids = set(self._whatsapp_sent_ids(self.ids))
         for action in self:
-            action.whatsapp_sent = any(
-                m.direction == "outbound" and m.state in ("sent", "delivered", "read")
-                for m in action.sudo().whatsapp_message_ids
-            )
+            action.whatsapp_sent = action._origin.id in sent_ids
+
+    def _search_whatsapp_sent(self, operator, value):
+        if operator not in ("=", "!="):
+            raise UserError(_("Unsupported search on WhatsApp Sent: %s", operator))
+        positive = (operator == "=") == bool(value)
+        return [("id", "in" if positive else "not in", self._whatsapp_sent_ids())]
+
+    @api.model
+    def _whatsapp_sent_ids(self, action_ids=None):
+        """Ids of the actions with at least one outbound message that left Odoo."""
+        domain = [
+            ("next_action_id", "!=", False),
+            ("direction", "=", "outbound"),
+            ("state", "in", ("sent", "delivered", "read")),
+        ]
+        if action_ids is not None:
+            if not action_ids:
+                return []
+            domain.append(("next_action_id", "in", action_ids))
+        groups = (
+            self.env["ofitec.whatsapp.message"]
+            .sudo()
+            ._read_group(domain, ["next_action_id"], ["next_action_id"])
+        )
+        return [group["next_action_id"][0] for group in groups]
 
     def _compute_whatsapp_message_count(self):
         for action in self:
@@ -188,10 +215,14 @@ class OfitecNextAction(models.Model):
     def _whatsapp_queue_one(self, reason, template_code):
         self.ensure_one()
         Message = self.env["ofitec.whatsapp.message"].sudo()
-        config = self.env["ofitec.whatsapp.config"]._get_config_for_action(self)
-        company = self.company_id or self.env.company
+        # Whoever saves the action (any internal user) triggers the notification: the
+        # recipients, the number and the text are read as superuser, since that user
+        # may not see the project, its manager or its WhatsApp number.
+        action = self.sudo()
+        config = self.env["ofitec.whatsapp.config"]._get_config_for_action(action)
+        company = action.company_id or self.env.company
         vals_list = []
-        for recipient in self._get_whatsapp_recipients():
+        for recipient in action._get_whatsapp_recipients():
             vals = {
                 "direction": "outbound",
                 "next_action_id": self.id,
@@ -206,7 +237,7 @@ class OfitecNextAction(models.Model):
             if skip_reason:
                 vals.update(state="cancelled", error_message=skip_reason)
             else:
-                prepared = self._prepare_whatsapp_message(
+                prepared = action._prepare_whatsapp_message(
                     recipient["partner"], template_code=template_code
                 )
                 template = prepared.get("template")
@@ -227,12 +258,12 @@ class OfitecNextAction(models.Model):
         queued = messages.filtered(lambda m: m.state == "queued")
         skipped = messages - queued
         lines = []
-        if queued:
-            label = _("WhatsApp reminder") if reason == "reminder" else _("WhatsApp notification")
+        # The automatic notification shows in the WhatsApp tab; the chatter gets the
+        # manual reminders and every skipped recipient (something a person should fix).
+        if queued and reason == "reminder":
             lines.append(
                 _(
-                    "%(label)s queued for %(names)s.",
-                    label=label,
+                    "WhatsApp reminder queued for %(names)s.",
                     names=", ".join(queued.mapped("partner_id.name")),
                 )
             )
@@ -269,16 +300,23 @@ class OfitecNextAction(models.Model):
             ),
         }
         method, allowed_from, already, answer = transitions[command]
-        who = inbound_message.partner_id.name or inbound_message.phone or inbound_message.wa_id
+        who = (
+            inbound_message.partner_id.name
+            or inbound_message.phone
+            or inbound_message.wa_id
+            or inbound_message.bsuid
+        )
+        actor = self._whatsapp_actor(inbound_message.partner_id)
         if self.status in already:
             result = "reply_already"
         elif self.status not in allowed_from:
             result = "reply_invalid_state"
         else:
-            actor = self._whatsapp_actor(inbound_message.partner_id)
             getattr(self.with_user(actor), method)()
             result = answer
+        # The note is signed like the transition: by the sender's user, or the bot.
         self.sudo().message_post(
+            author_id=actor.partner_id.id,
             body=_(
                 "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
                 who=who,

@@ -115,8 +115,15 @@ class OfitecWhatsappConfig(models.Model):
         default="hecho, listo, terminado, terminada, completada",
     )
     synonyms_cancel = fields.Char(string="Synonyms of CANCELAR", default="anular, cancelado")
-    webhook_event_ids = fields.One2many("ofitec.whatsapp.webhook.event", "config_id")
-    webhook_failed_count = fields.Integer(compute="_compute_webhook_counts")
+    # The webhook log is for managers only (like its model's access rights).
+    webhook_event_ids = fields.One2many(
+        "ofitec.whatsapp.webhook.event",
+        "config_id",
+        groups="ofitec_whatsapp.group_whatsapp_manager",
+    )
+    webhook_failed_count = fields.Integer(
+        compute="_compute_webhook_counts", groups="ofitec_whatsapp.group_whatsapp_manager"
+    )
     signature_failure_count = fields.Integer(
         readonly=True, copy=False, help="Webhook calls refused for a missing or wrong signature."
     )
@@ -286,6 +293,8 @@ class OfitecWhatsappConfig(models.Model):
                 "message": _("Meta answered: %s", str(error)),
                 "error_code": error.code,
             }
+        except UserError as error:  # no usable access token
+            return {"ok": False, "message": str(error.args[0])}
         self.sudo().write(
             {
                 "display_phone_number": info.get("display_phone_number") or False,
@@ -345,7 +354,9 @@ class OfitecWhatsappConfig(models.Model):
         configuration of the action's company with the lowest sequence.
         """
         company = action.company_id or self.env.company
-        project_config = action.project_id.whatsapp_config_id.sudo()
+        # Read as superuser: whoever saves the action (any internal user) may not see
+        # the project's number (a manager-only field) nor the project itself.
+        project_config = action.sudo().project_id.whatsapp_config_id
         if project_config.active and project_config.company_id == company:
             return project_config
         return self.sudo().search([("company_id", "=", company.id)], limit=1)

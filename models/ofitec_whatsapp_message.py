@@ -242,7 +242,17 @@ class OfitecWhatsappMessage(models.Model):
                 # Hand over to a fresh cron run rather than exceed the worker's limits.
                 self._trigger_queue()
                 break
-            message = self._claim_next()
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    message = self._claim_next()
+            except psycopg2.extensions.TransactionRollbackError:
+                # REPEATABLE READ: another worker sent (and committed) a message that
+                # this transaction still sees as queued. It is not ours to send; only a
+                # new transaction sees the row as it is now.
+                if not auto_commit:
+                    break
+                self.env.cr.rollback()
+                continue
             if not message:
                 break
             message._send_one(clients)
@@ -254,6 +264,9 @@ class OfitecWhatsappMessage(models.Model):
     @api.model
     def _claim_next(self):
         """Lock and return the next due queued message, skipping rows others hold."""
+        # The query reads the table itself: write pending ORM changes first (a run that
+        # does not commit, like a test, would otherwise get the same row again).
+        self.env.flush_all()
         self.env.cr.execute(
             """
             SELECT id FROM ofitec_whatsapp_message
@@ -262,7 +275,8 @@ class OfitecWhatsappMessage(models.Model):
              ORDER BY next_attempt NULLS FIRST, id
              LIMIT 1
                FOR UPDATE SKIP LOCKED
-            """
+            """,
+            log_exceptions=False,  # a serialization failure is expected, see _process_queue
         )
         row = self.env.cr.fetchone()
         if not row:
@@ -290,6 +304,7 @@ class OfitecWhatsappMessage(models.Model):
             return self._mark_failed(error.code, str(error))
         if config.test_mode and not config._is_allowlisted(self.phone):
             return self._mark_sent(self._fake_result(), kind, is_test=True)
+        window_closed = False
         try:
             client = clients.get(config.id)
             if client is None:
@@ -301,7 +316,8 @@ class OfitecWhatsappMessage(models.Model):
                 if kind == "template" or not self.template_id.meta_template_name:
                     raise
                 # Our window book-keeping was wrong (Meta is authoritative): use the template.
-                kind = "template"
+                kind, window_closed = "template", True
+                _get_bucket(self.env.cr.dbname, config).acquire()
                 result = self._send_with(client, recipient, kind)
         except RetryableError as error:
             return self._schedule_retry(error)
@@ -312,22 +328,26 @@ class OfitecWhatsappMessage(models.Model):
         except Exception as error:  # a bug must not stop the queue for everybody
             _logger.exception("WhatsApp message %s: unexpected error while sending", self.id)
             return self._schedule_retry(RetryableError(title=type(error).__name__))
-        return self._mark_sent(result, kind)
+        return self._mark_sent(result, kind, window_closed=window_closed)
 
     def _send_with(self, client, recipient, kind):
         callback = f"ofitec:{self.id}"
         if kind == "template":
             template = self.template_id
-            payloads = [
-                commands.make_button_payload(self.next_action_id.id, command)
-                for command in template._get_button_commands()
-            ]
+            # Quick-reply payloads name the action; a message about no action (API,
+            # replies) sends the template without them.
+            payloads = None
+            if self.next_action_id:
+                payloads = [
+                    commands.make_button_payload(self.next_action_id.id, command)
+                    for command in template._get_button_commands()
+                ]
             return client.send_template(
                 recipient,
                 template.meta_template_name,
                 template.meta_language or "es",
                 json.loads(self.template_params or "[]"),
-                button_payloads=payloads if self.next_action_id else None,
+                button_payloads=payloads,
                 callback_data=callback,
             )
         if kind == "interactive":
@@ -367,7 +387,7 @@ class OfitecWhatsappMessage(models.Model):
             raw={},
         )
 
-    def _mark_sent(self, result, kind, is_test=False):
+    def _mark_sent(self, result, kind, is_test=False, window_closed=False):
         vals = {
             "state": "sent",
             "message_type": kind,
@@ -383,8 +403,22 @@ class OfitecWhatsappMessage(models.Model):
         if result.user_id:
             vals["bsuid"] = result.user_id
         self.write(vals)
-        self._remember_contact()
-        self._after_whatsapp_id_assigned()
+        self.env.flush_all()  # the record of the send itself, outside the savepoint below
+        # Meta accepted the message: nothing below may undo that record. Another worker
+        # may be updating the same contact (unique key, concurrent update): then the
+        # book-keeping is skipped, never the send.
+        try:
+            with self.env.cr.savepoint():
+                self._remember_contact()
+                if window_closed:
+                    self._get_contact().write({"last_inbound_at": False})
+                self._after_whatsapp_id_assigned()
+        except (psycopg2.IntegrityError, psycopg2.extensions.TransactionRollbackError) as error:
+            _logger.warning(
+                "WhatsApp message %s was sent; its contact could not be updated now: %s",
+                self.id,
+                error.pgerror or type(error).__name__,
+            )
         return True
 
     def _mark_failed(self, code, message):
@@ -420,20 +454,46 @@ class OfitecWhatsappMessage(models.Model):
             }
         )
         if isinstance(error, RateLimitedError) and error.pair_limited:
-            # Other messages to the same person would hit the same limit: hold them too.
-            self.search(
-                [
-                    ("id", "!=", self.id),
-                    ("state", "=", "queued"),
-                    ("config_id", "=", self.config_id.id),
-                    ("phone", "=", self.phone),
-                    "|",
-                    ("next_attempt", "=", False),
-                    ("next_attempt", "<", next_attempt),
-                ]
-            ).write({"next_attempt": next_attempt})
+            self._hold_same_recipient(next_attempt)
         self._trigger_queue(at=next_attempt)
         return False
+
+    def _hold_same_recipient(self, until):
+        """Other queued messages to this person would hit the same pair limit (131056):
+        delay them too. Rows another worker holds are skipped (it is sending them; two
+        workers holding each other's rows would deadlock), and this is only an
+        optimisation: if it cannot be done now, each message backs off on its own."""
+        self.ensure_one()
+        if not (self.phone or self.bsuid):
+            return
+        self.flush_recordset()
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    """
+                    UPDATE ofitec_whatsapp_message SET next_attempt = %(until)s
+                     WHERE id IN (
+                        SELECT id FROM ofitec_whatsapp_message
+                         WHERE id != %(id)s AND state = 'queued' AND direction = 'outbound'
+                           AND config_id = %(config)s
+                           AND (phone = %(phone)s OR (%(phone)s IS NULL AND bsuid = %(bsuid)s))
+                           AND (next_attempt IS NULL OR next_attempt < %(until)s)
+                           FOR UPDATE SKIP LOCKED)
+                    RETURNING id
+                    """,
+                    {
+                        "until": until,
+                        "id": self.id,
+                        "config": self.config_id.id,
+                        "phone": self.phone or None,
+                        "bsuid": self.bsuid or None,
+                    },
+                    log_exceptions=False,
+                )
+                held = self.browse([row[0] for row in self.env.cr.fetchall()])
+        except psycopg2.extensions.TransactionRollbackError:
+            return
+        held.invalidate_recordset(["next_attempt"])
 
     # ------------------------------------------------------------------
     # Contacts and statuses
@@ -560,7 +620,9 @@ class OfitecWhatsappMessage(models.Model):
         if command:
             self.command = command
         if command == commands.CMD_STOP:
-            contact.write({"opted_out": True, "opted_out_date": fields.Datetime.now()})
+            # Dated by the message itself: a message written before the STOP but
+            # delivered after it does not end the opt-out (see _touch_from_inbound).
+            contact.write({"opted_out": True, "opted_out_date": contact._inbound_at(inbound)})
             self._reply("reply_opt_out", force=True)
             return Action
         if not command:
@@ -583,6 +645,11 @@ class OfitecWhatsappMessage(models.Model):
             action = quoted.next_action_id
         if not action and action_ref:
             action = Action.browse(action_ref).exists()
+            if not action:
+                # The sender named an action that does not exist (any more): the
+                # command must not fall on another one.
+                self._reply("reply_no_action")
+                return Action
         if not action:
             open_candidates = candidates.filtered(lambda a: a.status in ("pending", "in_progress"))
             if len(open_candidates) == 1:
@@ -595,8 +662,10 @@ class OfitecWhatsappMessage(models.Model):
                 return Action
         self.next_action_id = action.id
         if action not in candidates:
-            # Only someone the action was sent to may change it.
-            self._reply("reply_not_allowed", action=action)
+            # Only someone the action was sent to may change it. The refusal is not
+            # linked to the action (a message about it would make the stranger one of
+            # its recipients) and tells nothing about it.
+            self._reply("reply_not_allowed")
             return Action
         result = action._whatsapp_apply_command(command, self)
         self._reply(result, action=action, command=command)

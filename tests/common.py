@@ -8,8 +8,9 @@ this machine fails the test (``NetworkKillSwitch``).
 """
 
 import itertools
+import json
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import timedelta, timezone
 from unittest.mock import patch
 
 import requests
@@ -20,6 +21,8 @@ from odoo.tests import common
 from ..tools import commands
 from ..tools.cloud_api import SendResult
 from ..tools.errors import make_error
+from ..tools.phone import is_bsuid
+from ..tools.signature import meta_signature_header
 
 _wamid_counter = itertools.count(1)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
@@ -45,17 +48,20 @@ class FakeCloudClient:
     def __init__(self, gateway, config):
         self.gateway = gateway
         self.config = config
+        gateway.clients.append(config.id)
 
     def _send(self, kind, to, payload):
         self.gateway.calls.append(dict(payload, kind=kind, to=to, config_id=self.config.id))
         error = self.gateway.next_error(to)
         if error is not None:
             raise error
-        wamid = f"wamid.TEST{next(_wamid_counter):06d}"
-        wa_id = self.gateway.wa_ids.get(to) or to.lstrip("+")
+        wamid = self.gateway.next_wamid(to) or f"wamid.TEST{next(_wamid_counter):06d}"
+        # Sent to a BSUID: Meta answers with the user id, the phone may stay unknown.
+        user_id = to if is_bsuid(to) else None
+        wa_id = self.gateway.wa_ids.get(to) or (None if user_id else to.lstrip("+"))
         self.gateway.sent.append(dict(payload, kind=kind, to=to, wamid=wamid))
         return SendResult(
-            wamid=wamid, wa_id=wa_id, input=to, user_id=None, message_status=None, raw={}
+            wamid=wamid, wa_id=wa_id, input=to, user_id=user_id, message_status=None, raw={}
         )
 
     def send_text(self, to, body, preview_url=False, context_message_id=None, callback_data=None):
@@ -99,10 +105,12 @@ class FakeCloudClient:
 
 class FakeGateway:
     def __init__(self):
+        self.clients = []  # config id of every client built (the seam was called)
         self.calls = []  # every attempt, failed or not
         self.sent = []  # accepted sends only
         self.errors = {}  # number (or '*') -> list of exceptions, consumed in order
         self.wa_ids = {}  # number -> wa_id Meta "returns"
+        self.wamids = {}  # number (or '*') -> list of wamids Meta "returns", consumed in order
         self.phone_info = {
             "id": "106540352242922",
             "display_phone_number": "+56 2 2345 6789",
@@ -122,6 +130,13 @@ class FakeGateway:
                 return queue.pop(0)
         return None
 
+    def next_wamid(self, number):
+        for key in (number, "*"):
+            queue = self.wamids.get(key)
+            if queue:
+                return queue.pop(0)
+        return None
+
     def sent_to(self, number):
         return [payload for payload in self.sent if payload["to"] == number]
 
@@ -131,8 +146,124 @@ def meta_error(code, title="Error", details=None, http_status=400):
     return make_error(code=code, title=title, details=details, http_status=http_status)
 
 
-class WhatsAppCase(common.TransactionCase):
-    """Base class: a company in Chile, a WhatsApp number, a project with a manager."""
+# Meta webhook payloads (spec A4) -----------------------------------------------
+META_PHONE_NUMBER_ID = "106540352242922"  # the test config's number
+META_WABA_ID = "102290129340398"
+
+
+def meta_timestamp(at=None, **delta):
+    """Unix seconds as Meta writes them (a string): ``at`` (naive UTC) or now,
+    shifted by ``timedelta(**delta)``."""
+    at = (at or fields.Datetime.now()) + timedelta(**delta)
+    return str(int(at.replace(tzinfo=timezone.utc).timestamp()))
+
+
+def meta_status(wamid, status, timestamp=None, recipient_id=None, callback_data=None, errors=None):
+    """One ``statuses[]`` element. ``errors``: list of ``(code, title, details)``."""
+    item = {"id": wamid, "status": status, "timestamp": timestamp or meta_timestamp()}
+    if recipient_id:
+        item["recipient_id"] = recipient_id
+    if callback_data:
+        item["biz_opaque_callback_data"] = callback_data
+    if errors:
+        item["errors"] = [
+            {
+                "code": code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": details},
+            }
+            for code, title, details in errors
+        ]
+    return item
+
+
+def meta_message(
+    wamid, sender, msg_type="text", timestamp=None, context_id=None, user_id=None, **content
+):
+    """One ``messages[]`` element from ``sender`` (wa_id digits, or None for a
+    username user known only by ``user_id``, the BSUID)."""
+    item = {"id": wamid, "timestamp": timestamp or meta_timestamp(), "type": msg_type}
+    if sender:
+        item["from"] = sender
+    if user_id:
+        item["from_user_id"] = user_id
+    if context_id:
+        item["context"] = {"from": "15550783881", "id": context_id}
+    item[msg_type] = content
+    return item
+
+
+def meta_text(wamid, sender, body, **kwargs):
+    return meta_message(wamid, sender, "text", body=body, **kwargs)
+
+
+def meta_button(wamid, sender, payload, text, **kwargs):
+    """A template quick-reply tap (``type: button``)."""
+    return meta_message(wamid, sender, "button", payload=payload, text=text, **kwargs)
+
+
+def meta_button_reply(wamid, sender, reply_id, title, **kwargs):
+    """An interactive reply-button tap (``type: interactive``, ``button_reply``)."""
+    return meta_message(
+        wamid,
+        sender,
+        "interactive",
+        type="button_reply",
+        button_reply={"id": reply_id, "title": title},
+        **kwargs,
+    )
+
+
+def meta_change(statuses=(), messages=(), phone_number_id=META_PHONE_NUMBER_ID, names=None):
+    """One ``changes[]`` element of field ``messages``; ``contacts[]`` is derived
+    from the senders (``names``: sender -> profile name)."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+    }
+    contacts, seen = [], set()
+    for message in messages:
+        key = (message.get("from"), message.get("from_user_id"))
+        if key in seen:
+            continue
+        seen.add(key)
+        contact = {"profile": {"name": (names or {}).get(key[0] or key[1], "Usuario WhatsApp")}}
+        if key[0]:
+            contact["wa_id"] = key[0]
+        if key[1]:
+            contact["user_id"] = key[1]
+        contacts.append(contact)
+    if contacts:
+        value["contacts"] = contacts
+    if messages:
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {"field": "messages", "value": value}
+
+
+def meta_payload(statuses=(), messages=(), changes=None, entries=None, **change_kwargs):
+    """A whole webhook body (a dict): one entry with one change unless
+    ``changes`` (list of meta_change) or ``entries`` (list of lists of changes)."""
+    if entries is None:
+        if changes is None:
+            changes = [meta_change(statuses, messages, **change_kwargs)]
+        entries = [changes]
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": META_WABA_ID, "changes": list(c)} for c in entries],
+    }
+
+
+def meta_body(payload, ensure_ascii=True):
+    """The bytes Meta would send for ``payload`` (escaped unicode, no spaces)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=ensure_ascii).encode()
+
+
+class WhatsAppMixin:
+    """Set-up shared by WhatsAppCase and WhatsAppHttpCase: a company in Chile, a
+    WhatsApp number, a project with a manager."""
 
     @classmethod
     def setUpClass(cls):
@@ -229,8 +360,26 @@ class WhatsAppCase(common.TransactionCase):
         return self.env["ofitec.whatsapp.message"].sudo()._process_queue(**kwargs)
 
     def _make_due(self, messages):
-        """Pretend the backoff delay of ``messages`` is over."""
-        messages.sudo().write({"next_attempt": fields.Datetime.now() - timedelta(seconds=1)})
+        """Pretend the backoff delay of ``messages`` is over. The queue compares with the
+        transaction's time (``now()``): a test's transaction may have begun long ago."""
+        messages.sudo().write({"next_attempt": self.env.cr.now() - timedelta(seconds=1)})
+
+    # Webhooks -------------------------------------------------------------
+    def _deliver_webhook(self, payload, config=None):
+        """Store ``payload`` (a dict or bytes) as the route does once the signature
+        is checked; nothing is processed yet. Returns the event."""
+        body = payload if isinstance(payload, bytes) else meta_body(payload)
+        return self.env["ofitec.whatsapp.webhook.event"].sudo()._store(config or self.config, body)
+
+    def _process_webhooks(self):
+        """Run the webhook cron's job (without commits: we are in a test)."""
+        return self.env["ofitec.whatsapp.webhook.event"].sudo()._process_pending()
+
+    def _receive(self, payload, config=None):
+        """Deliver ``payload`` and process it; returns the event."""
+        event = self._deliver_webhook(payload, config)
+        self._process_webhooks()
+        return event
 
     # Assertions -----------------------------------------------------------
     def assertWhatsAppSent(self, gateway, number, kind=None, count=1):
@@ -251,3 +400,37 @@ class WhatsAppCase(common.TransactionCase):
             for c in (commands.CMD_OK, commands.CMD_COMPLETED, commands.CMD_CANCEL)
         ]
         self.assertEqual([b[0] for b in payload["buttons"]], expected)
+
+
+class WhatsAppCase(WhatsAppMixin, common.TransactionCase):
+    """Base class of the model tests."""
+
+
+class WhatsAppHttpCase(WhatsAppMixin, common.HttpCase):
+    """Base class of the route tests (post_install: routes need the full registry)."""
+
+    def _webhook_url(self, config=None, config_id=None):
+        return f"/webhooks/whatsapp/{config_id or (config or self.config).id}"
+
+    def _post_webhook(self, body, signature=True, config=None, config_id=None, headers=None):
+        """POST ``body`` (bytes, or a dict serialised as Meta does) to the webhook.
+
+        ``signature``: True signs the exact bytes with the config's app secret,
+        a string is sent as the header as is, None sends no header.
+        """
+        config = config or self.config
+        if not isinstance(body, bytes) and not hasattr(body, "__next__"):
+            body = meta_body(body)
+        all_headers = {"Content-Type": "application/json"}
+        if signature is True:
+            signature = meta_signature_header(config.sudo().app_secret, body)
+        if signature is not None:
+            all_headers["X-Hub-Signature-256"] = signature
+        all_headers.update(headers or {})
+        # Not url_open: it turns a POST with an empty body into a GET.
+        return self.opener.post(
+            self.base_url() + self._webhook_url(config, config_id),
+            data=body,
+            headers=all_headers,
+            timeout=60,
+        )

@@ -98,7 +98,7 @@ run_odoo() {
     --max-cron-threads=0 --log-level=test --without-demo= > "$log" 2>&1
   local rc=$?
   set -e
-  grep -E "(ERROR|FAIL|tests? .*when loading|Ran [0-9]+ tests|: [0-9]+ tests )" "$log" | tail -40 || true
+  grep -E "(FAIL:|ERROR:|tests? .*when loading|post-tests in|odoo\.tests\.stats: )" "$log" | tail -20 || true
 
   local summary failed errors total skipped
   summary="$(grep -E '[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests' "$log" | tail -1)"
@@ -110,21 +110,41 @@ run_odoo() {
     total="$(grep -oE 'ofitec_(whatsapp|next_action): [0-9]+ tests' "$log" | awk '{s += $2} END {print s + 0}')"
     failed=0; errors=0
   fi
-  skipped="$(grep -cE 'skipped|Chrome.*not found|websocket-client' "$log" || true)"
-  if grep -qE '(websocket-client|Chrome.*not found|Could not find .*chrom)' "$log"; then
-    echo "Browser tours were skipped: install websocket-client and chromium." >&2
+  # A skipped test is not a passed one (Odoo skips browser tours silently when
+  # Chromium or websocket-client is missing): every skip fails the run.
+  skipped="$(grep -cE 'odoo\.tests\.result: skipped ' "$log" || true)"
+  if [ "$skipped" != 0 ]; then
+    echo "Skipped tests (a broken set-up, not a pass):" >&2
+    grep -E 'odoo\.tests\.result: skipped ' "$log" >&2
     failures=$((failures + 1))
   fi
+  for tour in ofitec_next_action_dashboard_tour ofitec_whatsapp_dashboard_tour; do
+    if ! grep -q "Tour $tour succeeded" "$log"; then
+      echo "Browser tour $tour did not run to success." >&2
+      failures=$((failures + 1))
+    fi
+  done
+  # Errors logged outside tests fail the run too, except one known defect of some
+  # Odoo 16 source trees whose addons/mail is newer than odoo/tools (mail sending
+  # during demo data loading calls a missing tools.email_normalize_all).
+  known_defect="odoo.addons.mail.models.mail_mail: failed sending mail .* has no attribute 'email_normalize_all'"
+  if grep -qE "$known_defect" "$log"; then
+    echo "NOTE: this Odoo tree cannot send mail (odoo.tools.email_normalize_all is missing);" \
+      "$(grep -cE "$known_defect" "$log") such ERROR lines from demo data are ignored." >&2
+  fi
+  unexpected_errors="$(grep -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$log" | grep -vE "$known_defect" || true)"
   if [ "$rc" != 0 ] || [ "${failed:-1}" != 0 ] || [ "${errors:-1}" != 0 ] \
-     || grep -qE '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$log" || [ "${total:-0}" = 0 ]; then
+     || [ -n "$unexpected_errors" ] || [ "${total:-0}" = 0 ]; then
     echo "Odoo suite FAILED (exit $rc); the log is kept at $log" >&2
-    grep -nE ' (ERROR|CRITICAL) ' "$log" | head -40 >&2 || true
+    printf '%s\n' "$unexpected_errors" | head -40 >&2
     failures=$((failures + 1))
   else
     echo "Odoo suite: ${total} tests passed"
     if [ -z "${KEEP_DB:-}" ]; then dropdb --if-exists "$db" >/dev/null 2>&1 || true; fi
   fi
-  echo "odoo: $((total - failed - errors)) passed, $((failed + errors)) failed, ${skipped} skipped"
+  local passed=$((total - failed - errors))
+  [ "$passed" -ge 0 ] || passed=0
+  echo "odoo: ${passed} passed, $((failed + errors)) failed, ${skipped} skipped"
 }
 
 [ "$mode" = "--odoo" ] || run_pure

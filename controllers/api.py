@@ -109,8 +109,9 @@ def _get_str(data, field, max_len):
     if not isinstance(value, str) or not value.strip():
         raise ApiError(_("%s must be a non-empty string.", field), field=field)
     if len(value) > max_len:
-        raise ApiError(_("%(field)s is longer than %(max)s characters.", field=field, max=max_len),
-                       field=field)
+        raise ApiError(
+            _("%(field)s is longer than %(max)s characters.", field=field, max=max_len), field=field
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # e.g. a lone surrogate escaped as \ud800
@@ -121,14 +122,20 @@ def _get_str(data, field, max_len):
 def _browse_existing(model, record_id, field):
     record = request.env[model].browse(record_id).exists()
     if not record:
-        raise ApiError(_("%(field)s %(id)s does not exist.", field=field, id=record_id),
-                       field=field, status=404)
+        raise ApiError(
+            _("%(field)s %(id)s does not exist.", field=field, id=record_id),
+            field=field,
+            status=404,
+        )
     try:
         record.check_access_rights("read")
         record.check_access_rule("read")
     except AccessError:
-        raise ApiError(_("%(field)s %(id)s does not exist.", field=field, id=record_id),
-                       field=field, status=404) from None
+        raise ApiError(
+            _("%(field)s %(id)s does not exist.", field=field, id=record_id),
+            field=field,
+            status=404,
+        ) from None
     return record
 
 
@@ -163,19 +170,26 @@ class WhatsappApiController(http.Controller):
             raise ApiError(_("Give either body or template_code."), field="body")
 
         env = request.env
-        action = _browse_existing("ofitec.next.action", action_id, "next_action_id") if action_id \
+        action = (
+            _browse_existing("ofitec.next.action", action_id, "next_action_id")
+            if action_id
             else env["ofitec.next.action"]
+        )
         company = action.company_id or env.company
-        partner = _browse_existing("res.partner", partner_id, "partner_id") if partner_id \
+        partner = (
+            _browse_existing("res.partner", partner_id, "partner_id")
+            if partner_id
             else env["res.partner"]
+        )
         region = (company.country_id.code or "CL").upper()
         if partner:
             region = (partner.country_id.code or region).upper()
             number = partner.mobile or partner.phone
             normalized = phone_tools.normalize_phone(number, region)
             if not normalized:
-                raise ApiError(_("This partner has no usable mobile or phone number."),
-                               field="partner_id")
+                raise ApiError(
+                    _("This partner has no usable mobile or phone number."), field="partner_id"
+                )
         else:
             normalized = phone_tools.normalize_phone(number, region)
             if not normalized:
@@ -186,8 +200,13 @@ class WhatsappApiController(http.Controller):
             if not config.active:
                 raise ApiError(_("config_id %s is archived.", config_id), field="config_id")
         else:
-            config = env["ofitec.whatsapp.config"]._get_config_for_action(action) if action \
-                else env["ofitec.whatsapp.config"].search([("company_id", "=", company.id)], limit=1)
+            config = (
+                env["ofitec.whatsapp.config"]._get_config_for_action(action)
+                if action
+                else env["ofitec.whatsapp.config"].search(
+                    [("company_id", "=", company.id)], limit=1
+                )
+            )
             if not config:
                 raise ApiError(_("No active WhatsApp configuration."), field="config_id")
 
@@ -203,8 +222,7 @@ class WhatsappApiController(http.Controller):
         if template_code:
             template = env["ofitec.whatsapp.template"]._get_by_code(template_code, company)
             if not template:
-                raise ApiError(_("Unknown template_code %s.", template_code),
-                               field="template_code")
+                raise ApiError(_("Unknown template_code %s.", template_code), field="template_code")
             if action:
                 prepared = action._prepare_whatsapp_message(partner or None, template_code)
                 text, params = prepared["body"], prepared["template_params"]

@@ -403,6 +403,4 @@ class OfitecWhatsappConfig(models.Model):
         """Tell open dashboards of this company to refresh (after commit)."""
         self.ensure_one()
         payload = {"config_id": self.id, "action_ids": actions.ids if actions else []}
-        self.env["bus.bus"].sudo()._sendone(
-            self.company_id, "ofitec_whatsapp/updated", payload
-        )
+        self.env["bus.bus"].sudo()._sendone(self.company_id, "ofitec_whatsapp/updated", payload)

@@ -124,11 +124,13 @@ class OfitecWhatsappContact(models.Model):
             .search(["|", ("mobile", "ilike", tail[-4:]), ("phone", "ilike", tail[-4:])], limit=200)
         )
         matches = partners.filtered(
-            lambda p: number
-            in {
-                phone.normalize_phone(p.mobile, (p.country_id.code or region).upper()),
-                phone.normalize_phone(p.phone, (p.country_id.code or region).upper()),
-            }
+            lambda p: (
+                number
+                in {
+                    phone.normalize_phone(p.mobile, (p.country_id.code or region).upper()),
+                    phone.normalize_phone(p.phone, (p.country_id.code or region).upper()),
+                }
+            )
         )
         if len(matches) > 1:
             matches = matches.filtered("user_ids")  # prefer the one who is a user

@@ -112,16 +112,16 @@ class OfitecWhatsappStatus(models.Model):
             .browse(int(data[7:]))
             .exists()
             .filtered(
-                lambda m: m.config_id == config
-                and m.direction == "outbound"
-                and not m.whatsapp_message_id
-                and m.state in ("queued", "failed")
+                lambda m: (
+                    m.config_id == config
+                    and m.direction == "outbound"
+                    and not m.whatsapp_message_id
+                    and m.state in ("queued", "failed")
+                )
             )
         )
         if message:
-            _logger.info(
-                "WhatsApp message %s: adopting wamid from a status webhook", message.id
-            )
+            _logger.info("WhatsApp message %s: adopting wamid from a status webhook", message.id)
             message.write(
                 {
                     "whatsapp_message_id": update.wamid,

@@ -1,11 +1,13 @@
 # Odoo only runs the test modules imported here: keep this list complete
 # (tests/test_test_modules_imported.py checks it).
-from . import test_api
-from . import test_config_security
-from . import test_dashboard_tour
-from . import test_outbound_queue
-from . import test_recipients
-from . import test_replies
-from . import test_test_modules_imported
-from . import test_webhook_http
-from . import test_webhook_processing
+from . import (
+    test_api,
+    test_config_security,
+    test_dashboard_tour,
+    test_outbound_queue,
+    test_recipients,
+    test_replies,
+    test_test_modules_imported,
+    test_webhook_http,
+    test_webhook_processing,
+)

@@ -1,5 +1,6 @@
 from odoo.tests import HttpCase, tagged
 
+
 @tagged("post_install", "-at_install")
 class TestWhatsappDashboardTour(HttpCase):
     """Browser test: the dashboard shows WhatsApp figures and sends reminders."""

@@ -68,12 +68,20 @@ def _get_bucket(dbname, config):
 
 
 def _backoff_delay(attempt, error):
-    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1)."""
-    if isinstance(error, RateLimitedError) and error.pair_limited:
-        # Meta: retry after 4^n seconds for the (business, user) pair limit.
-        return float(4**attempt)
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempt - 1)))
-    delay *= random.uniform(0.75, 1.25)  # jitter: workers do not retry in lockstep
+    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1).
+
+    Exponential with jitter (2, 4, 8 … s, capped), 4^n (1, 4, 16 … s) for Meta's pair
+    rate limit (131056), and at least a minute after a read timeout.
+    """
+    pair_limited = isinstance(error, RateLimitedError) and error.pair_limited
+    delay = ratelimit.backoff_delay(
+        attempt,
+        base=BACKOFF_BASE,
+        cap=BACKOFF_CAP,
+        jitter=0.0 if pair_limited else 0.25,  # workers do not retry in lockstep
+        pair_limited=pair_limited,
+        rand=random.random,
+    )
     if isinstance(error, UncertainDeliveryError):
         delay = max(delay, UNCERTAIN_MIN_DELAY)
     return delay

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from contextlib import contextmanager
 from datetime import date, timedelta
 from unittest.mock import patch
 
@@ -432,9 +433,9 @@ class TestRetries(QueueCase):
         self.assertEqual(len(gateway.sent), 1)
 
     def test_backoff_delays(self):
-        with patch.object(message_module.random, "uniform", lambda a, b: b):
+        with patch.object(message_module.random, "random", lambda: 1.0):
             high = [message_module._backoff_delay(n, RetryableError(code=2)) for n in (1, 2, 3)]
-        with patch.object(message_module.random, "uniform", lambda a, b: a):
+        with patch.object(message_module.random, "random", lambda: 0.0):
             low = [message_module._backoff_delay(n, RetryableError(code=2)) for n in (1, 2, 3)]
         # Jitter spreads the delays, the next attempt always waits longer.
         self.assertLess(high[0], low[1])
@@ -445,7 +446,7 @@ class TestRetries(QueueCase):
             message_module.BACKOFF_CAP * 1.25,
         )
         pair = RateLimitedError(code=131056)
-        self.assertEqual([message_module._backoff_delay(n, pair) for n in (1, 2, 3)], [4, 16, 64])
+        self.assertEqual([message_module._backoff_delay(n, pair) for n in (1, 2, 3)], [1, 4, 16])
         uncertain = UncertainDeliveryError("Read timeout")
         self.assertGreaterEqual(message_module._backoff_delay(1, uncertain), 60)
 
@@ -484,7 +485,7 @@ class TestRetries(QueueCase):
             self.assertEqual(first.state, "queued")
             self.assertEqual(first.retry_count, 1)
             self.assertEqual(first.error_code, "131056")
-            self.assertGreaterEqual(first.next_attempt, before + timedelta(seconds=4))
+            self.assertGreaterEqual(first.next_attempt, before + timedelta(seconds=1))
             self.assertEqual(second.state, "queued")
             self.assertEqual(second.retry_count, 0)
             self.assertGreaterEqual(second.next_attempt, first.next_attempt)
@@ -494,7 +495,7 @@ class TestRetries(QueueCase):
             before = fields.Datetime.now()
             self._run_queue()
             self.assertEqual(first.retry_count, 2)
-            self.assertGreaterEqual(first.next_attempt, before + timedelta(seconds=16))
+            self.assertGreaterEqual(first.next_attempt, before + timedelta(seconds=4))
             self.assertGreaterEqual(second.next_attempt, first.next_attempt)
             self.assertEqual(len(gateway.calls), 3)
 
@@ -782,6 +783,16 @@ class TestQueueConcurrency(QueueCase):
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {})
 
+    @contextmanager
+    def _two_workers(self):
+        """Two real cursors on their own connections, as two workers would have."""
+        cr_a, cr_b = self._cursor(), self._cursor()
+        try:
+            yield cr_a, cr_b
+        finally:
+            cr_a.close()
+            cr_b.close()
+
     def _delete_committed(self):
         with self._cursor() as cr:
             cr.execute(
@@ -833,8 +844,7 @@ class TestQueueConcurrency(QueueCase):
     def test_claimed_row_is_skipped_by_another_worker(self):
         ids = self._commit_messages([f"+5699100{i:04d}" for i in range(4)])
         with self.mock_whatsapp_gateway() as gateway:
-            cr_a, cr_b = self._cursor(), self._cursor()
-            try:
+            with self._two_workers() as (cr_a, cr_b):
                 # Worker B must never wait for A: fail fast instead of hanging the test.
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
@@ -847,9 +857,6 @@ class TestQueueConcurrency(QueueCase):
                 # A still holds its row; it sends it now, once.
                 held._send_one({})
                 cr_a.commit()
-            finally:
-                cr_a.close()
-                cr_b.close()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
 
@@ -858,8 +865,7 @@ class TestQueueConcurrency(QueueCase):
         READ): B must neither send it again nor crash."""
         ids = self._commit_messages(["+56991110001", "+56991110002"])
         with self.mock_whatsapp_gateway() as gateway:
-            cr_a, cr_b = self._cursor(), self._cursor()
-            try:
+            with self._two_workers() as (cr_a, cr_b):
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
                 cr_b.execute("SELECT id FROM ofitec_whatsapp_message WHERE id IN %s", (tuple(ids),))
@@ -873,9 +879,6 @@ class TestQueueConcurrency(QueueCase):
                 # A fresh transaction of B sends what is left.
                 env_b["ofitec.whatsapp.message"]._process_queue()
                 cr_b.commit()
-            finally:
-                cr_a.close()
-                cr_b.close()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
 
@@ -885,8 +888,7 @@ class TestQueueConcurrency(QueueCase):
         number = "+56991110003"
         ids = self._commit_messages([number, number])
         with self.mock_whatsapp_gateway() as gateway:
-            cr_a, cr_b = self._cursor(), self._cursor()
-            try:
+            with self._two_workers() as (cr_a, cr_b):
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
                 cr_b.execute("SELECT 1 FROM ofitec_whatsapp_contact LIMIT 1")  # B's snapshot
@@ -899,9 +901,6 @@ class TestQueueConcurrency(QueueCase):
                 with mute_logger("odoo.sql_db"), self.assertLogs(MESSAGE_LOGGER, "WARNING"):
                     other._send_one({})  # B does not see it and creates it too
                 cr_b.commit()
-            finally:
-                cr_a.close()
-                cr_b.close()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
         with self._cursor() as cr:
@@ -939,8 +938,7 @@ class TestQueueConcurrency(QueueCase):
                 (action_id, tuple(ids)),
             )
         with self.mock_whatsapp_gateway() as gateway:
-            cr_a, cr_b = self._cursor(), self._cursor()
-            try:
+            with self._two_workers() as (cr_a, cr_b):
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
                 held = env_a["ofitec.whatsapp.message"]._claim_next()
@@ -950,9 +948,6 @@ class TestQueueConcurrency(QueueCase):
                 cr_a.commit()
                 other._send_one({})
                 cr_b.commit()
-            finally:
-                cr_a.close()
-                cr_b.close()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
         with self._cursor() as cr:

@@ -187,10 +187,12 @@ class OfitecNextAction(models.Model):
     def _whatsapp_notify_if_urgent(self):
         """Queue the urgent notification once, when an open action is (or becomes) urgent."""
         to_notify = self.filtered(
-            lambda a: a.whatsapp_enabled
-            and not a.whatsapp_notified
-            and a.priority in URGENT_PRIORITIES
-            and a.status in OPEN_STATUSES
+            lambda a: (
+                a.whatsapp_enabled
+                and not a.whatsapp_notified
+                and a.priority in URGENT_PRIORITIES
+                and a.status in OPEN_STATUSES
+            )
         )
         if to_notify:
             to_notify._whatsapp_queue(reason="urgent")
@@ -385,11 +387,11 @@ class OfitecNextAction(models.Model):
         priorities = dict(self._fields["priority"]._description_selection(self.env))
         return {
             "recipient_name": (partner.name if partner else "") or "",
-            "project": self.project_id.name or _("No project"),
+            "project": self.project_id.name or "-",
             "title": self.name or "",
             "description": self.description or "",
             "priority": priorities.get(self.priority, self.priority or ""),
-            "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else _("No deadline"),
+            "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else "-",
             "expected_benefits": self.expected_benefits or "",
             "action_id": str(self.id),
         }

@@ -1,4 +1,5 @@
 from . import (
+    ir_cron,
     ir_websocket,
     ofitec_next_action,
     ofitec_whatsapp_config,

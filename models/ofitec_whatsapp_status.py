@@ -52,6 +52,72 @@ class OfitecWhatsappStatus(models.Model):
     ]
 
     @api.model
+    def _ingest_batch(self, config, updates):
+        """Record and apply many statuses with a handful of queries for the batch.
+
+        Same rules as ``_ingest`` (used per item when a batch fails, to isolate the bad
+        one): redeliveries change nothing, statuses only move messages forward, and a
+        status whose message is unknown waits for it (or reconciles a lost answer).
+        """
+        unique = {}
+        for update in updates:
+            unique.setdefault((update.wamid, update.status), update)
+        if not unique:
+            return self.browse()
+        wamids = list({wamid for wamid, _status in unique})
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT whatsapp_message_id, status FROM ofitec_whatsapp_status
+             WHERE config_id = %s AND whatsapp_message_id = ANY(%s)
+            """,
+            (config.id, wamids),
+        )
+        for key in self.env.cr.fetchall():
+            unique.pop(key, None)  # redeliveries
+        if not unique:
+            return self.browse()
+        messages = self.env["ofitec.whatsapp.message"].search(
+            [
+                ("config_id", "=", config.id),
+                ("whatsapp_message_id", "in", list({wamid for wamid, _s in unique})),
+            ]
+        )
+        by_wamid = {message.whatsapp_message_id: message for message in messages}
+        vals_list = []
+        for update in unique.values():
+            vals = self._prepare_vals(config, update)
+            message = by_wamid.get(update.wamid)
+            if message:
+                vals.update(message_id=message.id, applied=True)
+            vals_list.append(vals)
+        records = self.create(vals_list)
+        for record, update in zip(records, unique.values(), strict=True):
+            message = by_wamid.get(update.wamid)
+            if record.applied:
+                record._move_message(message)
+                continue
+            message = self._reconcile_callback(config, update)
+            if message:
+                by_wamid[update.wamid] = message
+                message._after_whatsapp_id_assigned()
+        return records
+
+    @api.model
+    def _prepare_vals(self, config, update):
+        errors = [
+            {"code": e.code, "title": e.title, "details": e.details} for e in update.errors or []
+        ]
+        return {
+            "config_id": config.id,
+            "whatsapp_message_id": update.wamid,
+            "status": update.status,
+            "timestamp": _to_datetime(update.timestamp),
+            "callback_data": update.callback_data,
+            "errors": json.dumps(errors) if errors else False,
+        }
+
+    @api.model
     def _ingest(self, config, update):
         """Record ``update`` (a tools.webhook.StatusUpdate) once and apply it if possible."""
         existing = self.search(
@@ -64,21 +130,9 @@ class OfitecWhatsappStatus(models.Model):
         )
         if existing:
             return existing  # a redelivery: nothing changes
-        errors = [
-            {"code": e.code, "title": e.title, "details": e.details} for e in update.errors or []
-        ]
         try:
             with self.env.cr.savepoint(flush=True):
-                record = self.create(
-                    {
-                        "config_id": config.id,
-                        "whatsapp_message_id": update.wamid,
-                        "status": update.status,
-                        "timestamp": _to_datetime(update.timestamp),
-                        "callback_data": update.callback_data,
-                        "errors": json.dumps(errors) if errors else False,
-                    }
-                )
+                record = self.create(self._prepare_vals(config, update))
         except psycopg2.IntegrityError:
             # Another worker stored the same status meanwhile: it applies it.
             return self.browse()
@@ -139,8 +193,11 @@ class OfitecWhatsappStatus(models.Model):
 
     def _apply_to(self, message):
         """Move ``message`` forward with this status; never backwards."""
+        self.write({"message_id": message.id, "applied": True})
+        self._move_message(message)
+
+    def _move_message(self, message):
         for record in self:
-            record.write({"message_id": message.id, "applied": True})
             status = record.status
             current = message.state
             at = record.timestamp or fields.Datetime.now()

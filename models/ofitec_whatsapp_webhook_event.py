@@ -66,7 +66,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
     @api.model
     def _store(self, config, raw_body):
         event = self.sudo().create({"config_id": config.id, "payload": raw_body.decode("utf-8")})
-        self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_process_webhooks").sudo()._trigger()
+        self.env.ref(
+            "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
+        ).sudo()._trigger_unless_pending()
         return event
 
     @api.model
@@ -91,7 +93,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
         events = self.filtered(lambda e: e.state == "failed")
         events.write({"state": "received", "error": False})
         if events:
-            self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_process_webhooks").sudo()._trigger()
+            self.env.ref(
+                "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
+            ).sudo()._trigger_unless_pending()
         return True
 
     # ------------------------------------------------------------------
@@ -159,13 +163,22 @@ class OfitecWhatsappWebhookEvent(models.Model):
         touched_actions = env["ofitec.next.action"]
         statuses = [s for s in parsed.statuses if self._is_for_config(s.phone_number_id)]
         messages = [m for m in parsed.messages if self._is_for_config(m.phone_number_id)]
-        for status in statuses:
-            try:
-                with self.env.cr.savepoint():
-                    env["ofitec.whatsapp.status"]._ingest(config, status)
-            except Exception as error:  # isolate the item: the others still apply
-                _logger.exception("WhatsApp webhook %s: status %s failed", self.id, status.wamid)
-                errors.append(f"status {status.wamid}: {error}")
+        try:
+            # Meta batches up to 1,000 statuses per POST: apply them together...
+            with self.env.cr.savepoint():
+                env["ofitec.whatsapp.status"]._ingest_batch(config, statuses)
+        except Exception:
+            # ... and when that fails, one by one, so one bad item never stops the others.
+            _logger.info("WhatsApp webhook %s: statuses applied one by one", self.id)
+            for status in statuses:
+                try:
+                    with self.env.cr.savepoint():
+                        env["ofitec.whatsapp.status"]._ingest(config, status)
+                except Exception as error:
+                    _logger.exception(
+                        "WhatsApp webhook %s: status %s failed", self.id, status.wamid
+                    )
+                    errors.append(f"status {status.wamid}: {error}")
         for message in messages:
             try:
                 with self.env.cr.savepoint():

@@ -354,7 +354,9 @@ class OfitecNextAction(models.Model):
             candidates.append((self.user_id.partner_id, "assignee"))
         for partner in self.whatsapp_recipient_ids:
             candidates.append((partner, "custom"))
-        default_region = ((self.company_id or self.env.company).country_id.code or "CL").upper()
+        # The company's country, read from its partner (res.company.country_id is computed).
+        company = self.company_id or self.env.company
+        default_region = (company.partner_id.country_id.code or "CL").upper()
         recipients, seen_numbers, seen_partners = [], set(), set()
         for partner, role in candidates:
             partner = partner.sudo()

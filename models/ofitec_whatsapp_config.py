@@ -67,7 +67,8 @@ class OfitecWhatsappConfig(models.Model):
     access_token_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
     app_secret_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
     verify_token_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
-    access_token = fields.Text(
+    # Char (unlimited in PostgreSQL terms, and not stored anyway) so the form can mask it.
+    access_token = fields.Char(
         compute="_compute_secrets",
         inverse="_inverse_access_token",
         groups=SECRET_GROUPS,
@@ -343,7 +344,8 @@ class OfitecWhatsappConfig(models.Model):
 
     def _get_default_region(self):
         self.ensure_one()
-        return (self.company_id.country_id.code or "CL").upper()
+        # res.company.country_id is computed from the partner on every read: go direct.
+        return (self.company_id.partner_id.country_id.code or "CL").upper()
 
     @api.model
     def _get_config_for_action(self, action):

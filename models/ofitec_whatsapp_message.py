@@ -4,7 +4,9 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 
 import psycopg2
 import pytz
@@ -51,7 +53,11 @@ _COMMAND_WORDS = {
 BACKOFF_BASE = 2.0  # seconds
 BACKOFF_CAP = 900.0  # 15 minutes
 UNCERTAIN_MIN_DELAY = 60.0  # leave time for a status webhook to reconcile a lost answer
-QUEUE_TIME_BUDGET = 120.0  # seconds per cron run before it hands over to a new run
+QUEUE_TIME_BUDGET = 120.0
+SEND_BATCH = 20  # messages claimed, sent and committed together
+SEND_THREADS = (
+    4  # concurrent HTTP calls of a batch  # seconds per cron run before it hands over to a new run
+)
 
 # Token buckets per (database, config id), kept across cron runs of this process.
 _BUCKETS = {}
@@ -65,6 +71,19 @@ def _get_bucket(dbname, config):
         if bucket is None or bucket.rate != config.rate_limit:
             bucket = _BUCKETS[key] = ratelimit.TokenBucket(config.rate_limit)
         return bucket
+
+
+def _call(step):
+    """Run one prepared send: wait for the number's rate, then the HTTP call.
+
+    Runs in a worker thread: it touches no ORM record, only the pure client.
+    Returns ``(result, None)`` or ``(None, exception)``.
+    """
+    step["bucket"].acquire()
+    try:
+        return step["call"](), None
+    except Exception as error:  # recorded by _finish_send in the cron's thread
+        return None, error
 
 
 def _backoff_delay(attempt, error):
@@ -226,52 +245,68 @@ class OfitecWhatsappMessage(models.Model):
     def _trigger_queue(self, at=None):
         cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue", raise_if_not_found=False)
         if cron:
-            cron.sudo()._trigger(at)
+            cron.sudo()._trigger_unless_pending(at)
 
     @api.model
     def _process_queue(self, limit=None, time_budget=QUEUE_TIME_BUDGET):
         """Send due queued messages; called by the cron. Returns the number handled.
 
-        Each message is claimed with ``FOR UPDATE SKIP LOCKED`` and its row lock is
-        held until the commit that follows its send, so two workers (or two servers)
-        never send the same message. Outside tests we commit after each message:
-        the message is the unit of work, its state is final for this attempt, and a
-        crash afterwards cannot undo a send that Meta already accepted. (A crash
-        *during* the HTTP call rolls the attempt back; the message is then sent again,
-        and a status webhook carrying our callback data reconciles it when it comes
-        first — see ``_reconcile_callback``.)
+        Messages are claimed in small batches with ``FOR UPDATE SKIP LOCKED``; their
+        row locks are held until the commit that follows the batch, so two workers (or
+        two servers) never send the same message. The HTTP calls of a batch run in a
+        few threads (they are pure network calls, no ORM), everything else in this
+        transaction. Outside tests we commit after each batch: its messages' states are
+        final for this attempt, and nothing later can undo the record of sends Meta
+        accepted. A crash *during* a batch rolls its records back; those messages are
+        then sent again, unless a status webhook carrying our callback data comes first
+        and reconciles them (``_reconcile_callback``). Tests run one call at a time.
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
+        workers = SEND_THREADS if auto_commit else 1
         started = time.monotonic()
         clients = {}
         handled = 0
-        while limit is None or handled < limit:
-            if time_budget is not None and time.monotonic() - started > time_budget:
-                # Hand over to a fresh cron run rather than exceed the worker's limits.
-                self._trigger_queue()
-                break
-            try:
-                with self.env.cr.savepoint(flush=False):
-                    message = self._claim_next()
-            except psycopg2.extensions.TransactionRollbackError:
-                # REPEATABLE READ: another worker sent (and committed) a message that
-                # this transaction still sees as queued. It is not ours to send; only a
-                # new transaction sees the row as it is now.
-                if not auto_commit:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
+            while limit is None or handled < limit:
+                if time_budget is not None and time.monotonic() - started > time_budget:
+                    # Hand over to a fresh cron run rather than exceed the worker's limits.
+                    self._trigger_queue()
                     break
-                self.env.cr.rollback()
-                continue
-            if not message:
-                break
-            message._send_one(clients)
-            handled += 1
-            if auto_commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+                size = SEND_BATCH if auto_commit else 1
+                if limit is not None:
+                    size = min(size, limit - handled)
+                try:
+                    with self.env.cr.savepoint(flush=False):
+                        batch = self._claim_batch(size)
+                except psycopg2.extensions.TransactionRollbackError:
+                    # REPEATABLE READ: another worker sent (and committed) a message
+                    # this transaction still sees as queued. It is not ours to send;
+                    # only a new transaction sees the row as it is now.
+                    if not auto_commit:
+                        break
+                    self.env.cr.rollback()
+                    continue
+                if not batch:
+                    break
+                steps = [(message, message._prepare_send(clients)) for message in batch]
+                calls = [
+                    (message, step, pool.submit(_call, step)) for message, step in steps if step
+                ]
+                for message, step, future in calls:
+                    message._finish_send(step, future.result())
+                handled += len(batch)
+                if auto_commit:
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
         return handled
 
     @api.model
     def _claim_next(self):
         """Lock and return the next due queued message, skipping rows others hold."""
+        return self._claim_batch(1)
+
+    @api.model
+    def _claim_batch(self, size):
+        """Lock and return up to ``size`` due queued messages, skipping rows others hold."""
         # The query reads the table itself: write pending ORM changes first (a run that
         # does not commit, like a test, would otherwise get the same row again).
         self.env.flush_all()
@@ -281,21 +316,30 @@ class OfitecWhatsappMessage(models.Model):
              WHERE state = 'queued' AND direction = 'outbound'
                AND (next_attempt IS NULL OR next_attempt <= (now() at time zone 'UTC'))
              ORDER BY next_attempt NULLS FIRST, id
-             LIMIT 1
+             LIMIT %s
                FOR UPDATE SKIP LOCKED
             """,
+            (size,),
             log_exceptions=False,  # a serialization failure is expected, see _process_queue
         )
-        row = self.env.cr.fetchone()
-        if not row:
-            return self.browse()
-        message = self.browse(row[0])
-        # The row may have been changed by the transaction that released it.
-        message.invalidate_recordset()
-        return message
+        messages = self.browse([row[0] for row in self.env.cr.fetchall()])
+        # The rows may have been changed by the transactions that released them.
+        messages.invalidate_recordset()
+        return messages
 
     def _send_one(self, clients):
         """Send this claimed message once; record the outcome on it."""
+        self.ensure_one()
+        step = self._prepare_send(clients)
+        if step:
+            self._finish_send(step, _call(step))
+
+    def _prepare_send(self, clients):
+        """Everything before the HTTP call (ORM, this thread).
+
+        Returns the call to make, or None when the message was settled without one
+        (failed, cancelled, or 'sent' in test mode).
+        """
         self.ensure_one()
         config = self.config_id.sudo()
         if not config or not config.active:
@@ -311,34 +355,57 @@ class OfitecWhatsappMessage(models.Model):
         except PermanentError as error:
             return self._mark_failed(error.code, str(error))
         if config.test_mode and not config._is_allowlisted(self.phone):
-            return self._mark_sent(self._fake_result(), kind, is_test=True)
-        window_closed = False
+            self._mark_sent(self._fake_result(), kind, is_test=True)
+            return None
         try:
             client = clients.get(config.id)
             if client is None:
                 client = clients[config.id] = config._get_client()
-            _get_bucket(self.env.cr.dbname, config).acquire()
-            try:
-                result = self._send_with(client, recipient, kind)
-            except WindowClosedError:
-                if kind == "template" or not self.template_id.meta_template_name:
-                    raise
-                # Our window book-keeping was wrong (Meta is authoritative): use the template.
-                kind, window_closed = "template", True
-                _get_bucket(self.env.cr.dbname, config).acquire()
-                result = self._send_with(client, recipient, kind)
-        except RetryableError as error:
-            return self._schedule_retry(error)
-        except WhatsAppError as error:
-            return self._mark_failed(error.code, str(error))
+            call = self._prepare_call(client, recipient, kind)
         except UserError as error:
             return self._mark_failed("config", str(error))
         except Exception as error:  # a bug must not stop the queue for everybody
-            _logger.exception("WhatsApp message %s: unexpected error while sending", self.id)
+            _logger.exception("WhatsApp message %s: unexpected error before sending", self.id)
             return self._schedule_retry(RetryableError(title=type(error).__name__))
-        return self._mark_sent(result, kind, window_closed=window_closed)
+        return {
+            "client": client,
+            "recipient": recipient,
+            "kind": kind,
+            "call": call,
+            "bucket": _get_bucket(self.env.cr.dbname, config),
+        }
 
-    def _send_with(self, client, recipient, kind):
+    def _finish_send(self, step, outcome):
+        """Record what Meta answered (ORM, this thread)."""
+        self.ensure_one()
+        result, error = outcome
+        window_closed = False
+        if (
+            isinstance(error, WindowClosedError)
+            and step["kind"] != "template"
+            and self.template_id.meta_template_name
+        ):
+            # Our window book-keeping was wrong (Meta is authoritative): use the template.
+            window_closed = True
+            step = dict(
+                step,
+                kind="template",
+                call=self._prepare_call(step["client"], step["recipient"], "template"),
+            )
+            result, error = _call(step)
+        if error is None:
+            return self._mark_sent(result, step["kind"], window_closed=window_closed)
+        if isinstance(error, RetryableError):
+            return self._schedule_retry(error)
+        if isinstance(error, WhatsAppError):
+            return self._mark_failed(error.code, str(error))
+        _logger.error(
+            "WhatsApp message %s: unexpected error while sending", self.id, exc_info=error
+        )
+        return self._schedule_retry(RetryableError(title=type(error).__name__))
+
+    def _prepare_call(self, client, recipient, kind):
+        """The HTTP call that sends this message, ready to run in any thread."""
         callback = f"ofitec:{self.id}"
         if kind == "template":
             template = self.template_id
@@ -350,7 +417,8 @@ class OfitecWhatsappMessage(models.Model):
                     commands.make_button_payload(self.next_action_id.id, command)
                     for command in template._get_button_commands()
                 ]
-            return client.send_template(
+            return partial(
+                client.send_template,
                 recipient,
                 template.meta_template_name,
                 template.meta_language or "es",
@@ -363,8 +431,10 @@ class OfitecWhatsappMessage(models.Model):
                 (commands.make_button_payload(self.next_action_id.id, command), title)
                 for command, title in REPLY_BUTTONS
             ]
-            return client.send_buttons(recipient, self.body, buttons, callback_data=callback)
-        return client.send_text(recipient, self.body, callback_data=callback)
+            return partial(
+                client.send_buttons, recipient, self.body, buttons, callback_data=callback
+            )
+        return partial(client.send_text, recipient, self.body, callback_data=callback)
 
     def _choose_message_type(self, contact):
         """Free-form inside the 24-hour window, the approved template outside it."""

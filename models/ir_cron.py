@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import fields, models
 
 
 class IrCron(models.Model):
@@ -19,10 +19,11 @@ class IrCron(models.Model):
             self.env.cr.execute(
                 """
                 SELECT 1 FROM ir_cron_trigger
-                 WHERE cron_id = %s AND call_at <= (now() at time zone 'UTC')
+                 WHERE cron_id = %s AND call_at <= %s
                  LIMIT 1
                 """,
-                (self.id,),
+                # Odoo's clock, as _trigger() uses it (not the transaction's start).
+                (self.id, fields.Datetime.now()),
             )
             if self.env.cr.fetchone():
                 return

@@ -288,12 +288,13 @@ class OfitecWhatsappMessage(models.Model):
                     continue
                 if not batch:
                     break
-                steps = [(message, message._prepare_send(clients)) for message in batch]
-                calls = [
-                    (message, step, pool.submit(_call, step)) for message, step in steps if step
-                ]
+                calls = []
+                for message in batch:
+                    step = message._guarded(message._prepare_send, clients)
+                    if step:
+                        calls.append((message, step, pool.submit(_call, step)))
                 for message, step, future in calls:
-                    message._finish_send(step, future.result())
+                    message._guarded(message._finish_send, step, future.result())
                 handled += len(batch)
                 if auto_commit:
                     self.env.cr.commit()  # pylint: disable=invalid-commit
@@ -326,6 +327,19 @@ class OfitecWhatsappMessage(models.Model):
         # The rows may have been changed by the transactions that released them.
         messages.invalidate_recordset()
         return messages
+
+    def _guarded(self, method, *args):
+        """Run ``method`` in a savepoint: an error recording one message must not roll
+        back the records of the other sends of its batch (Meta accepted those)."""
+        try:
+            with self.env.cr.savepoint():
+                return method(*args)
+        except Exception:
+            # The message stays queued: sent again later, unless a status webhook
+            # with our callback data reconciles it first.
+            _logger.exception("WhatsApp message %s: its outcome could not be recorded", self.id)
+            self.invalidate_recordset()
+            return None
 
     def _send_one(self, clients):
         """Send this claimed message once; record the outcome on it."""

@@ -37,7 +37,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
     config_id = fields.Many2one(
         "ofitec.whatsapp.config", required=True, index=True, ondelete="cascade"
     )
-    company_id = fields.Many2one(related="config_id.company_id", store=True, index=True)
+    # Set on creation, not a stored related field: the webhook route then inserts the
+    # event in one statement (a related field costs an UPDATE right after the INSERT).
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
     state = fields.Selection(
         [
             ("received", "Received"),
@@ -65,7 +67,13 @@ class OfitecWhatsappWebhookEvent(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _store(self, config, raw_body):
-        event = self.sudo().create({"config_id": config.id, "payload": raw_body.decode("utf-8")})
+        event = self.sudo().create(
+            {
+                "config_id": config.id,
+                "company_id": config.company_id.id,
+                "payload": raw_body.decode("utf-8"),
+            }
+        )
         self.env.ref(
             "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
         ).sudo()._trigger_unless_pending()
@@ -76,6 +84,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
         return self.sudo().create(
             {
                 "config_id": config.id,
+                "company_id": config.company_id.id,
                 "state": "rejected",
                 "rejection_reason": reason,
                 # PostgreSQL text cannot hold NUL characters (e.g. a UTF-16 body).

@@ -59,6 +59,14 @@ class OfitecWhatsappWebhookEvent(models.Model):
     message_count = fields.Integer(string="Messages", readonly=True)
     status_count = fields.Integer(string="Statuses", readonly=True)
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if not vals.get("company_id") and vals.get("config_id"):
+                config = self.env["ofitec.whatsapp.config"].sudo().browse(vals["config_id"])
+                vals["company_id"] = config.company_id.id
+        return super().create(vals_list)
+
     def name_get(self):
         return [(event.id, _("Webhook #%s", event.id)) for event in self]
 

@@ -88,16 +88,9 @@ case "$version" in
   *) die "Odoo 16 is required, '$odoo_bin' is '$version'" ;;
 esac
 
-if [ -z "$python_bin" ]; then
-  first_line="$(head -n 1 "$odoo_bin" 2>/dev/null || true)"
-  case "$first_line" in
-    "#!"*python*) python_bin="$(sed -E 's/^#! *//; s/ .*$//' <<<"$first_line")" ;;
-  esac
-  if [ -z "$python_bin" ] || [ "$python_bin" = "/usr/bin/env" ]; then
-    # A shell wrapper: take the first python it executes.
-    python_bin="$(grep -Eo '(/[^ "]*)?python[0-9.]*' "$odoo_bin" 2>/dev/null | head -1 || true)"
-  fi
-fi
+# shellcheck source=scripts/odoo_python.sh
+. "$repo/scripts/odoo_python.sh"
+[ -n "$python_bin" ] || python_bin="$(odoo_python "$odoo_bin")"
 if [ -n "$python_bin" ] && ! command -v "$python_bin" >/dev/null 2>&1; then python_bin=""; fi
 [ -n "$python_bin" ] || die "cannot tell which Python runs Odoo: pass --python PATH"
 "$python_bin" -c 'import odoo' 2>/dev/null \

@@ -31,15 +31,9 @@ fi
 
 # The Python that runs Odoo (it has psycopg2 and psutil), read from the odoo command
 # the way install_whatsapp.sh does.
-if [ -z "$python_bin" ]; then
-  first_line="$(head -n 1 "$odoo_bin" 2>/dev/null || true)"
-  case "$first_line" in
-    "#!"*python*) python_bin="$(sed -E 's/^#! *//; s/ .*$//' <<<"$first_line")" ;;
-  esac
-  if [ -z "$python_bin" ] || [ "$python_bin" = "/usr/bin/env" ]; then
-    python_bin="$(grep -Eo '(/[^ "]*)?python[0-9.]*' "$odoo_bin" 2>/dev/null | head -1 || true)"
-  fi
-fi
+# shellcheck source=../scripts/odoo_python.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/odoo_python.sh"
+[ -n "$python_bin" ] || python_bin="$(odoo_python "$odoo_bin")"
 if [ -z "$python_bin" ] || ! command -v "$python_bin" >/dev/null 2>&1; then
   echo "run_benchmarks.sh: cannot tell which Python runs Odoo; pass --python PATH" >&2
   exit 2

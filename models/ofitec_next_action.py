@@ -2,6 +2,7 @@ import json
 import logging
 
 from lxml import etree
+from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -278,7 +279,8 @@ class OfitecNextAction(models.Model):
                 )
             )
         if lines:
-            self.sudo().message_post(body="<br/>".join(lines), subtype_xmlid="mail.mt_note")
+            # Names and reasons are text, not HTML: Markup.join escapes them.
+            self.sudo().message_post(body=Markup("<br/>").join(lines), subtype_xmlid="mail.mt_note")
 
     def _whatsapp_apply_command(self, command, inbound_message):
         """Apply a reply command through the model's own methods.
@@ -319,11 +321,14 @@ class OfitecNextAction(models.Model):
         # The note is signed like the transition: by the sender's user, or the bot.
         self.sudo().message_post(
             author_id=actor.partner_id.id,
-            body=_(
-                "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
-                who=who,
-                text=inbound_message.body or "",
-                result=_("applied") if result == answer else _("nothing changed"),
+            # What a WhatsApp user wrote is text, never HTML: escape it.
+            body=escape(
+                _(
+                    "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
+                    who=who,
+                    text=inbound_message.body or "",
+                    result=_("applied") if result == answer else _("nothing changed"),
+                )
             ),
             subtype_xmlid="mail.mt_note",
         )

@@ -82,6 +82,14 @@ class TestRecipients(WhatsAppCase):
         self.assertEqual([p["to"] for p in gateway.calls], [MANAGER])
         self.assertEqual(set(skipped.mapped("state")), {"cancelled"})
 
+    def test_names_are_text_in_the_chatter(self):
+        """A partner's name is shown as text in the skip note, never run as HTML."""
+        odd = self.env["res.partner"].create({"name": "Ana <img src=x onerror=alert(1)>"})
+        action = self._create_action(whatsapp_recipient_ids=[(4, odd.id)])
+        notes = "\n".join(action.message_ids.mapped("body"))
+        self.assertIn("Ana &lt;img src=x onerror=alert(1)&gt;", notes)
+        self.assertNotIn("<img", notes)
+
     def test_chilean_numbers_with_company_country(self):
         self.user_manager.partner_id.mobile = "9 8765 4321"  # no country code
         self.user_assignee.partner_id.mobile = "(+56) 9-1234-5678"

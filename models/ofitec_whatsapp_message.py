@@ -15,6 +15,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..tools import commands, phone, ratelimit
+from ..tools.cloud_api import SendResult
 from ..tools.errors import (
     WINDOW_CLOSED_CODE,
     PermanentError,
@@ -53,11 +54,12 @@ _COMMAND_WORDS = {
 BACKOFF_BASE = 2.0  # seconds
 BACKOFF_CAP = 900.0  # 15 minutes
 UNCERTAIN_MIN_DELAY = 60.0  # leave time for a status webhook to reconcile a lost answer
-QUEUE_TIME_BUDGET = 120.0
+QUEUE_TIME_BUDGET = 120.0  # seconds per cron run before it hands over to a new run
 SEND_BATCH = 20  # messages claimed, sent and committed together
-SEND_THREADS = (
-    4  # concurrent HTTP calls of a batch  # seconds per cron run before it hands over to a new run
-)
+SEND_THREADS = 4  # concurrent HTTP calls of a batch
+
+# What _guarded returns when the guarded method failed.
+_BROKEN = object()
 
 # Token buckets per (database, config id), kept across cron runs of this process.
 _BUCKETS = {}
@@ -266,6 +268,7 @@ class OfitecWhatsappMessage(models.Model):
         started = time.monotonic()
         clients = {}
         handled = 0
+        broken = set()  # messages whose outcome could not be recorded: not again this run
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
             while limit is None or handled < limit:
                 if time_budget is not None and time.monotonic() - started > time_budget:
@@ -277,7 +280,7 @@ class OfitecWhatsappMessage(models.Model):
                     size = min(size, limit - handled)
                 try:
                     with self.env.cr.savepoint(flush=False):
-                        batch = self._claim_batch(size)
+                        batch = self._claim_batch(size, exclude=broken)
                 except psycopg2.extensions.TransactionRollbackError:
                     # REPEATABLE READ: another worker sent (and committed) a message
                     # this transaction still sees as queued. It is not ours to send;
@@ -291,10 +294,13 @@ class OfitecWhatsappMessage(models.Model):
                 calls = []
                 for message in batch:
                     step = message._guarded(message._prepare_send, clients)
-                    if step:
+                    if step is _BROKEN:
+                        broken.add(message.id)
+                    elif step:
                         calls.append((message, step, pool.submit(_call, step)))
                 for message, step, future in calls:
-                    message._guarded(message._finish_send, step, future.result())
+                    if message._guarded(message._finish_send, step, future.result()) is _BROKEN:
+                        broken.add(message.id)
                 handled += len(batch)
                 if auto_commit:
                     self.env.cr.commit()  # pylint: disable=invalid-commit
@@ -306,8 +312,9 @@ class OfitecWhatsappMessage(models.Model):
         return self._claim_batch(1)
 
     @api.model
-    def _claim_batch(self, size):
-        """Lock and return up to ``size`` due queued messages, skipping rows others hold."""
+    def _claim_batch(self, size, exclude=()):
+        """Lock and return up to ``size`` due queued messages, skipping rows others hold
+        and the ids in ``exclude``."""
         # The query reads the table itself: write pending ORM changes first (a run that
         # does not commit, like a test, would otherwise get the same row again).
         self.env.flush_all()
@@ -316,11 +323,12 @@ class OfitecWhatsappMessage(models.Model):
             SELECT id FROM ofitec_whatsapp_message
              WHERE state = 'queued' AND direction = 'outbound'
                AND (next_attempt IS NULL OR next_attempt <= (now() at time zone 'UTC'))
+               AND NOT (id = ANY(%s))
              ORDER BY next_attempt NULLS FIRST, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
             """,
-            (size,),
+            (list(exclude), size),
             log_exceptions=False,  # a serialization failure is expected, see _process_queue
         )
         messages = self.browse([row[0] for row in self.env.cr.fetchall()])
@@ -339,7 +347,7 @@ class OfitecWhatsappMessage(models.Model):
             # with our callback data reconciles it first.
             _logger.exception("WhatsApp message %s: its outcome could not be recorded", self.id)
             self.invalidate_recordset()
-            return None
+            return _BROKEN
 
     def _send_one(self, clients):
         """Send this claimed message once; record the outcome on it."""
@@ -468,8 +476,6 @@ class OfitecWhatsappMessage(models.Model):
         )
 
     def _fake_result(self):
-        from ..tools.cloud_api import SendResult
-
         return SendResult(
             wamid=f"test.{uuid.uuid4().hex}",
             wa_id=self.wa_id or (phone.to_wa_id(self.phone) if self.phone else None),

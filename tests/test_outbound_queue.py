@@ -542,6 +542,29 @@ class TestRetries(QueueCase):
         self.assertEqual(other.state, "sent")
         self.assertWhatsAppSent(gateway, ASSIGNEE)
 
+    def test_unrecordable_outcome_is_not_retried_in_a_loop(self):
+        """Recording Meta's answer fails (a database error): the others of the batch
+        keep their record, and the run does not claim that message again and again."""
+        self._open_window(MANAGER)
+        self._open_window(ASSIGNEE)
+        broken = self._queue(MANAGER)
+        other = self._queue(ASSIGNEE)
+        Message = type(self.Message)
+        original = Message._mark_sent
+
+        def failing_mark_sent(message, *args, **kwargs):
+            if message == broken:
+                message.env.cr.execute("SELECT 1/0")
+            return original(message, *args, **kwargs)
+
+        with self.mock_whatsapp_gateway() as gateway:
+            with patch.object(Message, "_mark_sent", failing_mark_sent):
+                with mute_logger("odoo.sql_db"), self.assertLogs(MESSAGE_LOGGER, "ERROR"):
+                    self.assertEqual(self._run_queue(), 2)
+        self.assertEqual([p["to"] for p in gateway.sent], [MANAGER, ASSIGNEE])
+        self.assertEqual(other.state, "sent")
+        self.assertEqual(broken.state, "queued")  # left for a later run or its webhook
+
     def test_window_closed_falls_back_to_template(self):
         """131047 at send time: Meta is right, the approved template goes out at once."""
         self._open_window(MANAGER)

@@ -14,6 +14,7 @@ from odoo.exceptions import AccessError, MissingError, UserError, ValidationErro
 from odoo.http import request
 
 from ..tools import phone as phone_tools
+from .body import BodyTooLarge, read_body, too_large_headers
 
 _logger = logging.getLogger(__name__)
 
@@ -23,22 +24,23 @@ SEND_FIELDS = {"partner_id", "phone", "body", "template_code", "next_action_id",
 
 
 class ApiError(Exception):
-    def __init__(self, message, field=None, status=400):
+    def __init__(self, message, field=None, status=400, headers=()):
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.headers = list(headers)
 
 
-def _json(data, status=200):
-    return request.make_json_response(data, status=status)
+def _json(data, status=200, headers=None):
+    return request.make_json_response(data, headers=headers, status=status)
 
 
 def _error(error):
     payload = {"message": error.message}
     if error.field:
         payload["field"] = error.field
-    return _json({"error": payload}, status=error.status)
+    return _json({"error": payload}, status=error.status, headers=error.headers)
 
 
 def _api(func):
@@ -68,11 +70,12 @@ def _read_json_object():
     httprequest = request.httprequest
     if httprequest.mimetype != "application/json":
         raise ApiError(_("The body must be JSON (Content-Type: application/json)."), status=415)
-    if (httprequest.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(_("The body is too large."), status=413)
-    raw = httprequest.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(_("The body is too large."), status=413)
+    try:
+        raw = read_body(httprequest, MAX_BODY_BYTES)
+    except BodyTooLarge as error:
+        raise ApiError(
+            _("The body is too large."), status=413, headers=too_large_headers(error)
+        ) from None
     if not raw.strip():
         return {}
     try:

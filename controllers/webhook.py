@@ -9,35 +9,23 @@ import hmac
 import json
 import logging
 
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound
 
 from odoo import http
 from odoo.http import request
 
 from ..tools import signature, webhook
+from .body import BodyTooLarge, read_body, too_large_headers
 
 _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's documented maximum payload
 
 
-def _text(body, status):
+def _text(body, status, headers=()):
     return request.make_response(
-        body, headers=[("Content-Type", "text/plain; charset=utf-8")], status=status
+        body, headers=[("Content-Type", "text/plain; charset=utf-8"), *headers], status=status
     )
-
-
-def _read_limited(stream, limit):
-    """The body, read in chunks; RequestEntityTooLarge past ``limit`` bytes."""
-    chunks, size = [], 0
-    while True:
-        chunk = stream.read(min(64 * 1024, limit + 1 - size))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLarge()
 
 
 class WhatsappWebhookController(http.Controller):
@@ -73,15 +61,10 @@ class WhatsappWebhookController(http.Controller):
 
     def _receive(self, config):
         httprequest = request.httprequest
-        if (httprequest.content_length or 0) > MAX_BODY_BYTES:
-            return _text("Payload too large", 413)
-        # A body without Content-Length (chunked) is read up to the limit only. (The
-        # request's stream already exists when we get here, so werkzeug's
-        # max_content_length would come too late to apply.)
         try:
-            raw = _read_limited(httprequest.stream, MAX_BODY_BYTES)
-        except RequestEntityTooLarge:
-            return _text("Payload too large", 413)
+            raw = read_body(httprequest, MAX_BODY_BYTES)
+        except BodyTooLarge as error:
+            return _text("Payload too large", 413, too_large_headers(error))
         header = httprequest.headers.get("X-Hub-Signature-256")
         if not signature.verify_meta_signature(config.app_secret or "", raw, header):
             config._record_signature_failure()

@@ -7,6 +7,7 @@ from . import (
     test_outbound_queue,
     test_recipients,
     test_replies,
+    test_request_body,
     test_test_modules_imported,
     test_webhook_http,
     test_webhook_processing,

@@ -1,0 +1,44 @@
+"""Reading a request body under a size limit, with only Odoo's public request API.
+
+Later Odoo 16.0 releases wrap werkzeug's request in ``odoo.http.HTTPRequest`` and expose
+only the names in ``HTTPREQUEST_ATTRIBUTES``: ``content_length`` and ``get_data`` are
+there, ``stream`` is not. So the limit is applied in two steps:
+
+* a declared ``Content-Length`` over the limit is refused before anything is read. The
+  body is still read and discarded when it is no larger than ``DRAIN_LIMIT_BYTES``, so
+  that the client, which is still sending, receives the 413 instead of a connection
+  reset; a larger one is not read at all and the connection is closed after the answer;
+* a chunked body (no ``Content-Length``) is read whole by ``get_data`` and refused when
+  it turns out larger. Its memory cost is bounded only by the server in front of Odoo:
+  set ``client_max_body_size`` (nginx) or its equivalent, as Odoo's own deployment
+  guide recommends for any Odoo exposed to the Internet.
+"""
+
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The body is over the limit; ``drained`` tells whether it was read whole."""
+
+    def __init__(self, drained):
+        super().__init__("request body too large")
+        self.drained = drained
+
+
+def read_body(httprequest, limit):
+    """The raw body bytes; :class:`BodyTooLarge` when over ``limit`` bytes."""
+    declared = httprequest.content_length or 0
+    if declared > limit:
+        drained = declared <= DRAIN_LIMIT_BYTES
+        if drained:
+            httprequest.get_data(cache=False)
+        raise BodyTooLarge(drained)
+    raw = httprequest.get_data(cache=False)
+    if len(raw) > limit:
+        raise BodyTooLarge(True)
+    return raw
+
+
+def too_large_headers(error):
+    """Headers for a 413: close the connection when the body was left unread."""
+    return [] if error.drained else [("Connection", "close")]

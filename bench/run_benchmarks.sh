@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Run every ofitec_whatsapp benchmark in order and print the figures.
 #
-#   bench/run_benchmarks.sh [--odoo PATH] [--python PATH] [--keep] [bench_queue.py options]
+#   bench/run_benchmarks.sh [--odoo PATH] [--odoo-src DIR] [--python PATH] [--keep] [bench_queue.py options]
 #
-# Needs an Odoo 16 'odoo' command (on PATH or --odoo) and a reachable PostgreSQL.
+# Uses the Odoo 16 that the test command uses (--odoo, $ODOO_BIN, `odoo` on PATH, or
+# one provisioned from --odoo-src / $ODOO_SRC), and a reachable PostgreSQL.
 # Benchmarks print figures; they assert nothing. See bench/README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-odoo_bin="${ODOO_BIN:-}"
+odoo_bin="" odoo_src=""
 python_bin=""
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --odoo) odoo_bin="${2:?}"; shift 2 ;;
+    --odoo-src) odoo_src="${2:?}"; shift 2 ;;
     --python) python_bin="${2:?}"; shift 2 ;;
     -h|--help)
       sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -23,18 +25,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-odoo_bin="${odoo_bin:-$(command -v odoo || true)}"
-if [ -z "$odoo_bin" ]; then
-  echo "run_benchmarks.sh: no 'odoo' command on PATH (Odoo 16 needed); pass --odoo PATH" >&2
-  exit 2
-fi
-
-# The Python that runs Odoo (it has psycopg2 and psutil), read from the odoo command
-# the way install_whatsapp.sh does.
-# shellcheck source=../scripts/odoo_python.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../scripts/odoo_python.sh"
-[ -n "$python_bin" ] || python_bin="$(odoo_python "$odoo_bin")"
-if [ -z "$python_bin" ] || ! command -v "$python_bin" >/dev/null 2>&1; then
+# shellcheck source=../scripts/odoo16.sh
+. "$here/../scripts/odoo16.sh"
+odoo16_resolve "$odoo_bin" "$odoo_src" || exit 2
+odoo16_postgres || exit 2
+odoo_bin="$ODOO16_BIN"
+python_bin="${python_bin:-$ODOO16_PYTHON}"
+if [ -z "$python_bin" ]; then
   echo "run_benchmarks.sh: cannot tell which Python runs Odoo; pass --python PATH" >&2
   exit 2
 fi

@@ -8,6 +8,9 @@ Usage: ./install_whatsapp.sh -d DATABASE [options]
        ./install_whatsapp.sh --demo [options]
 
 Installs ofitec_whatsapp (WhatsApp for OFITEC Next Actions) into an Odoo 16 database:
+  0. without an Odoo 16 (--odoo, $ODOO_BIN or `odoo` on PATH), brings one up from
+     Odoo's 16.0 source (--odoo-src DIR, $ODOO_SRC, or a shallow clone of Odoo's
+     repository) with a virtualenv in ~/.cache/ofitec_whatsapp, reused by later runs;
   1. installs the Python dependencies into the Python that runs Odoo, without
      upgrading what Odoo pinned (requests, cryptography, ...);
   2. makes this folder reachable as the addon 'ofitec_whatsapp' (a symlink in
@@ -31,7 +34,10 @@ Options:
   --addons-dir DIR          folder that receives the 'ofitec_whatsapp' symlink
                             (default: ~/.local/share/ofitec_whatsapp/addons)
   -c, --config FILE         Odoo configuration file (database access, addons path)
-  --odoo PATH               the Odoo 16 command (default: 'odoo' on PATH)
+  --odoo PATH               the Odoo 16 command (default: $ODOO_BIN, else 'odoo' on
+                            PATH, else Odoo is provisioned from source)
+  --odoo-src DIR            Odoo 16.0 source tree to provision from (default: $ODOO_SRC,
+                            else a shallow clone of Odoo's 16.0 branch)
   --python PATH             the Python that runs Odoo (default: read from the odoo
                             command; needed only when that fails)
   --db-host/--db-port/--db-user/--db-password   PostgreSQL access (or PG* variables)
@@ -46,7 +52,7 @@ step() { printf '\n==> %s\n' "$*"; }
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 database="" demo=0 start=1 port=8069 with_reference=0 extra_paths="" config_file=""
 addons_dir="${HOME:-/root}/.local/share/ofitec_whatsapp/addons"
-odoo_bin="" python_bin="" skip_pip=0
+odoo_bin="" odoo_src="" python_bin="" skip_pip=0
 db_args=()
 
 while [ $# -gt 0 ]; do
@@ -60,6 +66,7 @@ while [ $# -gt 0 ]; do
     --addons-dir) addons_dir="${2:?}"; shift 2 ;;
     -c|--config) config_file="${2:?}"; shift 2 ;;
     --odoo) odoo_bin="${2:?}"; shift 2 ;;
+    --odoo-src) odoo_src="${2:?}"; shift 2 ;;
     --python) python_bin="${2:?}"; shift 2 ;;
     --db-host) db_args+=("--db_host=${2:?}"); export PGHOST="$2"; shift 2 ;;
     --db-port) db_args+=("--db_port=${2:?}"); export PGPORT="$2"; shift 2 ;;
@@ -77,29 +84,26 @@ case "$database" in *[!A-Za-z0-9_.-]*) die "invalid database name '$database'" ;
 [ -z "$config_file" ] || [ -f "$config_file" ] || die "no such Odoo configuration file: $config_file"
 
 # --- Odoo 16 ------------------------------------------------------------------
+# shellcheck source=scripts/odoo16.sh
+. "$repo/scripts/odoo16.sh"
 step "Looking for Odoo 16"
-odoo_bin="${odoo_bin:-$(command -v odoo || true)}"
-[ -n "$odoo_bin" ] || die "no Odoo found: put an 'odoo' command on PATH or pass --odoo PATH"
-[ -x "$odoo_bin" ] || die "'$odoo_bin' is not executable"
-version="$("$odoo_bin" --version 2>/dev/null | grep -Eo 'Odoo Server [0-9.a-z~+-]+' | head -1 || true)"
-[ -n "$version" ] || die "'$odoo_bin --version' does not answer like Odoo"
-case "$version" in
-  "Odoo Server 16."*) echo "found $version at $odoo_bin" ;;
-  *) die "Odoo 16 is required, '$odoo_bin' is '$version'" ;;
-esac
-
-# shellcheck source=scripts/odoo_python.sh
-. "$repo/scripts/odoo_python.sh"
-[ -n "$python_bin" ] || python_bin="$(odoo_python "$odoo_bin")"
-if [ -n "$python_bin" ] && ! command -v "$python_bin" >/dev/null 2>&1; then python_bin=""; fi
+odoo16_resolve "$odoo_bin" "$odoo_src" || die "no usable Odoo 16 (see above)"
+odoo_bin="$ODOO16_BIN"
+echo "found $("$odoo_bin" --version 2>&1) at $odoo_bin"
+[ -n "$python_bin" ] || python_bin="$ODOO16_PYTHON"
 [ -n "$python_bin" ] || die "cannot tell which Python runs Odoo: pass --python PATH"
 "$python_bin" -c 'import odoo' 2>/dev/null \
   || "$python_bin" -c 'import psycopg2' 2>/dev/null \
   || die "'$python_bin' does not look like the Python that runs Odoo (pass --python PATH)"
 echo "Odoo's Python: $python_bin"
+# A provisioned venv already holds our requirements.
+[ "$ODOO16_PROVISIONED" = 0 ] || skip_pip=1
 
 # --- PostgreSQL ---------------------------------------------------------------
 step "Checking PostgreSQL"
+if [ -z "$config_file" ] && [ "${#db_args[@]}" = 0 ]; then
+  odoo16_postgres || die "PostgreSQL unreachable (start it, or give --db-host/--db-port/--db-user/--db-password)"
+fi
 pg_check="$("$python_bin" - "$config_file" <<'PY' 2>&1
 import configparser, os, sys
 import psycopg2
@@ -169,39 +173,86 @@ done
   reference stand-in with --with-reference-module (demo and tests only)."
 
 # --- Install or update --------------------------------------------------------
-state="$("$python_bin" - "$database" <<'PY' 2>/dev/null || true
+db_state() {
+  "$python_bin" - "$database" <<'PY' 2>/dev/null || echo "unknown"
 import sys
 import psycopg2
 try:
     conn = psycopg2.connect(dbname=sys.argv[1], connect_timeout=5)
-    cur = conn.cursor()
+except psycopg2.OperationalError as error:
+    print("nodb" if "does not exist" in str(error) else "unknown")
+    sys.exit(0)
+cur = conn.cursor()
+try:
     cur.execute("SELECT state FROM ir_module_module WHERE name = 'ofitec_whatsapp'")
     row = cur.fetchone()
     print(row[0] if row else "absent")
-except Exception:
+except psycopg2.Error:
     print("absent")
 PY
-)"
+}
+drop_database() {
+  "$python_bin" - "$database" <<'PY'
+import sys
+import psycopg2
+conn = psycopg2.connect(dbname="postgres", connect_timeout=5)
+conn.autocommit = True
+conn.cursor().execute('DROP DATABASE IF EXISTS "%s"' % sys.argv[1])
+PY
+}
+# A database this script creates is marked until its install succeeds: a run that
+# failed or was killed half-way leaves the mark, and the next run starts it afresh.
+pending="$(odoo16_cache_dir)/pending-databases/$database"
+mkdir -p "$(dirname "$pending")"
+if [ -f "$pending" ]; then
+  step "Dropping '$database', left half-made by an earlier run of this script"
+  drop_database || die "could not drop the half-made database '$database'"
+  rm -f "$pending"
+fi
+state="$(db_state)"
+[ "$state" != "nodb" ] || : >"$pending"
+
+# Odoo's last ERROR (or CRITICAL) and the final line of its traceback: the real cause.
+report_failure() {
+  awk '/^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) / {block = $0; last = ""; next}
+       /^[0-9-]+ [0-9:,]+ [0-9]+ / {next}
+       NF && block != "" {last = $0}
+       END {if (block != "") {print block; if (last != "") print "  " last}}' "$1" >&2
+  grep -qE ' (ERROR|CRITICAL) ' "$1" || tail -20 "$1" >&2
+  if [ -f "$pending" ]; then
+    drop_database >/dev/null 2>&1 && rm -f "$pending" \
+      && echo "The half-made database '$database' was dropped." >&2
+  fi
+  die "$2 (full log: $1)"
+}
+
 odoo_args=(-d "$database" --addons-path="$addons_path" --stop-after-init --http-port="$port" "${db_args[@]}")
 [ -z "$config_file" ] || odoo_args+=(--config="$config_file")
 if [ "$demo" = 0 ]; then odoo_args+=(--without-demo=all); fi
-log="$(mktemp)"
+log="$(mktemp -t ofitec_whatsapp_install.XXXXXX.log)"
 if [ "$state" = "installed" ]; then
   step "Updating ofitec_whatsapp in database '$database'"
   odoo_args+=(-u ofitec_whatsapp)
 else
-  step "Installing ofitec_whatsapp in database '$database'"
+  step "Installing ofitec_whatsapp in database '$database' (a new database takes a few minutes)"
   odoo_args+=(-i ofitec_whatsapp)
 fi
-if ! "$odoo_bin" "${odoo_args[@]}" >"$log" 2>&1; then
-  grep -E ' (ERROR|CRITICAL) ' "$log" | tail -20 >&2 || tail -20 "$log" >&2
-  die "Odoo could not install the module (full log: $log)"
-fi
-if grep -qE ' CRITICAL ' "$log"; then
-  grep -E ' CRITICAL ' "$log" | tail -5 >&2
-  die "Odoo reported a critical error (full log: $log)"
-fi
-rm -f "$log"
+"$odoo_bin" "${odoo_args[@]}" >"$log" 2>&1 &
+odoo_pid=$!
+trap 'kill "$odoo_pid" 2>/dev/null; exit 130' INT TERM
+started=$SECONDS
+while kill -0 "$odoo_pid" 2>/dev/null; do
+  sleep 5
+  kill -0 "$odoo_pid" 2>/dev/null || break
+  printf '  %3ss  %s\n' "$((SECONDS - started))" \
+    "$(grep -oE 'odoo\.modules\.loading: (loading|Loading|Module) [^ ]+( [^ ]+)?' "$log" | tail -1 | cut -d' ' -f2-)"
+done
+rc=0
+wait "$odoo_pid" || rc=$?
+trap - INT TERM
+[ "$rc" = 0 ] || report_failure "$log" "Odoo could not install the module"
+! grep -qE ' CRITICAL ' "$log" || report_failure "$log" "Odoo reported a critical error"
+rm -f "$log" "$pending"
 
 # --- Next steps ---------------------------------------------------------------
 step "WhatsApp numbers in '$database'"
@@ -224,15 +275,35 @@ PY
 cat <<EOF
 
 Next steps:
-  1. In Odoo: WhatsApp > Settings > Configuration: enter the Phone Number ID, the access
-     token and the app secret of your Meta app; press "Test Connection".
+  1. In Odoo: WhatsApp > Settings > Configuration: enter the Phone Number ID, the
+     WhatsApp Business Account ID, the access token and the app secret of your Meta
+     app; press "Test Connection".
   2. In the Meta App Dashboard > WhatsApp > Configuration: Callback URL = the webhook
      URL above (public HTTPS), Verify token = the one shown in Odoo; subscribe to the
      'messages' field.
-  3. Give the project managers and assignees a mobile number (+56 9 ...).
-  4. Optional: set ofitec_whatsapp_secret_key in the Odoo configuration file to encrypt
+  3. In WhatsApp Manager, create the templates named on WhatsApp > Settings > Templates
+     (ofitec_urgent_action first, body parameters in the order shown there) and wait
+     for Meta's approval: until then, people who have not written to the number in
+     the last 24 hours cannot be reached.
+  4. Give the project managers and assignees a mobile number (+56 9 ...).
+  5. Settings > Users: give the WhatsApp User group to the people who should see the
+     WhatsApp figures, history and reminder button (WhatsApp Manager for those who
+     configure numbers and templates).
+  6. Optional: set ofitec_whatsapp_secret_key in the Odoo configuration file to encrypt
      the secrets at rest (see README.md).
 EOF
+
+if [ "$demo" = 1 ]; then
+  cat <<EOF
+
+The demo (test mode: nothing leaves Odoo):
+  URL      http://localhost:$port    login admin / password admin
+  Try      Next Actions > Dashboard: the urgent actions and their WhatsApp figures;
+           open an urgent action: its WhatsApp tab lists the queued and sent messages;
+           create an action with priority "Critica": its notifications appear there;
+           WhatsApp > Messages and WhatsApp > Contacts: the history.
+EOF
+fi
 
 if [ "$demo" = 1 ] && [ "$start" = 1 ]; then
   step "Starting Odoo on http://localhost:$port (login admin / admin; Ctrl-C stops it)"

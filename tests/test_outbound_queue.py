@@ -13,7 +13,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..models import ofitec_whatsapp_message as message_module
+from ..models import ofitec_whatsapp_message_queue as message_module
 from ..tools import commands, ratelimit
 from ..tools.errors import RateLimitedError, RetryableError, UncertainDeliveryError
 from .common import RealNetworkCall, WhatsAppCase, meta_error
@@ -21,7 +21,7 @@ from .common import RealNetworkCall, WhatsAppCase, meta_error
 MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
 NEXT_ACTION_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_next_action"
-MESSAGE_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_message"
+MESSAGE_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_message_queue"
 
 
 class QueueCase(WhatsAppCase):

@@ -29,6 +29,7 @@ and reply is kept as history.
         "views/ofitec_whatsapp_config_views.xml",
         "views/ofitec_whatsapp_template_views.xml",
         "views/ofitec_whatsapp_message_views.xml",
+        "views/ofitec_whatsapp_message_analysis_views.xml",
         "views/ofitec_whatsapp_contact_views.xml",
         "views/ofitec_whatsapp_webhook_event_views.xml",
         "views/ofitec_next_action_views.xml",

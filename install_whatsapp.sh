@@ -267,7 +267,7 @@ base = (row[0] if row else "http://localhost:8069").rstrip("/")
 cur.execute("SELECT id, name, test_mode FROM ofitec_whatsapp_config WHERE active ORDER BY id")
 rows = cur.fetchall()
 if not rows:
-    print("  none yet: create one in WhatsApp > Settings > Configuration")
+    print("  none yet: create one in WhatsApp > Configuration > WhatsApp Numbers")
 for config_id, name, test_mode in rows:
     mode = " (test mode: nothing is sent)" if test_mode else ""
     print(f"  {name}{mode}\n    webhook URL: {base}/webhooks/whatsapp/{config_id}")
@@ -275,13 +275,13 @@ PY
 cat <<EOF
 
 Next steps:
-  1. In Odoo: WhatsApp > Settings > Configuration: enter the Phone Number ID, the
+  1. In Odoo: WhatsApp > Configuration > WhatsApp Numbers: enter the Phone Number ID, the
      WhatsApp Business Account ID, the access token and the app secret of your Meta
      app; press "Test Connection".
   2. In the Meta App Dashboard > WhatsApp > Configuration: Callback URL = the webhook
      URL above (public HTTPS), Verify token = the one shown in Odoo; subscribe to the
      'messages' field.
-  3. In WhatsApp Manager, create the templates named on WhatsApp > Settings > Templates
+  3. In WhatsApp Manager, create the templates named on WhatsApp > Configuration > Templates
      (ofitec_urgent_action first, body parameters in the order shown there) and wait
      for Meta's approval: until then, people who have not written to the number in
      the last 24 hours cannot be reached.

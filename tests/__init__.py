@@ -4,6 +4,7 @@ from . import (
     test_api,
     test_config_security,
     test_dashboard_tour,
+    test_menus,
     test_outbound_queue,
     test_recipients,
     test_replies,

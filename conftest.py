@@ -6,7 +6,8 @@ This module registers the root as a *bare* package (a module object whose
 ``__path__`` is the root, without executing ``__init__.py``) under:
 
 * ``ofitec_whatsapp`` -- the name the tests import (``ofitec_whatsapp.tools.x``);
-* the root folder's own name (``main`` in a checkout called ``main``), because
+* the root folder's own name (``main`` in a checkout called ``main``; ``__init__``
+  when that name is not an identifier, as pytest then calls it), because
   pytest imports this very file as ``<folder>.conftest``: the root holds an
   ``__init__.py``, so pytest treats the root as a package and would otherwise
   import that package, i.e. run the root ``__init__.py``.
@@ -43,4 +44,7 @@ def _register_bare_package(name):
 
 
 _register_bare_package(ADDON_NAME)
-_register_bare_package(os.path.basename(ROOT))
+# pytest names the root package after its folder; when the folder's name is not an
+# identifier (a worktree called "wt-ops"), it imports the root __init__.py as "__init__".
+_FOLDER = os.path.basename(ROOT)
+_register_bare_package(_FOLDER if _FOLDER.isidentifier() else "__init__")

@@ -67,6 +67,7 @@ __all__ = [
     "build_mark_read_payload",
     "build_template_payload",
     "build_text_payload",
+    "network_error",
     "normalize_api_version",
     "recipient_fields",
 ]
@@ -448,38 +449,7 @@ class CloudApiClient:
 
     def _network_error(self, exc, method):
         """Map a requests exception to our hierarchy (see the module doc)."""
-        sent = method == "POST"
-        exceptions = requests.exceptions
-        details = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, exceptions.ConnectTimeout):
-            error = RetryableError("Connection error", details=details)
-        elif isinstance(exc, exceptions.Timeout):  # ReadTimeout and other timeouts
-            cls = UncertainDeliveryError if sent else RetryableError
-            error = cls("Read timeout", details=details)
-        elif isinstance(exc, exceptions.ConnectionError):
-            # requests wraps "could not connect" in a MaxRetryError; a bare
-            # ProtocolError / socket error means the connection broke while the
-            # request was being sent or answered: Meta may have it.
-            reason = exc.args[0] if exc.args else None
-            if sent and _broke_after_sending(reason):
-                error = UncertainDeliveryError("Connection lost", details=details)
-            else:
-                error = RetryableError("Connection error", details=details)
-        elif isinstance(
-            exc,
-            (
-                exceptions.InvalidURL,
-                exceptions.MissingSchema,
-                exceptions.InvalidSchema,
-                exceptions.InvalidHeader,
-                exceptions.URLRequired,
-            ),
-        ):
-            error = PermanentError("Invalid request", details=type(exc).__name__)
-        else:  # ChunkedEncodingError, ContentDecodingError, ...
-            cls = UncertainDeliveryError if sent else RetryableError
-            error = cls("Connection error", details=details)
-        return error.scrub(self._access_token)
+        return network_error(exc, sent=method == "POST").scrub(self._access_token)
 
     def _call(self, method, url, params=None, payload=None):
         try:
@@ -613,6 +583,43 @@ class CloudApiClient:
     def _same_origin(self, url):
         ours, theirs = urlsplit(self.base_url), urlsplit(url)
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+
+def network_error(exc, sent):
+    """The :mod:`.errors` instance for a ``requests`` exception (see the module doc).
+
+    ``sent``: the call was a POST (a send), so a read timeout or a connection lost
+    after sending may hide an accepted message. Shared by every provider client.
+    """
+    exceptions = requests.exceptions
+    details = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, exceptions.ConnectTimeout):
+        return RetryableError("Connection error", details=details)
+    if isinstance(exc, exceptions.Timeout):  # ReadTimeout and other timeouts
+        cls = UncertainDeliveryError if sent else RetryableError
+        return cls("Read timeout", details=details)
+    if isinstance(exc, exceptions.ConnectionError):
+        # requests wraps "could not connect" in a MaxRetryError; a bare
+        # ProtocolError / socket error means the connection broke while the
+        # request was being sent or answered: the provider may have it.
+        reason = exc.args[0] if exc.args else None
+        if sent and _broke_after_sending(reason):
+            return UncertainDeliveryError("Connection lost", details=details)
+        return RetryableError("Connection error", details=details)
+    if isinstance(
+        exc,
+        (
+            exceptions.InvalidURL,
+            exceptions.MissingSchema,
+            exceptions.InvalidSchema,
+            exceptions.InvalidHeader,
+            exceptions.URLRequired,
+        ),
+    ):
+        return PermanentError("Invalid request", details=type(exc).__name__)
+    # ChunkedEncodingError, ContentDecodingError, ...
+    cls = UncertainDeliveryError if sent else RetryableError
+    return cls("Connection error", details=details)
 
 
 def _broke_after_sending(reason):

@@ -15,6 +15,8 @@ from . import (
     ratelimit,
     render,
     signature,
+    twilio_client,
+    twilio_webhook,
     webhook,
 )
 
@@ -27,5 +29,7 @@ __all__ = [
     "ratelimit",
     "render",
     "signature",
+    "twilio_client",
+    "twilio_webhook",
     "webhook",
 ]

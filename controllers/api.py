@@ -13,6 +13,7 @@ from odoo import _, http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
 
+from ..tools import pgtext
 from ..tools import phone as phone_tools
 from .body import BodyTooLarge, read_body, too_large_headers
 
@@ -115,10 +116,8 @@ def _get_str(data, field, max_len):
         raise ApiError(
             _("%(field)s is longer than %(max)s characters.", field=field, max=max_len), field=field
         )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # e.g. a lone surrogate escaped as \ud800
-        raise ApiError(_("%s is not valid Unicode text.", field), field=field) from None
+    if pgtext.storable_text(value) != value:  # NUL, or a lone surrogate escaped as \ud800
+        raise ApiError(_("%s is not valid Unicode text.", field), field=field)
     return value
 
 

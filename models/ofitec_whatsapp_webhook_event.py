@@ -4,27 +4,11 @@ import threading
 
 from odoo import _, api, fields, models
 
-from ..tools import webhook
+from ..tools import pgtext, webhook
 
 _logger = logging.getLogger(__name__)
 
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
-
-
-def _scrub(value):
-    """``value`` (decoded JSON) without lone UTF-16 surrogates: ``"\\ud800"`` is valid
-    JSON, but PostgreSQL cannot store the text it decodes to."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "replace").decode("utf-8")
-        return value
-    if isinstance(value, list):
-        return [_scrub(item) for item in value]
-    if isinstance(value, dict):
-        return {_scrub(key): _scrub(item) for key, item in value.items()}
-    return value
 
 
 class OfitecWhatsappWebhookEvent(models.Model):
@@ -166,7 +150,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
         env = config._get_processing_env()
         errors = []
         try:
-            parsed = webhook.parse_meta_payload(_scrub(json.loads(self.payload)))
+            # Texts may hold characters PostgreSQL cannot store (NUL, lone
+            # surrogates): drop them before anything reaches the database.
+            data = pgtext.storable_json(json.loads(self.payload))
+            parsed = webhook.parse_meta_payload(data)
         except (ValueError, webhook.WebhookPayloadError) as error:
             self.write(
                 {

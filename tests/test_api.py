@@ -203,6 +203,7 @@ class TestApi(WhatsAppHttpCase):
                 404,
                 "config_id",
             ),
+            ({"partner_id": self.partner.id, "body": "O\x00K"}, "application/json", 400, "body"),
             # A misspelt field is refused, not ignored.
             (
                 {"partner_id": self.partner.id, "body": "x", "next_action": self.action.id},
@@ -217,6 +218,18 @@ class TestApi(WhatsAppHttpCase):
                 response = self._send(body, content_type=content_type)
                 self.assertApiError(response, status, field)
         self.assertEqual(self.env["ofitec.whatsapp.message"].search_count([]), count)
+
+    def test_body_over_the_limit_gets_its_413(self):
+        # The client is still sending when the server refuses: the body is read and
+        # discarded, so the client receives the answer instead of a connection reset.
+        body = json.dumps({"phone": MANAGER, "body": "x" * 3_500_000})
+        count = self.env["ofitec.whatsapp.message"].search_count([])
+        response = self._send(body)
+        self.assertApiError(response, 413)
+        self.assertNotEqual(response.headers.get("Connection"), "close")
+        self.assertEqual(self.env["ofitec.whatsapp.message"].search_count([]), count)
+        # The connection is still usable afterwards.
+        self.assertEqual(self._send({"phone": MANAGER, "body": "Hola"}).status_code, 201)
 
     def test_no_active_configuration(self):
         self.config.active = False

@@ -220,6 +220,34 @@ class TestReplyButtons(ReplyCase):
         self.assertAnswer(MANAGER, ANSWER_CANCEL)
 
 
+class TestUnstorableCharacters(ReplyCase):
+    """NUL (and lone surrogates) are valid JSON but not PostgreSQL text: the reply
+    must still apply, stored without them."""
+
+    def test_nul_in_text_and_profile_name(self):
+        action = self._notify()
+        wamid = "wamid.IN.NUL.TEXT"
+        item = meta_text(wamid, MANAGER_WA, "O\x00K")
+        event = self._receive(meta_payload(messages=[item], names={MANAGER_WA: "Pau\x00la"}))
+        self.assertEqual(event.state, "processed", event.error)
+        inbound = self.Message.search([("whatsapp_message_id", "=", wamid)])
+        self.assertEqual(inbound.body, "OK")
+        self.assertEqual(action.status, "in_progress")
+        contact = self.env["ofitec.whatsapp.contact"].search([("wa_id", "=", MANAGER_WA)])
+        self.assertEqual(contact.profile_name, "Paula")
+        self.assertAnswer(MANAGER, ANSWER_OK)
+
+    def test_nul_and_surrogate_in_button_payload(self):
+        action = self._notify()
+        payload = make_button_payload(action.id, "completed")
+        inbound = self._write(
+            MANAGER_WA, payload=payload[:7] + "\x00" + payload[7:] + "\ud800", button_text="\x00"
+        )
+        self.assertEqual(inbound.message_type, "template")
+        self.assertEqual(action.status, "completed")
+        self.assertAnswer(MANAGER, ANSWER_COMPLETED)
+
+
 class TestReplyRouting(ReplyCase):
     def test_payload_names_the_action(self):
         first, second = self._notify(name="Primera"), self._notify(name="Segunda")

@@ -466,7 +466,9 @@ class TestWebhookRouting(WebhookProcessingCase):
         event = self._receive(body)
         self.assertEqual(event.state, "processed", event.error)
         inbound = self.Message.search([("whatsapp_message_id", "=", "wamid.IN.SURR")])
-        self.assertEqual(inbound.body, "hola ?")
+        self.assertEqual(inbound.body, "hola ")
+        contact = self.env["ofitec.whatsapp.contact"].search([("wa_id", "=", "56933333333")])
+        self.assertEqual(contact.profile_name, "Ana ")
 
     def test_an_event_that_cannot_be_processed_does_not_block_the_next(self):
         with self.mock_whatsapp_gateway() as gateway:

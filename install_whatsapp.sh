@@ -47,7 +47,7 @@ EOF
 }
 
 die() { printf 'install_whatsapp.sh: error: %s\n' "$*" >&2; exit 1; }
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 database="" demo=0 start=1 port=8069 with_reference=0 extra_paths="" config_file=""

@@ -35,7 +35,7 @@ done
 # shellcheck source=scripts/odoo16.sh
 . "$repo/scripts/odoo16.sh"
 
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 failures=0
 pure_passed=0 pure_failed=0 odoo_passed=0 odoo_failed=0 odoo_skipped=0
 

@@ -1,12 +1,14 @@
-"""Meta webhook route: validate, store, answer. No business logic here.
+"""Webhook route of every provider: validate, store, answer. No business logic here.
+
+The number's provider (``config._get_webhook_handler()``) checks the signature, parses
+the body and says what to answer (see ``tools/provider.py``); this route only reads the
+body, maps the outcome to HTTP and stores the event.
 
 ``type='http'`` (never ``'json'``: Odoo answers 200 on errors there, so Meta would not
 redeliver and bad signatures would look accepted). The signature is checked on the
 raw bytes before anything parses the body; processing runs later in a cron.
 """
 
-import hmac
-import json
 import logging
 
 from werkzeug.exceptions import NotFound
@@ -14,7 +16,8 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.http import request
 
-from ..tools import signature, webhook
+from ..tools.provider import WebhookAnswer, WebhookRequest
+from ..tools.webhook import WebhookPayloadError
 from .body import BodyTooLarge, read_body, too_large_headers
 
 _logger = logging.getLogger(__name__)
@@ -22,10 +25,15 @@ _logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's documented maximum payload
 
 
-def _text(body, status, headers=()):
+def _answer(answer, headers=()):
+    """An HTTP response from a provider's :class:`~..tools.provider.WebhookAnswer`."""
     return request.make_response(
-        body, headers=[("Content-Type", "text/plain; charset=utf-8"), *headers], status=status
+        answer.body, headers=[("Content-Type", answer.content_type), *headers], status=answer.status
     )
+
+
+def _text(body, status, headers=()):
+    return _answer(WebhookAnswer(status, body), headers)
 
 
 class WhatsappWebhookController(http.Controller):
@@ -41,51 +49,32 @@ class WhatsappWebhookController(http.Controller):
         config = request.env["ofitec.whatsapp.config"].sudo().browse(config_id).exists()
         if not config or not config.active:
             raise NotFound()
+        handler = config._get_webhook_handler()
         if request.httprequest.method == "GET":
-            return self._handshake(config)
-        return self._receive(config)
+            answer = handler.handshake(request.httprequest.args)
+            return _answer(answer) if answer else _text("Method not allowed", 405)
+        return self._receive(config, handler)
 
-    def _handshake(self, config):
-        args = request.httprequest.args
-        mode = args.get("hub.mode", "")
-        token = args.get("hub.verify_token", "")
-        challenge = args.get("hub.challenge", "")
-        expected = config.verify_token or ""
-        if (
-            mode == "subscribe"
-            and expected
-            and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
-        ):
-            return _text(challenge, 200)
-        return _text("Forbidden", 403)
-
-    def _receive(self, config):
+    def _receive(self, config, handler):
         httprequest = request.httprequest
         try:
             raw = read_body(httprequest, MAX_BODY_BYTES)
         except BodyTooLarge as error:
             return _text("Payload too large", 413, too_large_headers(error))
-        header = httprequest.headers.get("X-Hub-Signature-256")
-        if not signature.verify_meta_signature(config.app_secret or "", raw, header):
+        if not handler.verify(WebhookRequest(httprequest.headers, raw, httprequest.args)):
             config._record_signature_failure()
             _logger.warning(
                 "WhatsApp webhook for config %s refused: %s signature",
                 config.id,
-                "missing" if not header else "wrong",
+                "missing" if not httprequest.headers.get(handler.signature_header) else "wrong",
             )
             return _text("Forbidden", 403)
         Event = request.env["ofitec.whatsapp.webhook.event"].sudo()
         try:
-            # JSON on the wire is UTF-8 (RFC 8259): json.loads(bytes) would also
-            # accept UTF-16/32, which the event log could not store as text.
-            data = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            Event._store_rejected(config, raw, "malformed JSON")
-            return _text("Malformed JSON", 400)
-        try:
-            webhook.parse_meta_payload(data)
-        except webhook.WebhookPayloadError as error:
-            Event._store_rejected(config, raw, str(error)[:250])
-            return _text(f"Unexpected payload: {error}", 400)
+            handler.parse(raw)
+        except WebhookPayloadError as error:
+            reason = str(error)[:250]
+            Event._store_rejected(config, raw, reason)
+            return _text(f"Bad request: {reason}", 400)
         Event._store(config, raw)
-        return _text("OK", 200)
+        return _answer(handler.acknowledge())

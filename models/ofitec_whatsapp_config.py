@@ -5,7 +5,7 @@ import secrets
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
-from ..tools import cloud_api, commands, crypto, phone
+from ..tools import cloud_api, commands, crypto, meta_webhook, phone
 from ..tools.errors import WhatsAppError
 
 _logger = logging.getLogger(__name__)
@@ -14,6 +14,8 @@ SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 SECRET_GROUPS = "ofitec_whatsapp.group_whatsapp_manager,base.group_system"
 KEY_CONFIG_OPTION = "ofitec_whatsapp_secret_key"
 KEY_ENV_VARIABLE = "OFITEC_WHATSAPP_SECRET_KEY"
+# provider (selection value) -> its pure client class (see _get_provider_class)
+PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient}
 
 
 def _get_secret_box():
@@ -319,18 +321,41 @@ class OfitecWhatsappConfig(models.Model):
             "status": status,
         }
 
-    def _get_client(self):
-        """The only place the ORM obtains a network client (tests patch this)."""
+    # The provider seam (tools/provider.py). This is the only place that knows which
+    # provider a number uses: the queue, statuses and replies go through these methods.
+    # A new provider adds its selection value, its class to PROVIDER_CLASSES and its
+    # two builders ``_build_<provider>_client`` and ``_build_<provider>_webhook_handler``.
+    def _get_provider_class(self):
+        """The pure provider class (tools.provider.Provider) of this number."""
         self.ensure_one()
-        config = self.sudo()
-        if not config.access_token:
+        return PROVIDER_CLASSES[self.provider]
+
+    def _get_client(self):
+        """The only place the ORM obtains a network client, a tools.provider.Provider."""
+        self.ensure_one()
+        return getattr(self.sudo(), f"_build_{self.provider}_client")()
+
+    def _get_webhook_handler(self):
+        """The tools.provider.WebhookHandler that checks and parses this number's webhooks."""
+        self.ensure_one()
+        return getattr(self.sudo(), f"_build_{self.provider}_webhook_handler")()
+
+    def _build_meta_client(self):
+        if not self.access_token:
             raise UserError(_("The access token of %s is missing or unreadable.", self.name))
-        return cloud_api.CloudApiClient(
-            access_token=config.access_token,
-            phone_number_id=config.phone_number_id,
-            api_version=config.api_version,
-            base_url=config.api_base_url,
-        )
+        try:
+            return cloud_api.CloudApiClient(
+                access_token=self.access_token,
+                phone_number_id=self.phone_number_id,
+                api_version=self.api_version,
+                base_url=self.api_base_url,
+                waba_id=self.waba_id or None,
+            )
+        except ValueError as error:  # an id or version with the wrong shape
+            raise UserError(_("%(name)s: %(error)s", name=self.name, error=error)) from None
+
+    def _build_meta_webhook_handler(self):
+        return meta_webhook.MetaWebhookHandler(self.app_secret, self.verify_token)
 
     def _is_allowlisted(self, number):
         """True when ``number`` may receive real messages although test mode is on."""

@@ -1,9 +1,17 @@
-"""What a sent message teaches about its recipient, and failures Meta reports later."""
+"""What a sent message teaches about its recipient, and failures reported later."""
 
 from odoo import models
 
 from ..tools import phone
-from ..tools.errors import WINDOW_CLOSED_CODE
+from ..tools.errors import WindowClosedError
+
+
+def _error_code(error):
+    """The provider's numeric error code of one stored status error, or None."""
+    try:
+        return int(error.get("code"))
+    except (TypeError, ValueError):
+        return None
 
 
 class OfitecWhatsappMessageContact(models.Model):
@@ -54,15 +62,18 @@ class OfitecWhatsappMessageContact(models.Model):
         return True
 
     def _on_failed_status(self, errors):
-        """Meta reported a failure after accepting the message."""
+        """The provider reported a failure after accepting the message."""
         self.ensure_one()
-        codes = {str(error.get("code")) for error in errors or []}
+        classify = self.config_id._get_provider_class().classify_error
+        window_closed = any(
+            issubclass(classify(_error_code(error)), WindowClosedError) for error in errors or []
+        )
         if (
-            str(WINDOW_CLOSED_CODE) in codes
+            window_closed
             and self.message_type in ("text", "interactive")
-            and self.template_id.meta_template_name
+            and self._has_approved_template()
         ):
-            # Our window book-keeping was wrong: Meta is authoritative. Send the
+            # Our window book-keeping was wrong: the provider is authoritative. Send the
             # approved template instead (a new message, so the history stays true).
             contact = self._get_contact()
             if contact:

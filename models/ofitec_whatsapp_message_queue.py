@@ -15,8 +15,7 @@ import psycopg2
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools import commands, phone, ratelimit
-from ..tools.cloud_api import SendResult
+from ..tools import commands, phone, provider, ratelimit
 from ..tools.errors import (
     PermanentError,
     RateLimitedError,
@@ -25,6 +24,7 @@ from ..tools.errors import (
     WhatsAppError,
     WindowClosedError,
 )
+from ..tools.provider import SendResult
 
 _logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class OfitecWhatsappMessageQueue(models.Model):
         if (
             isinstance(error, WindowClosedError)
             and step["kind"] != "template"
-            and self.template_id.meta_template_name
+            and self._has_approved_template()
         ):
             # Our window book-keeping was wrong (Meta is authoritative): use the template.
             window_closed = True
@@ -283,7 +283,7 @@ class OfitecWhatsappMessageQueue(models.Model):
 
     def _prepare_call(self, client, recipient, kind):
         """The HTTP call that sends this message, ready to run in any thread."""
-        callback = f"ofitec:{self.id}"
+        callback = provider.make_callback_data(self.id)
         if kind == "template":
             template = self.template_id
             # Quick-reply payloads name the action; a message about no action (API,
@@ -297,8 +297,7 @@ class OfitecWhatsappMessageQueue(models.Model):
             return partial(
                 client.send_template,
                 recipient,
-                template.meta_template_name,
-                template.meta_language or "es",
+                template._get_template_ref(),
                 json.loads(self.template_params or "[]"),
                 button_payloads=payloads,
                 callback_data=callback,
@@ -320,7 +319,7 @@ class OfitecWhatsappMessageQueue(models.Model):
             if template.use_buttons and self.next_action_id:
                 return "interactive"
             return "text"
-        if template.meta_template_name:
+        if template and self._has_approved_template():
             return "template"
         raise PermanentError(
             code="window",
@@ -328,6 +327,15 @@ class OfitecWhatsappMessageQueue(models.Model):
                 "The 24-hour window with this recipient is closed and no approved "
                 "template is configured for this message."
             ),
+        )
+
+    def _has_approved_template(self):
+        """True when this message's template can be sent outside the 24-hour window
+        by its number's provider."""
+        self.ensure_one()
+        template = self.template_id
+        return bool(template) and self.config_id._get_provider_class().accepts_template(
+            template._get_template_ref()
         )
 
     def _fake_result(self):

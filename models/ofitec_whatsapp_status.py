@@ -6,7 +6,7 @@ import psycopg2
 
 from odoo import api, fields, models
 
-from ..tools import webhook
+from ..tools import provider, webhook
 
 _logger = logging.getLogger(__name__)
 
@@ -158,12 +158,12 @@ class OfitecWhatsappStatus(models.Model):
         waiting for a retry; its first status tells us it went out, so the retry (a
         duplicate on the phone) is not made.
         """
-        data = update.callback_data or ""
-        if not data.startswith("ofitec:") or not data[7:].isdigit():
+        message_id = provider.parse_callback_data(update.callback_data)
+        if not message_id:
             return self.env["ofitec.whatsapp.message"]
         message = (
             self.env["ofitec.whatsapp.message"]
-            .browse(int(data[7:]))
+            .browse(message_id)
             .exists()
             .filtered(
                 lambda m: (

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools import commands, render
+from ..tools import commands, provider, render
 
 # Keys a template may use, with the sample values of the preview.
 TEMPLATE_KEYS = {
@@ -108,6 +108,13 @@ class OfitecWhatsappTemplate(models.Model):
         """Ordered, sanitised parameter texts for the approved template."""
         self.ensure_one()
         return [render.sanitize_template_param(values.get(key)) for key in self._get_param_keys()]
+
+    def _get_template_ref(self):
+        """How each provider names this approved template (tools.provider.TemplateRef)."""
+        self.ensure_one()
+        return provider.TemplateRef(
+            name=self.meta_template_name or None, language=self.meta_language or "es"
+        )
 
     def _render_body(self, values):
         self.ensure_one()

@@ -1,10 +1,7 @@
-import json
 import logging
 import threading
 
 from odoo import _, api, fields, models
-
-from ..tools import pgtext, webhook
 
 _logger = logging.getLogger(__name__)
 
@@ -12,7 +9,7 @@ MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
 class OfitecWhatsappWebhookEvent(models.Model):
-    """One signed POST from Meta, stored before anything else happens (the webhook log)."""
+    """One signed POST from the provider, stored before anything else happens (the webhook log)."""
 
     _name = "ofitec.whatsapp.webhook.event"
     _description = "WhatsApp Webhook Event"
@@ -150,11 +147,8 @@ class OfitecWhatsappWebhookEvent(models.Model):
         env = config._get_processing_env()
         errors = []
         try:
-            # Texts may hold characters PostgreSQL cannot store (NUL, lone
-            # surrogates): drop them before anything reaches the database.
-            data = pgtext.storable_json(json.loads(self.payload))
-            parsed = webhook.parse_meta_payload(data)
-        except (ValueError, webhook.WebhookPayloadError) as error:
+            parsed = config._get_webhook_handler().parse(self.payload.encode("utf-8"))
+        except ValueError as error:  # WebhookPayloadError included
             self.write(
                 {
                     "state": "failed",

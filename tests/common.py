@@ -76,15 +76,13 @@ class FakeCloudClient:
             "interactive", to, {"body": body, "buttons": list(buttons), "callback": callback_data}
         )
 
-    def send_template(
-        self, to, name, language, body_params, button_payloads=None, callback_data=None
-    ):
+    def send_template(self, to, template, body_params, button_payloads=None, callback_data=None):
         return self._send(
             "template",
             to,
             {
-                "name": name,
-                "language": language,
+                "name": template.name,
+                "language": template.language,
                 "params": list(body_params),
                 "button_payloads": list(button_payloads or []),
                 "callback": callback_data,

@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -40,7 +38,9 @@ from .errors import (
     UncertainDeliveryError,
     error_from_response,
 )
+from .errors import classify_error as classify_meta_error
 from .phone import is_bsuid
+from .provider import Provider, SendResult
 from .render import sanitize_template_param, to_text, truncate
 
 _logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ __all__ = [
     "build_text_payload",
     "network_error",
     "normalize_api_version",
+    "parse_send_response",
     "recipient_fields",
 ]
 
@@ -341,45 +342,33 @@ def build_mark_read_payload(wamid, typing_indicator=False):
     return payload
 
 
-@dataclass(frozen=True)
-class SendResult:
-    """What Meta answered to an accepted send (spec A2.7).
+def parse_send_response(data):
+    """The :class:`~.provider.SendResult` of Meta's answer to a send (spec A2.7).
 
-    ``wamid`` is ``messages[0].id``; ``wa_id`` / ``input`` / ``user_id`` come
-    from ``contacts[0]`` (``wa_id`` may differ from the number sent and is
-    absent when sending to a BSUID); ``message_status`` is set for paced
-    templates (e.g. ``'accepted'``).
+    ``wamid`` is ``messages[0].id``; ``wa_id`` / ``input`` / ``user_id`` come from
+    ``contacts[0]`` (``wa_id`` may differ from the number sent and is absent when
+    sending to a BSUID); ``message_status`` is set for paced templates (e.g.
+    ``'accepted'``). :class:`~.errors.InvalidResponseError` when there is no
+    ``messages[0].id``.
     """
-
-    wamid: str
-    wa_id: str | None = None
-    input: str | None = None
-    user_id: str | None = None
-    message_status: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def from_response(cls, data):
-        """Build from the decoded JSON; :class:`~.errors.InvalidResponseError`
-        when there is no ``messages[0].id``."""
-        if not isinstance(data, dict):
-            raise InvalidResponseError(details="the answer is not a JSON object")
-        messages = data.get("messages")
-        first = messages[0] if isinstance(messages, list) and messages else None
-        wamid = first.get("id") if isinstance(first, dict) else None
-        if not isinstance(wamid, str) or not wamid:
-            raise InvalidResponseError(details="no message id (messages[0].id) in the answer")
-        contacts = data.get("contacts")
-        contact = contacts[0] if isinstance(contacts, list) and contacts else None
-        contact = contact if isinstance(contact, dict) else {}
-        return cls(
-            wamid=wamid,
-            wa_id=_opt_str(contact.get("wa_id")),
-            input=_opt_str(contact.get("input")),
-            user_id=_opt_str(contact.get("user_id")),
-            message_status=_opt_str(first.get("message_status")),
-            raw=data,
-        )
+    if not isinstance(data, dict):
+        raise InvalidResponseError(details="the answer is not a JSON object")
+    messages = data.get("messages")
+    first = messages[0] if isinstance(messages, list) and messages else None
+    wamid = first.get("id") if isinstance(first, dict) else None
+    if not isinstance(wamid, str) or not wamid:
+        raise InvalidResponseError(details="no message id (messages[0].id) in the answer")
+    contacts = data.get("contacts")
+    contact = contacts[0] if isinstance(contacts, list) and contacts else None
+    contact = contact if isinstance(contact, dict) else {}
+    return SendResult(
+        wamid=wamid,
+        wa_id=_opt_str(contact.get("wa_id")),
+        input=_opt_str(contact.get("input")),
+        user_id=_opt_str(contact.get("user_id")),
+        message_status=_opt_str(first.get("message_status")),
+        raw=data,
+    )
 
 
 def _opt_str(value):
@@ -400,13 +389,15 @@ def _check_node_id(value, what):
 # --------------------------------------------------------------------------
 
 
-class CloudApiClient:
-    """Cloud API client for one business phone number.
+class CloudApiClient(Provider):
+    """Cloud API client for one business phone number: Meta's :class:`~.provider.Provider`.
 
     ``session`` (a :class:`requests.Session` or anything with ``get`` /
     ``post``) is injected for tests; ``timeout`` is passed to every call.
     ``waba_id`` is only needed by :meth:`list_templates`.
     """
+
+    name = "meta"
 
     def __init__(
         self,
@@ -490,7 +481,7 @@ class CloudApiClient:
         body.setdefault("messaging_product", "whatsapp")
         data = self._call("POST", self.url(f"{self.phone_number_id}/messages"), payload=body)
         try:
-            return SendResult.from_response(data)
+            return parse_send_response(data)
         except InvalidResponseError as error:
             error.http_status = 200
             raise
@@ -516,24 +507,34 @@ class CloudApiClient:
     def send_template(
         self,
         to,
-        name,
-        language,
-        body_params,
+        template,
+        params,
         button_payloads=None,
         callback_data=None,
         header_params=None,
     ):
+        """Send the approved template ``template`` (a :class:`~.provider.TemplateRef`:
+        Meta reads its ``name`` and ``language``) with the body ``params``."""
         return self.send(
             build_template_payload(
                 to,
-                name,
-                language,
-                body_params,
+                template.name,
+                template.language,
+                params,
                 button_payloads=button_payloads,
                 callback_data=callback_data,
                 header_params=header_params,
             )
         )
+
+    @classmethod
+    def accepts_template(cls, template):
+        """Meta sends a template by its approved name (the language defaults to 'es')."""
+        return bool(template and template.name)
+
+    @classmethod
+    def classify_error(cls, code, http_status=None):
+        return classify_meta_error(code, http_status)
 
     def mark_read(self, wamid, typing_indicator=False):
         """Mark an inbound message as read; True when Meta says ``success``."""

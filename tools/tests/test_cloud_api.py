@@ -16,6 +16,7 @@ from ofitec_whatsapp.tools.cloud_api import (
     build_template_payload,
     build_text_payload,
     normalize_api_version,
+    parse_send_response,
     recipient_fields,
 )
 from ofitec_whatsapp.tools.errors import (
@@ -27,6 +28,7 @@ from ofitec_whatsapp.tools.errors import (
     UncertainDeliveryError,
     WindowClosedError,
 )
+from ofitec_whatsapp.tools.provider import Provider, TemplateRef
 
 TOKEN = "EAAJBtestTOKEN1234567890secret"
 PHONE_ID = "106540352242922"
@@ -219,7 +221,7 @@ class TestEveryCallHasTimeout(unittest.TestCase):
         )
         client.send_text("+56912345678", "x")
         client.send_buttons("+56912345678", "x", [("a", "A")])
-        client.send_template("+56912345678", "welcome", "es", ["x"])
+        client.send_template("+56912345678", TemplateRef("welcome", "es"), ["x"])
         client.send({"to": "+56912345678", "type": "text", "text": {"body": "x"}})
         client.mark_read("wamid.X")
         client.get_phone_number()
@@ -280,8 +282,7 @@ class TestOtherCalls(unittest.TestCase):
         client, session = make_client(ok_send(message_status="accepted"))
         result = client.send_template(
             "+56912345678",
-            "urgent_action",
-            "es",
+            TemplateRef("urgent_action", "es"),
             ["Ana", "Obra 1"],
             button_payloads=["ofitec:42:ok"],
             callback_data="ofitec:3",
@@ -767,9 +768,28 @@ class TestTemplatePayload(unittest.TestCase):
         self.assertNotIn("to", payload)
 
 
+class TestProviderInterface(unittest.TestCase):
+    def test_the_client_is_a_provider(self):
+        client, _session = make_client(ok_send())
+        self.assertIsInstance(client, Provider)
+        self.assertEqual(client.name, "meta")
+
+    def test_accepts_a_template_by_name(self):
+        self.assertTrue(CloudApiClient.accepts_template(TemplateRef("urgent_action", "es")))
+        self.assertFalse(CloudApiClient.accepts_template(TemplateRef(content_sid="HX1")))
+        self.assertFalse(CloudApiClient.accepts_template(None))
+
+    def test_classifies_meta_codes(self):
+        self.assertIs(CloudApiClient.classify_error(131047), WindowClosedError)
+        self.assertIs(CloudApiClient.classify_error(131056), RateLimitedError)
+        self.assertIs(CloudApiClient.classify_error(190), AuthError)
+        self.assertIs(CloudApiClient.classify_error(131026), PermanentError)
+        self.assertIs(CloudApiClient.classify_error(None, 503), RetryableError)
+
+
 class TestSendResult(unittest.TestCase):
     def test_from_response(self):
-        result = SendResult.from_response(
+        result = parse_send_response(
             {
                 "contacts": [{"input": "+1", "wa_id": "1", "user_id": "US.1"}],
                 "messages": [{"id": "wamid.A", "message_status": "held_for_quality_assessment"}],
@@ -782,7 +802,7 @@ class TestSendResult(unittest.TestCase):
     def test_garbage(self):
         for data in (None, [], {"messages": "x"}, {"messages": [{"id": 5}]}):
             with self.subTest(data=data), self.assertRaises(InvalidResponseError):
-                SendResult.from_response(data)
+                parse_send_response(data)
 
 
 class TestNoSecretInRequestsExceptions(unittest.TestCase):

@@ -87,13 +87,14 @@ class TestWebhookPost(WhatsAppHttpCase):
     # Signature --------------------------------------------------------------
     def test_valid_body_is_stored_and_processed_only_by_the_cron(self):
         triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)])
-        response = self._post_webhook(self._payload())
+        payload = self._payload()  # once: its timestamp is "now", in seconds
+        response = self._post_webhook(payload)
         self.assertEqual(response.status_code, 200)
         event = self._events()
         self.assertEqual(len(event), 1)
         self.assertEqual(event.state, "received")
         self.assertEqual(event.config_id, self.config)
-        self.assertEqual(json.loads(event.payload), self._payload())
+        self.assertEqual(json.loads(event.payload), payload)
         # The cron was woken up, but nothing was processed inside the request.
         self.assertEqual(
             self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)]),

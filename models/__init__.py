@@ -9,6 +9,7 @@ from . import (
     ofitec_whatsapp_message_inbound,
     ofitec_whatsapp_message_queue,
     ofitec_whatsapp_message_stats,
+    ofitec_whatsapp_stats_hour,
     ofitec_whatsapp_status,
     ofitec_whatsapp_template,
     ofitec_whatsapp_webhook_event,

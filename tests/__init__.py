@@ -9,6 +9,7 @@ from . import (
     test_recipients,
     test_replies,
     test_request_body,
+    test_stats,
     test_test_modules_imported,
     test_webhook_http,
     test_webhook_processing,

@@ -2,6 +2,7 @@
 # Run every ofitec_whatsapp benchmark in order and print the figures.
 #
 #   bench/run_benchmarks.sh [--odoo PATH] [--odoo-src DIR] [--python PATH] [--keep] [bench_queue.py options]
+#   bench/run_benchmarks.sh stats [--odoo PATH] [--messages N] [--keep]   (bench_stats.py)
 #
 # Uses the Odoo 16 that the test command uses (--odoo, $ODOO_BIN, `odoo` on PATH, or
 # one provisioned from --odoo-src / $ODOO_SRC), and a reachable PostgreSQL.
@@ -10,6 +11,11 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 odoo_bin="" odoo_src=""
+script="bench_queue.py"
+if [ "${1:-}" = "stats" ]; then
+  script="bench_stats.py"
+  shift
+fi
 python_bin=""
 args=()
 while [ $# -gt 0 ]; do
@@ -48,8 +54,10 @@ forward() {
 }
 trap forward INT TERM HUP
 
-"$python_bin" "$here/bench_queue.py" --odoo "$odoo_bin" --python "$python_bin" \
-  ${args[@]+"${args[@]}"} &
+if [ "$script" = "bench_queue.py" ]; then
+  args=(--python "$python_bin" ${args[@]+"${args[@]}"})
+fi
+"$python_bin" "$here/$script" --odoo "$odoo_bin" ${args[@]+"${args[@]}"} &
 child=$!
 set +e
 wait "$child"

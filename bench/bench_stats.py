@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Dashboard statistics on a million messages (figures only, never assertions).
+
+A database with the addon (no demo data), two companies with a WhatsApp user each, and
+``--messages`` rows (1,000,000 by default) inserted by SQL: spread over 30 days, 25 %
+inbound, outbound mostly delivered or read, 10 % in company B. Then, in ``odoo shell``,
+``get_whatsapp_stats()`` as each user, against the previous implementation (one count
+per figure) on the same data in the same process: median, p90, SQL queries, the ratio,
+and whether both give the same numbers. A fixed CPU loop timed before and after tells
+how noisy the machine was.
+
+Run with Odoo's Python: ``bench/run_benchmarks.sh --only stats`` or
+``python bench/bench_stats.py --odoo PATH``.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH_DIR)
+
+from bench_queue import Runner, say, section  # noqa: E402
+
+SHELL = f"""
+import sys
+sys.path.insert(0, {BENCH_DIR!r})
+import stats_in_shell
+emit(stats_in_shell.run(env, ARGS))
+"""
+
+SETUP = """
+company_b = env["res.company"].create({"name": "Bench B"})
+group = env.ref("ofitec_whatsapp.group_whatsapp_user")
+for login, company in (("bench_a", env.company), ("bench_b", company_b)):
+    env["res.users"].create({
+        "name": login, "login": login, "company_id": company.id,
+        "company_ids": [(6, 0, company.ids)],
+        "groups_id": [(6, 0, [env.ref("base.group_user").id, group.id])],
+    })
+env.cr.commit()
+emit({"company_b": company_b.id})
+"""
+
+# Spread over 30 days, 25 % inbound; outbound: 10 % sent, 1 % failed, the rest delivered
+# or read; one in 500 a test message; one in ten in company B.
+INSERT = """
+INSERT INTO ofitec_whatsapp_message
+  (company_id, direction, state, message_type, whatsapp_message_id, phone, body, is_test,
+   reply_processed, sent_date, create_date, write_date, create_uid, write_uid)
+SELECT CASE WHEN i %% 10 = 7 THEN %(company_b)s ELSE %(company_a)s END,
+       CASE WHEN i %% 4 = 0 THEN 'inbound' ELSE 'outbound' END,
+       CASE WHEN i %% 4 = 0 THEN 'received'
+            WHEN i %% 97 = 1 THEN 'failed'
+            WHEN i %% 10 = 1 THEN 'sent'
+            WHEN i %% 10 < 6 THEN 'delivered'
+            ELSE 'read' END,
+       'text', 'wamid.BENCH.' || i, '+569' || lpad((i %% 100000000)::text, 8, '0'),
+       'Mensaje de prueba ' || i, i %% 500 = 3, i %% 12 = 0,
+       CASE WHEN i %% 4 = 0 THEN NULL ELSE ts END, ts, ts + interval '2 minutes', 1, 1
+  FROM (SELECT i, (now() at time zone 'UTC') - (i * interval '30 days' / %(count)s) AS ts
+          FROM generate_series(1, %(count)s) AS i) AS s
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--odoo", default=os.environ.get("ODOO_BIN") or shutil.which("odoo"))
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=15, help="timed calls per variant")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--workdir", default="")
+    parser.add_argument("--json", default="")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    if not options.odoo:
+        sys.exit("bench_stats.py: give --odoo PATH (or put odoo on PATH)")
+    runner = Runner(options)
+    lines = []
+    try:
+        section(f"stats: get_whatsapp_stats on {options.messages:,} messages")
+        db = f"{runner.prefix}_stats"
+        runner.install(db, "ofitec_whatsapp")
+        company_b = runner.shell(db, SETUP, {}, "stats_setup")["company_b"]
+        started = time.monotonic()
+        conn = runner.pg(db)
+        try:
+            with conn.cursor() as cr:
+                cr.execute("SELECT id FROM res_company ORDER BY id LIMIT 1")
+                company_a = cr.fetchone()[0]
+                params = {"company_a": company_a, "company_b": company_b}
+                cr.execute(INSERT, dict(params, count=options.messages))
+                cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
+                cr.execute("VACUUM ANALYZE ofitec_whatsapp_stats_hour")
+        finally:
+            conn.close()
+        say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
+        args = {"logins": ["bench_a", "bench_b"], "repeat": options.repeat}
+        figures = runner.shell(db, SHELL, args, "stats")
+        for login in args["logins"]:
+            item = figures[login]
+            new, old = item["new"], item["counted"]
+            lines.append(
+                f"stats ({login}): {new['median_ms']:.1f} ms median (p90 {new['p90_ms']:.1f}), "
+                f"{new['queries']} SQL queries (target < 50 ms, hard limit 100 ms); "
+                f"counting the messages: {old['median_ms']:.0f} ms, {old['queries']} queries; "
+                f"ratio {item['ratio']:.3f}; same numbers: {item['same_numbers']}"
+            )
+            lines.append(f"    figures: {new['result']}")
+        for key in ("noise_before", "noise_after"):
+            noise = figures[key]
+            lines.append(
+                f"noise ({key}): CPU loop {noise['min_ms']:.1f} ms min, median/min "
+                f"{noise['median_over_min']:.2f}, max/min {noise['max_over_min']:.2f}; "
+                "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+            )
+        if options.json:
+            with open(options.json, "w", encoding="utf-8") as handle:
+                json.dump(figures, handle, indent=2, default=str)
+    except Exception:
+        runner.failed = True
+        raise
+    finally:
+        runner.cleanup()
+    section("Figures")
+    for line in lines:
+        say(line)
+    return 1 if runner.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

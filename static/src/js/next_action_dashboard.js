@@ -3,13 +3,20 @@
  * WhatsApp on the Next Actions dashboard: statistics, a 📱 indicator on each urgent
  * action that got a WhatsApp message, a reminder button, and a live refresh when a
  * reply or a delivery status arrives (bus notification "ofitec_whatsapp/updated").
+ *
+ * The live refresh is coalesced: a burst of notifications (1,000 statuses arriving one
+ * webhook at a time) refreshes an open dashboard at most once per REFRESH_INTERVAL_MS,
+ * and the last refresh comes after the last notification, so nothing is missed.
  */
 
+import { browser } from "@web/core/browser/browser";
 import { patch } from "@web/core/utils/patch";
 import { useService } from "@web/core/utils/hooks";
 import { _lt } from "@web/core/l10n/translation";
 import { onWillStart, onWillUnmount, useState } from "@odoo/owl";
 import { NextActionDashboard } from "@ofitec_next_action/js/dashboard";
+
+export const REFRESH_INTERVAL_MS = 1000;
 
 patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
     setup() {
@@ -25,16 +32,35 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
             this.whatsapp.ready = true;
             await this.loadWhatsappData();
         });
+        this._whatsappRefresh = { last: 0, timer: null };
         this._onWhatsappNotification = ({ detail: notifications }) => {
             if (notifications.some((n) => n.type === "ofitec_whatsapp/updated")) {
-                this.loadData();
+                this.scheduleWhatsappRefresh();
             }
         };
         this.busService.addEventListener("notification", this._onWhatsappNotification);
         this.busService.start();
-        onWillUnmount(() =>
-            this.busService.removeEventListener("notification", this._onWhatsappNotification)
-        );
+        onWillUnmount(() => {
+            this.busService.removeEventListener("notification", this._onWhatsappNotification);
+            browser.clearTimeout(this._whatsappRefresh.timer);
+        });
+    },
+
+    /**
+     * Refresh now when the last refresh is a second old, else once that second is
+     * over; notifications arriving while a refresh is pending join it.
+     */
+    scheduleWhatsappRefresh() {
+        const refresh = this._whatsappRefresh;
+        if (refresh.timer) {
+            return;
+        }
+        const wait = Math.max(0, refresh.last + REFRESH_INTERVAL_MS - Date.now());
+        refresh.timer = browser.setTimeout(() => {
+            refresh.timer = null;
+            refresh.last = Date.now();
+            this.loadData();
+        }, wait);
     },
 
     async loadData() {

@@ -33,6 +33,45 @@ tour.register("ofitec_whatsapp_dashboard_tour", {
         },
     },
     {
+        content: "A burst of 50 live notifications refreshes the statistics at most once a second",
+        trigger: ".o_whatsapp_stats .o_whatsapp_stat_sent_today .o_whatsapp_stat_value",
+        run() {
+            const bus = odoo.__WOWL_DEBUG__.root.env.services.bus_service;
+            const calls = [];
+            const open = XMLHttpRequest.prototype.open;
+            XMLHttpRequest.prototype.open = function (method, url) {
+                if (String(url).includes("get_whatsapp_stats")) {
+                    calls.push(Date.now());
+                }
+                return open.apply(this, arguments);
+            };
+            let sent = 0;
+            const start = Date.now();
+            const burst = setInterval(() => {
+                bus.trigger("notification", [{ type: "ofitec_whatsapp/updated", payload: {} }]);
+                if (++sent < 50) {
+                    return;
+                }
+                clearInterval(burst);
+                // The trailing refresh comes at most a second after the last one.
+                setTimeout(() => {
+                    XMLHttpRequest.prototype.open = open;
+                    // At most one refresh per started second (not 50).
+                    const allowed = Math.floor((Date.now() - start) / 1000) + 1;
+                    if (!calls.length || calls.length > allowed) {
+                        console.error(`${calls.length} refreshes in ${Date.now() - start} ms`);
+                    }
+                    document.body.classList.add("o_whatsapp_burst_done");
+                }, 2500);
+            }, 20);
+        },
+    },
+    {
+        content: "The burst is over",
+        trigger: "body.o_whatsapp_burst_done",
+        run() {},
+    },
+    {
         content: "The notified urgent action carries the 📱 indicator",
         trigger: `tr.o_next_action_urgent_row:contains("${NOTIFIED}") .o_whatsapp_sent_indicator`,
         run() {},

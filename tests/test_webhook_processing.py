@@ -171,6 +171,55 @@ class TestStatusOrder(WebhookProcessingCase):
                     self.assertTrue(self._statuses(wamid).mapped("applied"))
                     self.assertEqual(len(self._statuses(wamid)), 3)
 
+    def test_one_post_of_many_statuses_applies_as_one_by_one_would(self):
+        # Meta batches up to 1,000 statuses per POST: they are applied together, in a
+        # few statements. Patching the one-by-one path proves the batch path did it.
+        stamps = {
+            "delivered": meta_timestamp(minutes=-8),
+            "read": meta_timestamp(minutes=-6),
+        }
+        statuses = [
+            meta_status("wamid.OUT.B1", "read", stamps["read"]),
+            meta_status("wamid.OUT.B1", "delivered", stamps["delivered"]),
+            meta_status("wamid.OUT.B1", "delivered", stamps["delivered"]),  # twice in the POST
+            meta_status("wamid.OUT.B2", "delivered", stamps["delivered"]),
+            meta_status("wamid.OUT.B3", "failed", errors=[(131026, "Undeliverable", "Gone")]),
+            meta_status("wamid.OUT.B4", "played", stamps["read"]),
+            meta_status("wamid.OUT.LATER", "delivered", stamps["delivered"]),  # not stored yet
+        ]
+        Status = type(self.env["ofitec.whatsapp.status"])
+        with (
+            self.mock_whatsapp_gateway() as gateway,
+            patch.object(Status, "_ingest", side_effect=AssertionError("the batch failed")),
+        ):
+            sent = {w: self._sent_text(gateway, f"wamid.OUT.{w}") for w in ("B1", "B2", "B3", "B4")}
+            sent["B4"].state = "read"  # a late "played" moves nothing back
+            event = self._receive(meta_payload(statuses=statuses))
+            self.assertEqual(event.state, "processed", event.error)
+            self.assertEqual(sent["B1"].state, "read")
+            self.assertEqual(sent["B1"].delivered_date, _dt(stamps["delivered"]))
+            self.assertEqual(sent["B1"].read_date, _dt(stamps["read"]))
+            self.assertEqual(sent["B2"].state, "delivered")
+            self.assertFalse(sent["B2"].read_date)
+            self.assertEqual((sent["B3"].state, sent["B3"].error_code), ("failed", "131026"))
+            self.assertEqual(sent["B4"].state, "read")
+            self.assertTrue(self._statuses("wamid.OUT.B1").mapped("applied"))
+            self.assertEqual(len(self._statuses("wamid.OUT.B1")), 2)
+            self.assertFalse(self._statuses("wamid.OUT.LATER").applied)
+            # The same POST again changes nothing.
+            again = self._receive(meta_payload(statuses=statuses))
+            self.assertEqual(again.state, "processed", again.error)
+            self.assertEqual(len(self._statuses("wamid.OUT.B1")), 2)
+            self.assertEqual(sent["B1"].state, "read")
+        # The waiting status applies when its message gets the wamid.
+        later = self.Message.create(
+            {"direction": "outbound", "config_id": self.config.id, "phone": MANAGER, "body": "x"}
+        )
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.wamids[MANAGER] = ["wamid.OUT.LATER"]
+            self._run_queue()
+        self.assertEqual((later.whatsapp_message_id, later.state), ("wamid.OUT.LATER", "delivered"))
+
     def test_read_without_delivered_and_played(self):
         with self.mock_whatsapp_gateway() as gateway:
             message = self._sent_text(gateway, "wamid.OUT.JUMP")

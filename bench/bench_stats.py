@@ -113,6 +113,7 @@ def main(argv=None):
                 f"ratio {item['ratio']:.3f}; same numbers: {item['same_numbers']}"
             )
             lines.append(f"    figures: {new['result']}")
+        lines.append(f"    (users' time zone {figures['tz']}: late in its day, so 'today' is full)")
         for key in ("noise_before", "noise_after"):
             noise = figures[key]
             lines.append(

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -248,9 +249,8 @@ def main(argv=None):
     server.messages = []
     sys.stderr.write(f"fake-twilio: listening on http://{options.host}:{options.port}\n")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     finally:
         server.server_close()
 

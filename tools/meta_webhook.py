@@ -41,7 +41,8 @@ class MetaWebhookHandler(WebhookHandler):
             self._app_secret, request.raw_body, request.header(SIGNATURE_HEADER)
         )
 
-    def parse(self, raw_body):
+    def parse(self, raw_body, received_at=None):
+        # Meta dates every message and status itself: ``received_at`` is not needed.
         try:
             data = json.loads(bytes(raw_body).decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError

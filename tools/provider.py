@@ -32,8 +32,9 @@ secret and the public webhook URL), used by the route and the webhook cron:
 
 * ``verify(request)`` — True when the :class:`WebhookRequest` is signed by the
   provider (constant-time comparisons). False → the route answers 403.
-* ``parse(raw_body)`` — the :class:`~.webhook.ParsedWebhook` of the raw bytes (the
-  shared ``InboundMessage`` / ``StatusUpdate`` dataclasses); raises
+* ``parse(raw_body, received_at=None)`` — the :class:`~.webhook.ParsedWebhook` of the
+  raw bytes (the shared ``InboundMessage`` / ``StatusUpdate`` dataclasses);
+  ``received_at`` (Unix seconds) dates items whose provider sends no time (Twilio); raises
   :class:`~.webhook.WebhookPayloadError` (→ 400) when the body is not one of this
   provider's webhooks. The cron parses the stored body again with the same method.
 * ``acknowledge()`` — the :class:`WebhookAnswer` sent once the event is stored
@@ -123,11 +124,13 @@ class TemplateRef:
 @dataclass(frozen=True)
 class WebhookRequest:
     """What the route received: ``headers`` (case-insensitive mapping), the raw body
-    bytes, and the query arguments."""
+    bytes, the query arguments, and the query string exactly as received (Twilio
+    signs the URL with it)."""
 
     headers: Any
     raw_body: bytes
     args: dict[str, str] = field(default_factory=dict)
+    query_string: str = ""
 
     def header(self, name, default=None):
         return self.headers.get(name, default)
@@ -179,7 +182,7 @@ class WebhookHandler(abc.ABC):
     def verify(self, request) -> bool: ...
 
     @abc.abstractmethod
-    def parse(self, raw_body): ...
+    def parse(self, raw_body, received_at=None): ...
 
     def acknowledge(self):
         return WebhookAnswer(200, "OK")

@@ -29,7 +29,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .cloud_api import SendResult, network_error
+from .cloud_api import network_error
 from .errors import (
     AuthError,
     InvalidResponseError,
@@ -39,6 +39,7 @@ from .errors import (
     WindowClosedError,
 )
 from .phone import is_bsuid
+from .provider import Provider, SendResult
 from .render import sanitize_template_param, to_text, truncate
 
 _logger = logging.getLogger(__name__)
@@ -268,12 +269,15 @@ def build_content_params(to, twilio_from, content_sid, variables, status_callbac
 # --------------------------------------------------------------------------
 
 
-class TwilioClient:
-    """Twilio client for one account and one sender (``whatsapp:+E164`` or ``MG…``).
+class TwilioClient(Provider):
+    """Twilio client for one account and one sender (``whatsapp:+E164`` or ``MG…``):
+    Twilio's :class:`~.provider.Provider`.
 
     ``status_callback`` (the config's Webhook URL) goes with every message.
     ``session`` (a :class:`requests.Session`) is injected for tests.
     """
+
+    name = "twilio"
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
+from .provider import WebhookAnswer, WebhookHandler
 from .webhook import ErrorInfo, InboundMessage, ParsedWebhook, StatusUpdate, WebhookPayloadError
 
 try:  # twilio >= 9.13: HMAC-SHA256 "SharedKey" signatures (spec B9)
@@ -276,8 +277,9 @@ def _inbound(form, sid, received_at):
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-class TwilioWebhookHandler:
-    """Checks and parses Twilio's webhooks for one config.
+class TwilioWebhookHandler(WebhookHandler):
+    """Twilio's :class:`~.provider.WebhookHandler`: checks and parses the webhooks of
+    one config.
 
     ``webhook_url`` is the public URL Twilio calls (the config's Webhook URL, built
     from ``web.base.url``, so a reverse proxy does not break the signature).
@@ -301,27 +303,25 @@ class TwilioWebhookHandler:
         separator = "&" if "?" in self.webhook_url else "?"
         return f"{self.webhook_url}{separator}{query}"
 
-    def verify(self, headers, raw_body, query_string=""):
-        """True when ``X-Twilio-Signature`` signs the public URL and the form body."""
+    def verify(self, request):
+        """True when ``X-Twilio-Signature`` signs the public URL (with the query string
+        as received) and every parameter of the form body."""
         return verify_twilio_signature(
             self._auth_token,
-            self.signed_url(query_string),
-            raw_body,
-            headers.get(SIGNATURE_HEADER),
-            headers.get(SIGNATURE_SETTINGS_HEADER),
+            self.signed_url(getattr(request, "query_string", "") or ""),
+            request.raw_body,
+            request.header(SIGNATURE_HEADER),
+            request.header(SIGNATURE_SETTINGS_HEADER),
         )
 
     def parse(self, raw_body, received_at=None):
-        """:func:`parse_twilio_form` of the raw body; a JSON body is refused."""
+        """:func:`parse_twilio_form` of the raw body; a JSON body is refused.
+        ``received_at`` (Unix seconds, default now): Twilio's webhooks carry no time."""
         body = bytes(raw_body or b"")
         if body.lstrip()[:1] in (b"{", b"["):
             raise WebhookPayloadError("JSON body: Twilio webhooks are form-encoded")
         return parse_twilio_form(body, time.time() if received_at is None else received_at)
 
     def acknowledge(self):
-        """``(status, body, content type)`` of the answer once the event is stored."""
-        return 200, EMPTY_TWIML, "text/xml"
-
-    def handshake(self, args):
-        """Twilio has no subscription handshake."""
-        return None
+        """An empty TwiML document: stored, nothing to answer (spec B3)."""
+        return WebhookAnswer(200, EMPTY_TWIML, "text/xml")

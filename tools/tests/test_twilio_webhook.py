@@ -4,6 +4,7 @@ import hmac
 import unittest
 from urllib.parse import urlencode
 
+from ofitec_whatsapp.tools.provider import WebhookRequest
 from ofitec_whatsapp.tools.twilio_webhook import (
     FormParams,
     TwilioWebhookHandler,
@@ -295,23 +296,36 @@ class TestHandler(unittest.TestCase):
         self.handler = TwilioWebhookHandler(TOKEN, PUBLIC_URL)
         self.body = status_body("delivered")
 
-    def headers(self, url, body=None):
-        pairs = FormParams(self.body if body is None else body).pairs
-        return {"X-Twilio-Signature": sign(TOKEN, url, pairs)}
+    def request(self, url, body=None, query_string="", **headers):
+        body = self.body if body is None else body
+        pairs = FormParams(body).pairs
+        headers.setdefault("X-Twilio-Signature", sign(TOKEN, url, pairs))
+        return WebhookRequest(headers, body, {}, query_string)
 
     def test_verify_against_public_url(self):
-        self.assertTrue(self.handler.verify(self.headers(PUBLIC_URL), self.body))
-        self.assertFalse(self.handler.verify({}, self.body))
-        self.assertFalse(self.handler.verify(self.headers(PUBLIC_URL), self.body + b"&X=1"))
+        self.assertTrue(self.handler.verify(self.request(PUBLIC_URL)))
+        unsigned = WebhookRequest({}, self.body)
+        self.assertFalse(self.handler.verify(unsigned))
+        signed = self.request(PUBLIC_URL)
+        tampered = WebhookRequest(signed.headers, self.body + b"&X=1")
+        self.assertFalse(self.handler.verify(tampered))
         internal = "http://localhost:8069/webhooks/whatsapp/3"
-        self.assertFalse(self.handler.verify(self.headers(internal), self.body))
+        self.assertFalse(self.handler.verify(self.request(internal)))
 
     def test_verify_with_query_string(self):
         url = PUBLIC_URL + "?company=1&x=a%20b"
-        headers = self.headers(url)
-        self.assertTrue(self.handler.verify(headers, self.body, b"company=1&x=a%20b"))
-        self.assertFalse(self.handler.verify(headers, self.body, ""))
-        self.assertFalse(self.handler.verify(headers, self.body, "x=a%20b&company=1"))
+        signed = self.request(url, query_string="company=1&x=a%20b")
+        self.assertTrue(self.handler.verify(signed))
+        for query in ("", "x=a%20b&company=1"):
+            with self.subTest(query=query):
+                moved = WebhookRequest(signed.headers, self.body, {}, query)
+                self.assertFalse(self.handler.verify(moved))
+
+    def test_meta_signed_body_is_refused(self):
+        body = b'{"object": "whatsapp_business_account", "entry": []}'
+        meta = "sha256=" + hmac.new(TOKEN.encode(), body, hashlib.sha256).hexdigest()
+        request = WebhookRequest({"X-Hub-Signature-256": meta}, body)
+        self.assertFalse(self.handler.verify(request))
 
     def test_parse_refuses_json(self):
         for body in (b'{"MessageSid": "SM1"}', b"  [1]"):
@@ -325,8 +339,8 @@ class TestHandler(unittest.TestCase):
         self.assertEqual(status.timestamp, NOW)
 
     def test_acknowledge_is_empty_twiml(self):
-        status, body, content_type = self.handler.acknowledge()
-        self.assertEqual((status, content_type), (200, "text/xml"))
-        self.assertIn("<Response/>", body)
+        answer = self.handler.acknowledge()
+        self.assertEqual((answer.status, answer.content_type), (200, "text/xml"))
+        self.assertEqual(answer.body, '<?xml version="1.0" encoding="UTF-8"?><Response/>')
         self.assertIsNone(self.handler.handshake({}))
         self.assertNotIn(TOKEN, repr(self.handler))

@@ -12,7 +12,13 @@ there, ``stream`` is not. So the limit is applied in two steps:
   it turns out larger. Its memory cost is bounded only by the server in front of Odoo:
   set ``client_max_body_size`` (nginx) or its equivalent, as Odoo's own deployment
   guide recommends for any Odoo exposed to the Internet.
+
+A form-encoded body (Twilio's webhooks) is parsed by Odoo before the route runs, which
+empties the stream: it is rebuilt from the parsed form (every name, every value, in
+order), which is what Twilio signs (decoded values, spec B4.3).
 """
+
+from urllib.parse import urlencode
 
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 
@@ -34,6 +40,8 @@ def read_body(httprequest, limit):
             httprequest.get_data(cache=False)
         raise BodyTooLarge(drained)
     raw = httprequest.get_data(cache=False)
+    if not raw and httprequest.form:
+        raw = urlencode(list(httprequest.form.items(multi=True))).encode()
     if len(raw) > limit:
         raise BodyTooLarge(True)
     return raw

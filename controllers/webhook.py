@@ -61,7 +61,8 @@ class WhatsappWebhookController(http.Controller):
             raw = read_body(httprequest, MAX_BODY_BYTES)
         except BodyTooLarge as error:
             return _text("Payload too large", 413, too_large_headers(error))
-        if not handler.verify(WebhookRequest(httprequest.headers, raw, httprequest.args)):
+        query = httprequest.query_string.decode("latin-1")
+        if not handler.verify(WebhookRequest(httprequest.headers, raw, httprequest.args, query)):
             config._record_signature_failure()
             _logger.warning(
                 "WhatsApp webhook for config %s refused: %s signature",

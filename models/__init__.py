@@ -3,6 +3,7 @@ from . import (
     ir_websocket,
     ofitec_next_action,
     ofitec_whatsapp_config,
+    ofitec_whatsapp_config_twilio,
     ofitec_whatsapp_contact,
     ofitec_whatsapp_message,
     ofitec_whatsapp_message_contact,

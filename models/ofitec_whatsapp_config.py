@@ -5,17 +5,17 @@ import secrets
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
-from ..tools import cloud_api, commands, crypto, meta_webhook, phone
+from ..tools import cloud_api, commands, crypto, meta_webhook, phone, twilio_client
 from ..tools.errors import WhatsAppError
 
 _logger = logging.getLogger(__name__)
 
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "twilio_auth_token")
 SECRET_GROUPS = "ofitec_whatsapp.group_whatsapp_manager,base.group_system"
 KEY_CONFIG_OPTION = "ofitec_whatsapp_secret_key"
 KEY_ENV_VARIABLE = "OFITEC_WHATSAPP_SECRET_KEY"
 # provider (selection value) -> its pure client class (see _get_provider_class)
-PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient}
+PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient, "twilio": twilio_client.TwilioClient}
 
 
 def _get_secret_box():
@@ -49,7 +49,9 @@ class OfitecWhatsappConfig(models.Model):
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
     provider = fields.Selection(
-        [("meta", "Meta WhatsApp Cloud API")], required=True, default="meta"
+        [("meta", "Meta WhatsApp Cloud API"), ("twilio", "Twilio")],
+        required=True,
+        default="meta",
     )
     phone_number_id = fields.Char(
         string="Phone Number ID", help="Meta's id of the business phone number."
@@ -143,7 +145,12 @@ class OfitecWhatsappConfig(models.Model):
     # ------------------------------------------------------------------
     # Compute / inverse
     # ------------------------------------------------------------------
-    @api.depends("access_token_stored", "app_secret_stored", "verify_token_stored")
+    @api.depends(
+        "access_token_stored",
+        "app_secret_stored",
+        "verify_token_stored",
+        "twilio_auth_token_stored",
+    )
     def _compute_secrets(self):
         box = _get_secret_box()
         for config in self:
@@ -278,14 +285,19 @@ class OfitecWhatsappConfig(models.Model):
     # Business methods
     # ------------------------------------------------------------------
     def _test_connection(self):
-        """GET /{phone_number_id}: returns a dict safe to show (never a secret)."""
+        """Ask the provider about this number: returns a dict safe to show (never a
+        secret). Each provider has its ``_test_<provider>_connection``."""
         self.ensure_one()
         if self.test_mode:
             return {
                 "ok": True,
-                "message": _("Test mode is on: nothing is sent to Meta."),
+                "message": _("Test mode is on: nothing is sent to the provider."),
                 "test_mode": True,
             }
+        return getattr(self, f"_test_{self.provider}_connection")()
+
+    def _test_meta_connection(self):
+        """GET /{phone_number_id}."""
         if not self.phone_number_id:
             return {"ok": False, "message": _("The Phone Number ID is missing.")}
         try:

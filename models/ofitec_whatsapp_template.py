@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools import commands, provider, render
+from ..tools import commands, provider, render, twilio_client
 
 # Keys a template may use, with the sample values of the preview.
 TEMPLATE_KEYS = {
@@ -62,6 +62,12 @@ class OfitecWhatsappTemplate(models.Model):
     meta_status = fields.Char(
         string="Meta Status", readonly=True, help="Last status Meta reported (APPROVED, PAUSED, …)."
     )
+    twilio_content_sid = fields.Char(
+        string="Twilio Content SID",
+        help="HX… of the approved Twilio Content template sent outside the 24-hour window. "
+        "Its variables {{1}}, {{2}}, … are the template parameters in order; quick-reply "
+        "ids written as the next variables receive the buttons' payloads.",
+    )
 
     _sql_constraints = [
         ("code_company_uniq", "unique(code, company_id)", "The template code must be unique."),
@@ -96,6 +102,15 @@ class OfitecWhatsappTemplate(models.Model):
                     _("Unknown quick reply commands: %s", ", ".join(sorted(unknown)))
                 )
 
+    @api.constrains("twilio_content_sid")
+    def _check_twilio_content_sid(self):
+        for template in self:
+            sid = (template.twilio_content_sid or "").strip()
+            if sid and not twilio_client.is_content_sid(sid):
+                raise ValidationError(
+                    _("A Twilio Content SID is HX followed by 32 hexadecimal digits.")
+                )
+
     def _get_param_keys(self):
         self.ensure_one()
         return [key.strip() for key in (self.meta_param_keys or "").split(",") if key.strip()]
@@ -113,7 +128,9 @@ class OfitecWhatsappTemplate(models.Model):
         """How each provider names this approved template (tools.provider.TemplateRef)."""
         self.ensure_one()
         return provider.TemplateRef(
-            name=self.meta_template_name or None, language=self.meta_language or "es"
+            name=self.meta_template_name or None,
+            language=self.meta_language or "es",
+            content_sid=(self.twilio_content_sid or "").strip() or None,
         )
 
     def _render_body(self, values):

@@ -1,5 +1,6 @@
 import logging
 import threading
+from datetime import timezone
 
 from odoo import _, api, fields, models
 
@@ -147,7 +148,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
         env = config._get_processing_env()
         errors = []
         try:
-            parsed = config._get_webhook_handler().parse(self.payload.encode("utf-8"))
+            parsed = config._get_webhook_handler().parse(
+                self.payload.encode("utf-8"),
+                received_at=self.create_date.replace(tzinfo=timezone.utc).timestamp(),
+            )
         except ValueError as error:  # WebhookPayloadError included
             self.write(
                 {

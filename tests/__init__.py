@@ -11,6 +11,8 @@ from . import (
     test_request_body,
     test_stats,
     test_test_modules_imported,
+    test_twilio,
+    test_twilio_http,
     test_webhook_http,
     test_webhook_processing,
 )

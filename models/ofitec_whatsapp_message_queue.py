@@ -105,7 +105,9 @@ class OfitecWhatsappMessageQueue(models.Model):
             cron.sudo()._trigger_unless_pending(at)
 
     @api.model
-    def _process_queue(self, limit=None, time_budget=QUEUE_TIME_BUDGET):
+    def _process_queue(
+        self, limit=None, time_budget=QUEUE_TIME_BUDGET, batch_size=None, threads=None
+    ):
         """Send due queued messages; called by the cron. Returns the number handled.
 
         Messages are claimed in small batches with ``FOR UPDATE SKIP LOCKED``; their
@@ -116,10 +118,12 @@ class OfitecWhatsappMessageQueue(models.Model):
         final for this attempt, and nothing later can undo the record of sends Meta
         accepted. A crash *during* a batch rolls its records back; those messages are
         then sent again, unless a status webhook carrying our callback data comes first
-        and reconciles them (``_reconcile_callback``). Tests run one call at a time.
+        and reconciles them (``_reconcile_callback``). ``batch_size`` and ``threads`` default
+        to SEND_BATCH and SEND_THREADS (1 and 1 in tests, which may ask for more).
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
-        workers = SEND_THREADS if auto_commit else 1
+        workers = threads or (SEND_THREADS if auto_commit else 1)
+        batch_size = batch_size or (SEND_BATCH if auto_commit else 1)
         started = time.monotonic()
         clients = {}
         handled = 0
@@ -130,7 +134,7 @@ class OfitecWhatsappMessageQueue(models.Model):
                     # Hand over to a fresh cron run rather than exceed the worker's limits.
                     self._trigger_queue()
                     break
-                size = SEND_BATCH if auto_commit else 1
+                size = batch_size
                 if limit is not None:
                     size = min(size, limit - handled)
                 try:

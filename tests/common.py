@@ -1,26 +1,33 @@
-"""Shared vocabulary of the Odoo tests: a fake gateway at the one network seam.
+"""Shared vocabulary of the Odoo tests: the provider faked at the lowest seam.
 
-``ofitec.whatsapp.config._get_client()`` is the only place the ORM obtains a network
-client; ``mock_whatsapp_gateway()`` replaces it with ``FakeCloudClient``, which records
-every payload and can be told to fail for a given number. Besides, every test class
-of this module blocks real network access: any HTTP request to a host other than
-this machine fails the test (``NetworkKillSwitch``).
+``mock_whatsapp_gateway()`` keeps the real clients (built by the real
+``ofitec.whatsapp.config._get_client()``) and replaces only ``requests``' transport
+adapter with ``FakeGateway``, which answers as the provider would, records the JSON
+on the wire and can be told to fail for a given number. Besides, every test class of
+this module blocks real network access: any HTTP request to a host other than this
+machine fails the test (the kill-switch ``_guarded_send``).
 """
 
 import itertools
 import json
+import threading
 from contextlib import contextmanager
 from datetime import timedelta, timezone
 from unittest.mock import patch
+from urllib.parse import urlsplit
 
 import requests
 
 from odoo import fields
 from odoo.tests import common
 
-from ..tools import commands
-from ..tools.cloud_api import SendResult
-from ..tools.errors import make_error
+from ..tools import cloud_api, commands
+from ..tools.errors import (
+    RetryableError,
+    UncertainDeliveryError,
+    WhatsAppError,
+    make_error,
+)
 from ..tools.phone import is_bsuid
 from ..tools.signature import meta_signature_header
 
@@ -42,67 +49,74 @@ def _guarded_send(adapter, request, *args, **kwargs):
     return _original_adapter_send(adapter, request, *args, **kwargs)
 
 
-class FakeCloudClient:
-    """Stands in for tools.cloud_api.CloudApiClient; records instead of sending."""
+def _response(request, status, body):
+    """A ``requests.Response`` as a transport adapter returns it."""
+    response = requests.Response()
+    response.status_code = status
+    response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response.headers["Content-Type"] = "application/json"
+    response.url = request.url
+    response.request = request
+    response.encoding = "utf-8"
+    return response
 
-    def __init__(self, gateway, config):
-        self.gateway = gateway
-        self.config = config
-        gateway.clients.append(config.id)
 
-    def _send(self, kind, to, payload):
-        self.gateway.calls.append(dict(payload, kind=kind, to=to, config_id=self.config.id))
-        error = self.gateway.next_error(to)
-        if error is not None:
-            raise error
-        wamid = self.gateway.next_wamid(to) or f"wamid.TEST{next(_wamid_counter):06d}"
-        # Sent to a BSUID: Meta answers with the user id, the phone may stay unknown.
-        user_id = to if is_bsuid(to) else None
-        wa_id = self.gateway.wa_ids.get(to) or (None if user_id else to.lstrip("+"))
-        self.gateway.sent.append(dict(payload, kind=kind, to=to, wamid=wamid))
-        return SendResult(
-            wamid=wamid, wa_id=wa_id, input=to, user_id=user_id, message_status=None, raw={}
-        )
-
-    def send_text(self, to, body, preview_url=False, context_message_id=None, callback_data=None):
-        return self._send(
-            "text",
-            to,
-            {"body": body, "context_message_id": context_message_id, "callback": callback_data},
-        )
-
-    def send_buttons(self, to, body, buttons, header=None, footer=None, callback_data=None):
-        return self._send(
-            "interactive", to, {"body": body, "buttons": list(buttons), "callback": callback_data}
-        )
-
-    def send_template(self, to, template, body_params, button_payloads=None, callback_data=None):
-        return self._send(
-            "template",
-            to,
-            {
-                "name": template.name,
-                "language": template.language,
-                "params": list(body_params),
-                "button_payloads": list(button_payloads or []),
-                "callback": callback_data,
-            },
-        )
-
-    def mark_read(self, wamid):
-        self.gateway.calls.append({"kind": "mark_read", "wamid": wamid})
-        return True
-
-    def get_phone_number(self):
-        self.gateway.calls.append({"kind": "get_phone_number"})
-        error = self.gateway.next_error("*")
-        if error is not None:
-            raise error
-        return dict(self.gateway.phone_info)
+def summarise_meta_payload(body):
+    """A provider-neutral summary of a Meta send payload (the JSON on the wire):
+    ``kind`` (text / interactive / template), ``body``, ``buttons`` [(payload, title)],
+    ``name``, ``language``, ``params``, ``button_payloads``, ``callback``."""
+    kind = body.get("type")
+    content = body.get(kind) or {}
+    summary = {"kind": kind, "callback": body.get("biz_opaque_callback_data")}
+    if kind == "text":
+        summary["body"] = content.get("body")
+        summary["context_message_id"] = (body.get("context") or {}).get("message_id")
+    elif kind == "interactive":
+        summary["body"] = content["body"]["text"]
+        summary["buttons"] = [
+            (button["reply"]["id"], button["reply"]["title"])
+            for button in content["action"]["buttons"]
+        ]
+    elif kind == "template":
+        components = content.get("components", [])
+        summary["name"] = content.get("name")
+        summary["language"] = content["language"]["code"]
+        summary["params"] = [
+            param["text"]
+            for component in components
+            if component["type"] == "body"
+            for param in component["parameters"]
+        ]
+        summary["button_payloads"] = [
+            component["parameters"][0]["payload"]
+            for component in components
+            if component["type"] == "button"
+        ]
+    return summary
 
 
 class FakeGateway:
+    """The provider's servers, faked at the lowest seam: ``requests``' transport adapter.
+
+    Within ``mock_whatsapp_gateway()`` the real client of each number (built by the
+    real ``config._get_client()``) sends real HTTP requests through a real
+    ``requests.Session``; only ``HTTPAdapter.send`` is replaced, so every payload
+    builder and every error mapping of the client runs. Requests to a provider host
+    are answered here (``handlers``: host -> method); local hosts go through; any
+    other host fails the test (``RealNetworkCall``).
+
+    What is recorded, for assertions: ``calls`` (every send attempt, failed or not),
+    ``sent`` (accepted sends), each a provider-neutral summary (see
+    :func:`summarise_meta_payload`) plus ``to`` and ``wire`` (the JSON on the wire);
+    ``clients`` (config id of each client built). ``fail(number, *errors)`` makes the
+    next sends to ``number`` (or ``'*'``: any) answer with the given error, as the
+    provider would put it on the wire. Thread-safe: the queue sends from worker threads.
+
+    Another provider adds its host to ``handlers`` and its own summary of the wire.
+    """
+
     def __init__(self):
+        self.lock = threading.Lock()
         self.clients = []  # config id of every client built (the seam was called)
         self.calls = []  # every attempt, failed or not
         self.sent = []  # accepted sends only
@@ -116,10 +130,13 @@ class FakeGateway:
             "quality_rating": "GREEN",
             "status": "CONNECTED",
         }
+        self.templates = []  # what GET /{waba}/message_templates lists
+        self.handlers = {urlsplit(cloud_api.DEFAULT_BASE_URL).hostname: self._meta}
 
     def fail(self, number, *errors):
         """Queue errors for ``number``: each send to it consumes one."""
-        self.errors.setdefault(number, []).extend(errors)
+        with self.lock:
+            self.errors.setdefault(number, []).extend(errors)
 
     def next_error(self, number):
         for key in (number, "*"):
@@ -137,6 +154,65 @@ class FakeGateway:
 
     def sent_to(self, number):
         return [payload for payload in self.sent if payload["to"] == number]
+
+    # The transport ----------------------------------------------------------
+    def adapter_send(self, adapter, request, *args, **kwargs):
+        host = urlsplit(request.url).hostname or ""
+        handler = self.handlers.get(host)
+        if handler is None:
+            return _guarded_send(adapter, request, *args, **kwargs)
+        return handler(request)
+
+    def _meta(self, request):
+        path = urlsplit(request.url).path
+        body = json.loads(request.body) if request.body else {}
+        if request.method == "POST" and path.endswith("/messages"):
+            return self._meta_send(request, body)
+        kind = "list_templates" if path.endswith("/message_templates") else "get_phone_number"
+        with self.lock:
+            self.calls.append({"kind": kind})
+            error = self.next_error("*")
+        if error is not None:
+            return self._meta_error(request, error)
+        if kind == "list_templates":
+            return _response(request, 200, {"data": list(self.templates)})
+        return _response(request, 200, dict(self.phone_info))
+
+    def _meta_send(self, request, body):
+        to = body.get("to") or body.get("recipient")
+        summary = dict(summarise_meta_payload(body), to=to, wire=body)
+        with self.lock:
+            self.calls.append(summary)
+            error = self.next_error(to)
+            if error is None:
+                wamid = self.next_wamid(to) or f"wamid.TEST{next(_wamid_counter):06d}"
+                self.sent.append(dict(summary, wamid=wamid))
+        if error is not None:
+            return self._meta_error(request, error)
+        contact = {"input": to}
+        if is_bsuid(to):  # sent to a BSUID: Meta answers with the user id only
+            contact["user_id"] = to
+        else:
+            contact["wa_id"] = self.wa_ids.get(to) or to.lstrip("+")
+        answer = {"messaging_product": "whatsapp", "contacts": [contact]}
+        answer["messages"] = [{"id": wamid}]
+        return _response(request, 200, answer)
+
+    def _meta_error(self, request, error):
+        """Put ``error`` on the wire as Meta (or the network) would."""
+        if not isinstance(error, WhatsAppError):
+            raise error  # a bug below the client: let it surface as is
+        if error.code is None:
+            if isinstance(error, UncertainDeliveryError):
+                raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=30)")
+            if isinstance(error, RetryableError):
+                raise requests.exceptions.ConnectionError("Connection refused")
+            return _response(request, error.http_status or 400, b"<html>error</html>")
+        envelope = {"message": error.title, "type": "OAuthException", "code": error.code}
+        if error.details:
+            envelope["error_data"] = {"details": error.details}
+        envelope["fbtrace_id"] = "AtestTrace"
+        return _response(request, error.http_status or 400, {"error": envelope})
 
 
 def meta_error(code, title="Error", details=None, http_status=400):
@@ -348,9 +424,22 @@ class WhatsAppMixin:
 
     @contextmanager
     def mock_whatsapp_gateway(self):
+        """Fake the provider's servers under the real clients (see FakeGateway)."""
         gateway = FakeGateway()
         Config = type(self.env["ofitec.whatsapp.config"])
-        with patch.object(Config, "_get_client", lambda config: FakeCloudClient(gateway, config)):
+        build_client = Config._get_client
+
+        def get_client(config):  # a spy: the real factory builds the real client
+            gateway.clients.append(config.id)
+            return build_client(config)
+
+        def adapter_send(adapter, request, *args, **kwargs):  # becomes HTTPAdapter.send
+            return gateway.adapter_send(adapter, request, *args, **kwargs)
+
+        with (
+            patch.object(Config, "_get_client", get_client),
+            patch.object(requests.adapters.HTTPAdapter, "send", adapter_send),
+        ):
             yield gateway
 
     def _run_queue(self, **kwargs):

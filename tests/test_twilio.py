@@ -261,6 +261,7 @@ class TestTwilioWebhookProcessing(TwilioCase):
             twilio_status_form(message.whatsapp_message_id, "undelivered", error_code=63024)
         )
         self.assertEqual((message.state, message.error_code), ("failed", "63024"))
+        self.assertIn("Invalid recipient", message.error_message)
 
     def test_unknown_status_is_stored_and_ignored(self):
         with self.mock_twilio() as transport:

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - older SDKs sign with HMAC-SHA1 only
 
 __all__ = [
     "EMPTY_TWIML",
+    "ERROR_TITLES",
     "SIGNATURE_HEADER",
     "SIGNATURE_SETTINGS_HEADER",
     "STATUS_MAP",
@@ -53,6 +54,23 @@ STATUS_MAP = {
     "undelivered": "failed",
 }
 _INBOUND_STATUSES = frozenset({"received", "receiving"})
+#: What the codes a status callback may carry mean (spec B5, B9): ``ErrorMessage`` is
+#: often absent, and a bare number helps nobody.
+ERROR_TITLES = {
+    21211: "Invalid 'To' number",
+    21408: "Blocked by Geo Permissions",
+    21656: "ContentVariables refused (not JSON or null values)",
+    30036: "Validity period expired",
+    63003: "Channel could not find the 'To' address",
+    63007: "No WhatsApp sender for the 'From' address",
+    63016: "Outside the 24-hour window: a Content template is needed",
+    63018: "Rate limit exceeded for the channel",
+    63024: "Invalid recipient (not on WhatsApp or terms not accepted)",
+    63027: "Template does not exist",
+    63028: "Template parameter count mismatch",
+    63032: "Recipient is part of a Meta experiment",
+    63049: "Meta chose not to deliver this marketing message",
+}
 _CHANNEL = "whatsapp:"
 
 
@@ -199,11 +217,12 @@ def _status(form, sid, status, received_at):
     errors = []
     code = _value(form, "ErrorCode")
     if code:
+        number = _int(code)
         errors.append(
             ErrorInfo(
-                code=_int(code),
-                title=_value(form, "ErrorMessage"),
-                message=None if _int(code) is not None else code,
+                code=number,
+                title=_value(form, "ErrorMessage") or ERROR_TITLES.get(number),
+                message=None if number is not None else code,
             )
         )
     return StatusUpdate(

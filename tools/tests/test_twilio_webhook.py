@@ -290,6 +290,13 @@ class TestParseStatus(unittest.TestCase):
         self.assertEqual(status.error.title, "Outside window")
         self.assertIn("63016", str(status.error))
 
+    def test_known_code_without_message_gets_a_title(self):
+        (status,) = parse_twilio_form(status_body("failed", "&ErrorCode=63027"), NOW).statuses
+        self.assertEqual(status.error.code, 63027)
+        self.assertEqual(status.error.title, "Template does not exist")
+        (status,) = parse_twilio_form(status_body("failed", "&ErrorCode=99999"), NOW).statuses
+        self.assertIsNone(status.error.title)
+
 
 class TestHandler(unittest.TestCase):
     def setUp(self):

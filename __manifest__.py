@@ -15,7 +15,7 @@ and reply is kept as history.
     "author": "OFITEC",
     "website": "https://github.com/ofitec/ofitec_whatsapp",
     "license": "LGPL-3",
-    "depends": ["base", "mail", "bus", "phone_validation", "project", "ofitec_next_action"],
+    "depends": ["base", "mail", "bus", "project", "ofitec_next_action"],
     "external_dependencies": {
         "python": ["requests", "phonenumbers", "cryptography", "twilio"],
     },

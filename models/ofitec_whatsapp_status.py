@@ -6,11 +6,11 @@ import psycopg2
 
 from odoo import api, fields, models
 
-from ..tools import provider, webhook
+from ..tools import provider
+from ..tools import status as status_rule
 
 _logger = logging.getLogger(__name__)
 
-RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3}
 DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
 
 
@@ -121,25 +121,30 @@ class OfitecWhatsappStatus(models.Model):
             (ids, config.id),
         )
         # ... and move each message to its highest new status, setting each date once.
+        rules = status_rule.rank_rows()
         cr.execute(
             """
-            WITH new AS (
-                SELECT message_id,
-                       max(CASE status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 ELSE 3 END)
-                           AS rank,
-                       min(timestamp) FILTER (WHERE status = 'sent') AS sent_at,
-                       min(timestamp) FILTER (WHERE status = 'delivered') AS delivered_at,
-                       min(timestamp) FILTER (WHERE status IN ('read', 'played')) AS read_at
-                  FROM ofitec_whatsapp_status
-                 WHERE id = ANY(%(ids)s) AND applied
-                   AND status IN ('sent', 'delivered', 'read', 'played')
-                 GROUP BY message_id
+            WITH rule AS (
+                SELECT * FROM unnest(%(statuses)s::varchar[], %(ranks)s::int[],
+                                     %(states)s::varchar[]) AS r(status, rank, state)
+            ), new AS (
+                SELECT s.message_id,
+                       max(rule.rank) AS rank,
+                       (array_agg(rule.state ORDER BY rule.rank DESC))[1] AS state,
+                       min(s.timestamp) FILTER (WHERE rule.state = 'sent') AS sent_at,
+                       min(s.timestamp) FILTER (WHERE rule.state = 'delivered') AS delivered_at,
+                       min(s.timestamp) FILTER (WHERE rule.state = 'read') AS read_at
+                  FROM ofitec_whatsapp_status AS s
+                  JOIN rule ON rule.status = s.status
+                 WHERE s.id = ANY(%(ids)s) AND s.applied
+                 GROUP BY s.message_id
             )
             UPDATE ofitec_whatsapp_message AS m
                SET state = CASE
-                       WHEN new.rank > array_position(
-                                ARRAY['queued', 'sent', 'delivered', 'read'], m.state::text) - 1
-                       THEN (ARRAY['sent', 'delivered', 'read'])[new.rank]
+                       WHEN NOT (m.state = ANY(%(terminal)s))
+                        AND new.rank > COALESCE(
+                                (SELECT rule.rank FROM rule WHERE rule.status = m.state), 0)
+                       THEN new.state
                        ELSE m.state END,
                    sent_date = COALESCE(m.sent_date, new.sent_at),
                    delivered_date = COALESCE(m.delivered_date, new.delivered_at),
@@ -149,7 +154,15 @@ class OfitecWhatsappStatus(models.Model):
               FROM new
              WHERE m.id = new.message_id
             """,
-            {"ids": ids, "uid": self.env.uid},
+            {
+                "ids": ids,
+                "uid": self.env.uid,
+                # The forward-only rule of tools.status, as a table.
+                "statuses": [row[0] for row in rules],
+                "ranks": [row[1] for row in rules],
+                "states": [row[2] for row in rules],
+                "terminal": sorted(status_rule.TERMINAL_STATES),
+            },
         )
         self.env.invalidate_all()
         records = self.browse(ids)
@@ -256,33 +269,27 @@ class OfitecWhatsappStatus(models.Model):
         self._move_message(message)
 
     def _move_message(self, message):
+        """Apply these statuses to ``message`` under tools.status's forward-only rule."""
         for record in self:
             status = record.status
-            current = message.state
-            at = record.timestamp or fields.Datetime.now()
+            state = status_rule.message_state(status)
             vals = {}
-            if status == "failed":
-                if current in ("queued", "sent", "delivered"):
-                    errors = json.loads(record.errors or "[]")
+            date_field = DATE_FIELDS.get(state)
+            if date_field and not message[date_field]:
+                vals[date_field] = record.timestamp or fields.Datetime.now()
+            errors = json.loads(record.errors or "[]")
+            if status_rule.status_moves_forward(message.state, status):
+                vals["state"] = state
+                if state == status_rule.FAILED:
                     first = errors[0] if errors else {}
-                    vals.update(
-                        state="failed",
-                        error_code=str(first.get("code") or "failed"),
-                        error_message=" | ".join(
-                            filter(None, (first.get("title"), first.get("details")))
-                        )
-                        or False,
+                    vals["error_code"] = str(first.get("code") or "failed")
+                    vals["error_message"] = (
+                        " | ".join(filter(None, (first.get("title"), first.get("details"))))
+                        or False
                     )
-            elif status in webhook.STATUS_RANK:
-                state = "read" if status == "played" else status
-                date_field = DATE_FIELDS[state]
-                if not message[date_field]:
-                    vals[date_field] = at
-                if current in RANK and RANK[state] > RANK[current]:
-                    vals["state"] = state
             if vals:
                 message.write(vals)
-            if vals.get("state") == "failed":
+            if vals.get("state") == status_rule.FAILED:
                 message._on_failed_status(errors)
 
     @api.model

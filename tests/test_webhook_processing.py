@@ -272,6 +272,25 @@ class TestStatusOrder(WebhookProcessingCase):
             self.assertEqual(message.state, "read")
             self.assertFalse(message.error_code)
 
+    def test_failed_after_delivered_is_ignored(self):
+        """tools.status: a delivered message never becomes failed (nor is re-sent)."""
+        failed = meta_status("wamid.OUT.DELFAIL", "failed", errors=[(131047, "Window", "x")])
+        with self.mock_whatsapp_gateway() as gateway:
+            message = self._sent_text(gateway, "wamid.OUT.DELFAIL")
+            self._receive(meta_payload(statuses=[meta_status("wamid.OUT.DELFAIL", "delivered")]))
+            self._receive(meta_payload(statuses=[failed]))
+            self.assertEqual(message.state, "delivered")
+            self.assertFalse(message.error_code)
+            # Both in one POST (the batch path), in either order.
+            for wamid, order in (("wamid.OUT.DF1", (0, 1)), ("wamid.OUT.DF2", (1, 0))):
+                other = self._sent_text(gateway, wamid)
+                pair = [meta_status(wamid, "delivered"), dict(failed, id=wamid)]
+                self._receive(meta_payload(statuses=[pair[i] for i in order]))
+                self.assertEqual(other.state, "delivered", wamid)
+            sends = len(gateway.sent)
+            self._run_queue()
+            self.assertEqual(len(gateway.sent), sends, "nothing is re-sent")
+
     def test_window_closed_failure_resends_the_approved_template(self):
         with self.mock_whatsapp_gateway() as gateway:
             self._open_window(MANAGER)

@@ -64,7 +64,6 @@ __all__ = [
     "CloudApiClient",
     "SendResult",
     "build_buttons_payload",
-    "build_mark_read_payload",
     "build_template_payload",
     "build_text_payload",
     "network_error",
@@ -332,16 +331,6 @@ def build_template_payload(
     return _envelope(to, "template", template, None, callback_data)
 
 
-def build_mark_read_payload(wamid, typing_indicator=False):
-    """Payload that marks an inbound message as read (spec A2.6)."""
-    if not wamid:
-        raise ValueError("a message id is required")
-    payload = {"messaging_product": "whatsapp", "status": "read", "message_id": str(wamid)}
-    if typing_indicator:
-        payload["typing_indicator"] = {"type": "text"}
-    return payload
-
-
 def parse_send_response(data):
     """The :class:`~.provider.SendResult` of Meta's answer to a send (spec A2.7).
 
@@ -535,15 +524,6 @@ class CloudApiClient(Provider):
     @classmethod
     def classify_error(cls, code, http_status=None):
         return classify_meta_error(code, http_status)
-
-    def mark_read(self, wamid, typing_indicator=False):
-        """Mark an inbound message as read; True when Meta says ``success``."""
-        data = self._call(
-            "POST",
-            self.url(f"{self.phone_number_id}/messages"),
-            payload=build_mark_read_payload(wamid, typing_indicator),
-        )
-        return data.get("success") is True
 
     # -- account --------------------------------------------------------------
 

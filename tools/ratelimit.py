@@ -84,10 +84,6 @@ class TokenBucket:
             self._sleep(wait)
         return wait
 
-    def try_acquire(self, tokens=1):
-        """Take ``tokens`` only if available now; return True when taken."""
-        return self.acquire(tokens, timeout=0) is not None
-
 
 def backoff_delay(
     attempt,

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "STATUS_RANK",
-    "TERMINAL_STATUSES",
     "WHATSAPP_OBJECT",
     "Contact",
     "ErrorInfo",
@@ -36,14 +34,10 @@ __all__ = [
     "TemplateStatusUpdate",
     "WebhookPayloadError",
     "parse_meta_payload",
-    "status_moves_forward",
 ]
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
 
-#: Order of outbound statuses. ``failed`` is terminal and handled apart.
-STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3}
-TERMINAL_STATUSES = frozenset({"failed"})
 
 MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
 
@@ -213,35 +207,6 @@ class ParsedWebhook:
         ids.update(item.phone_number_id for item in self.errors)
         ids.discard(None)
         return ids
-
-
-# --------------------------------------------------------------------------
-# Status ordering
-# --------------------------------------------------------------------------
-
-
-def status_moves_forward(current, new):
-    """True when an outbound message in status ``current`` should take status
-    ``new`` (statuses arrive unordered and duplicated, spec A4.6, A6).
-
-    * ``sent`` < ``delivered`` < ``read`` = ``played``; a jump (``sent`` ->
-      ``read``) is allowed, a regression or a repeat is not;
-    * ``failed`` is terminal; it applies to a message not yet delivered
-      (a message that was delivered or read cannot fail afterwards);
-    * an unknown ``new`` status never moves anything; an unknown or empty
-      ``current`` (e.g. the queue's own ``outgoing``) ranks below ``sent``.
-    """
-    current = (current or "").lower() if isinstance(current, str) else ""
-    new = (new or "").lower() if isinstance(new, str) else ""
-    if current in TERMINAL_STATUSES:
-        return False
-    current_rank = STATUS_RANK.get(current, 0)
-    if new in TERMINAL_STATUSES:
-        return current_rank < STATUS_RANK["delivered"]
-    new_rank = STATUS_RANK.get(new)
-    if new_rank is None:
-        return False
-    return new_rank > current_rank
 
 
 # --------------------------------------------------------------------------

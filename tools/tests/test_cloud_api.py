@@ -12,7 +12,6 @@ from ofitec_whatsapp.tools.cloud_api import (
     CloudApiClient,
     SendResult,
     build_buttons_payload,
-    build_mark_read_payload,
     build_template_payload,
     build_text_payload,
     normalize_api_version,
@@ -212,7 +211,6 @@ class TestEveryCallHasTimeout(unittest.TestCase):
             ok_send(),
             ok_send(),
             ok_send(),
-            FakeResponse(200, {"success": True}),
             FakeResponse(200, {"id": PHONE_ID, "status": "CONNECTED"}),
             templates_page1,
             templates_page2,
@@ -223,10 +221,9 @@ class TestEveryCallHasTimeout(unittest.TestCase):
         client.send_buttons("+56912345678", "x", [("a", "A")])
         client.send_template("+56912345678", TemplateRef("welcome", "es"), ["x"])
         client.send({"to": "+56912345678", "type": "text", "text": {"body": "x"}})
-        client.mark_read("wamid.X")
         client.get_phone_number()
         client.list_templates()
-        self.assertEqual(len(session.calls), 8)
+        self.assertEqual(len(session.calls), 7)
         for call in session.calls:
             with self.subTest(url=call["url"]):
                 self.assertEqual(call["timeout"], (3, 11))
@@ -300,24 +297,6 @@ class TestOtherCalls(unittest.TestCase):
         self.assertNotIn("messaging_product", payload)  # caller's dict untouched
         with self.assertRaises(TypeError):
             client.send("not a dict")
-
-    def test_mark_read(self):
-        client, session = make_client(FakeResponse(200, {"success": True}))
-        self.assertTrue(client.mark_read("wamid.IN1", typing_indicator=True))
-        self.assertEqual(
-            session.calls[0]["json"],
-            {
-                "messaging_product": "whatsapp",
-                "status": "read",
-                "message_id": "wamid.IN1",
-                "typing_indicator": {"type": "text"},
-            },
-        )
-        client, _session = make_client(FakeResponse(200, {"success": False}))
-        self.assertFalse(client.mark_read("wamid.IN1"))
-        self.assertNotIn("typing_indicator", build_mark_read_payload("wamid.IN1"))
-        with self.assertRaises(ValueError):
-            build_mark_read_payload("")
 
     def test_get_phone_number(self):
         answer = {

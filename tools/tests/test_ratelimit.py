@@ -36,7 +36,7 @@ class TestTokenBucket(unittest.TestCase):
                 self.assertTrue(limiter.unlimited)
                 for _ in range(1000):
                     self.assertEqual(limiter.acquire(), 0.0)
-                self.assertTrue(limiter.try_acquire())
+                self.assertIsNotNone(limiter.acquire(timeout=0))
 
     def test_default_burst(self):
         self.assertEqual(TokenBucket(80).burst, 80)
@@ -83,11 +83,11 @@ class TestTokenBucket(unittest.TestCase):
         limiter, fake = bucket(rate=1, burst=1)
         limiter.acquire()
         self.assertIsNone(limiter.acquire(timeout=0.5))
-        self.assertFalse(limiter.try_acquire())
+        self.assertIsNone(limiter.acquire(timeout=0))
         self.assertEqual(fake.sleeps, [])
         # Nothing was reserved by the failed attempts: one second is enough.
         fake.now += 1.0
-        self.assertTrue(limiter.try_acquire())
+        self.assertIsNotNone(limiter.acquire(timeout=0))
 
     def test_timeout_long_enough(self):
         limiter, fake = bucket(rate=1, burst=1)

@@ -4,7 +4,6 @@ import os
 import unittest
 
 from ofitec_whatsapp.tools.webhook import (
-    STATUS_RANK,
     ErrorInfo,
     InboundMessage,
     ParsedWebhook,
@@ -12,7 +11,6 @@ from ofitec_whatsapp.tools.webhook import (
     TemplateStatusUpdate,
     WebhookPayloadError,
     parse_meta_payload,
-    status_moves_forward,
 )
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -497,59 +495,6 @@ class TestEnvelope(unittest.TestCase):
         (message,) = parse_meta_payload(data).messages
         self.assertIsNone(message.phone_number_id)
         self.assertEqual(message.waba_id, WABA)
-
-
-class TestStatusOrder(unittest.TestCase):
-    def test_rank_table(self):
-        self.assertEqual(STATUS_RANK, {"sent": 1, "delivered": 2, "read": 3, "played": 3})
-
-    def test_moves(self):
-        forward = [
-            (None, "sent"),
-            ("", "sent"),
-            ("outgoing", "sent"),
-            ("queued", "delivered"),
-            ("sent", "delivered"),
-            ("sent", "read"),  # read without delivered
-            ("delivered", "read"),
-            ("delivered", "played"),
-            (None, "failed"),
-            ("outgoing", "failed"),
-            ("sent", "failed"),
-            ("SENT", "Delivered"),
-        ]
-        backward = [
-            ("delivered", "sent"),
-            ("read", "delivered"),
-            ("read", "sent"),
-            ("read", "played"),
-            ("played", "read"),
-            ("sent", "sent"),
-            ("failed", "sent"),
-            ("failed", "read"),
-            ("failed", "failed"),
-            ("delivered", "failed"),
-            ("read", "failed"),
-            ("sent", "deleted"),
-            (None, "deleted"),
-            ("sent", "warning"),
-            ("sent", None),
-            ("sent", ""),
-            ("sent", 3),
-        ]
-        for current, new in forward:
-            with self.subTest(current=current, new=new):
-                self.assertTrue(status_moves_forward(current, new))
-        for current, new in backward:
-            with self.subTest(current=current, new=new):
-                self.assertFalse(status_moves_forward(current, new))
-
-    def test_out_of_order_sequence_ends_on_highest(self):
-        state = None
-        for new in ("read", "sent", "delivered", "failed", "sent"):
-            if status_moves_forward(state, new):
-                state = new
-        self.assertEqual(state, "read")
 
 
 if __name__ == "__main__":

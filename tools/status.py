@@ -1,0 +1,73 @@
+"""The forward-only rule of outbound statuses: its one home, for every provider.
+
+Providers report statuses out of order and more than once (Meta: spec A4.6, A6;
+Twilio: B, "apply the same monotonic rule"). The Twilio parser maps its statuses onto
+Meta's names first (queued/accepted/sending/sent → ``sent``, undelivered → ``failed``),
+so one rule serves both. The status model applies it one status at a time
+(:func:`status_moves_forward`) and in batches (its SQL reads :func:`rank_rows`).
+
+* ``sent`` < ``delivered`` < ``read`` = ``played``: a jump (``sent`` → ``read``) is
+  allowed, a regression or a repeat is not. ``played`` (a voice note) is ``read``.
+* ``failed`` is terminal, and it applies only to a message not yet delivered.
+  Decided once, here: **a delivered (or read) message never becomes failed.** The
+  message reached the phone; Meta documents failures after ``sent`` (131026, 131049),
+  not after ``delivered``, and Twilio calls ``delivered`` terminal. A ``failed`` after
+  ``delivered`` can only be a reordered or spurious report, and applying it would
+  also re-send the template (window closed fallback) to someone who has the message.
+* ``cancelled`` (never sent) is terminal too. An unknown ``new`` status (``deleted``,
+  ``warning``, a provider value we do not know) never moves anything; an unknown or
+  empty ``current`` (the queue's ``queued``) ranks below ``sent``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FAILED",
+    "STATUS_RANK",
+    "TERMINAL_STATES",
+    "message_state",
+    "rank_rows",
+    "status_moves_forward",
+]
+
+#: Rank of each provider status that moves a message forward.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3}
+FAILED = "failed"
+#: Message states nothing moves any more.
+TERMINAL_STATES = frozenset({FAILED, "cancelled"})
+_STATE_OF = {"played": "read"}
+
+
+def _name(value):
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def message_state(status):
+    """The message state a provider ``status`` stands for (``played`` → ``read``),
+    ``'failed'``, or None for a status that moves nothing."""
+    status = _name(status)
+    if status == FAILED:
+        return FAILED
+    if status in STATUS_RANK:
+        return _STATE_OF.get(status, status)
+    return None
+
+
+def status_moves_forward(current, new):
+    """True when a message in state ``current`` takes status ``new`` (see the module)."""
+    current, new = _name(current), _name(new)
+    if current in TERMINAL_STATES:
+        return False
+    current_rank = STATUS_RANK.get(current, 0)
+    if new == FAILED:
+        return current_rank < STATUS_RANK["delivered"]
+    new_rank = STATUS_RANK.get(new)
+    if new_rank is None:
+        return False
+    return new_rank > current_rank
+
+
+def rank_rows():
+    """``[(status, rank, message state)]`` of the statuses that move a message forward,
+    for set-based SQL that must follow the same rule."""
+    return [(status, rank, message_state(status)) for status, rank in STATUS_RANK.items()]

@@ -17,6 +17,7 @@ from odoo.exceptions import UserError
 
 from ..tools import commands, phone, provider, ratelimit
 from ..tools.errors import (
+    AuthError,
     PermanentError,
     RateLimitedError,
     RetryableError,
@@ -25,6 +26,7 @@ from ..tools.errors import (
     WindowClosedError,
 )
 from ..tools.provider import SendResult
+from .ofitec_whatsapp_message_hold import TemplateNotApproved
 
 _logger = logging.getLogger(__name__)
 
@@ -183,6 +185,8 @@ class OfitecWhatsappMessageQueue(models.Model):
              WHERE state = 'queued' AND direction = 'outbound'
                AND (next_attempt IS NULL OR next_attempt <= (now() at time zone 'UTC'))
                AND NOT (id = ANY(%s))
+               AND NOT EXISTS (SELECT 1 FROM ofitec_whatsapp_config c
+                                WHERE c.id = config_id AND c.sending_paused)
              ORDER BY next_attempt NULLS FIRST, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
@@ -233,6 +237,8 @@ class OfitecWhatsappMessageQueue(models.Model):
             return self._mark_cancelled(_("No WhatsApp number for this recipient."))
         try:
             kind = self._choose_message_type(contact)
+        except TemplateNotApproved as waiting:
+            return self._hold_for_template(waiting.args[0])
         except PermanentError as error:
             return self._mark_failed(error.code, str(error))
         if config.test_mode and not config._is_allowlisted(self.phone):
@@ -266,6 +272,9 @@ class OfitecWhatsappMessageQueue(models.Model):
             and step["kind"] != "template"
             and self._has_approved_template()
         ):
+            if self._waits_for_meta_approval():
+                self._get_contact().write({"last_inbound_at": False})
+                return self._hold_for_template(self.template_id)
             # Our window book-keeping was wrong (Meta is authoritative): use the template.
             window_closed = True
             step = dict(
@@ -276,6 +285,8 @@ class OfitecWhatsappMessageQueue(models.Model):
             result, error = _call(step)
         if error is None:
             return self._mark_sent(result, step["kind"], window_closed=window_closed)
+        if isinstance(error, AuthError):
+            return self._hold_for_token(error)
         if isinstance(error, RetryableError):
             return self._schedule_retry(error)
         if isinstance(error, WhatsAppError):
@@ -324,6 +335,8 @@ class OfitecWhatsappMessageQueue(models.Model):
                 return "interactive"
             return "text"
         if template and self._has_approved_template():
+            if self._waits_for_meta_approval():
+                raise TemplateNotApproved(template)
             return "template"
         raise PermanentError(
             code="window",

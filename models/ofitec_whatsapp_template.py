@@ -151,8 +151,11 @@ class OfitecWhatsappTemplate(models.Model):
         """message_template_status_update webhook: remember Meta's verdict."""
         templates = self.sudo().search(
             [
+                "|",
+                ("meta_template_id", "=", update.message_template_id),
+                "&",
                 ("meta_template_name", "=", update.message_template_name),
                 ("meta_language", "=", update.message_template_language),
             ]
         )
-        templates.write({"meta_status": update.event})
+        templates._set_meta_status(update.event, update.reason)

@@ -362,6 +362,8 @@ class WhatsAppMixin:
                 "company_id": cls.company.id,
             }
         )
+        # Only an approved template is sent: these tests start from approved ones.
+        cls.env["ofitec.whatsapp.template"].search([]).write({"meta_status": "APPROVED"})
         cls.user_manager = cls._create_user("pm", "Paula Manager", "+56 9 1111 1111")
         cls.user_assignee = cls._create_user("asg", "Andrés Asignado", "+56 9 2222 2222")
         cls.project = cls.env["project.project"].create(

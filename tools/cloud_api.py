@@ -561,6 +561,14 @@ class CloudApiClient(Provider):
             url, params = next_url, None
         return templates
 
+    def create_template(self, payload, waba_id=None):
+        """``POST /{waba_id}/message_templates`` (see ``tools.templates``); Meta answers
+        ``{"id", "status", "category"}``."""
+        waba = _check_node_id(waba_id, "WABA id") if waba_id else self.waba_id
+        if not waba:
+            raise ValueError("create_template needs the WhatsApp Business Account id")
+        return self._call("POST", self.url(f"{waba}/message_templates"), payload=payload)
+
     def _same_origin(self, url):
         ours, theirs = urlsplit(self.base_url), urlsplit(url)
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)

@@ -1,0 +1,230 @@
+"""Templates at Meta: submit, sync, and what Meta says of each template.
+
+Only an approved template is ever sent (``_is_approved_at_meta``): a message that needs
+one waits in the queue (``ofitec.whatsapp.message._hold_for_template``) and goes when
+the approval arrives, by Sync, the daily cron or the status webhook.
+"""
+
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools import templates as meta_templates
+from ..tools.cloud_api import TEMPLATE_FIELDS
+from ..tools.errors import WhatsAppError, is_auth_code
+from .ofitec_whatsapp_template import TEMPLATE_KEYS
+
+_logger = logging.getLogger(__name__)
+
+APPROVED = "APPROVED"
+EXPECTED_CATEGORY = "UTILITY"
+SYNC_FIELDS = TEMPLATE_FIELDS + ("quality_score", "rejected_reason")
+
+
+class OfitecWhatsappTemplateMeta(models.Model):
+    _inherit = "ofitec.whatsapp.template"
+
+    meta_body = fields.Text(
+        string="Text Submitted to Meta",
+        help="Text of the approved template, with the same {{key}} placeholders as the "
+        "parameters (each once). Empty: the text above is submitted.",
+    )
+    meta_template_id = fields.Char(string="Meta Template ID", readonly=True, copy=False)
+    meta_category = fields.Char(
+        readonly=True, copy=False, help="Category Meta gave the template (UTILITY, MARKETING…)."
+    )
+    meta_quality = fields.Char(string="Meta Quality", readonly=True, copy=False)
+    meta_rejected_reason = fields.Char(readonly=True, copy=False)
+    meta_error = fields.Text(
+        string="Meta's Last Error", readonly=True, copy=False, help="What Meta last refused."
+    )
+    meta_synced_at = fields.Datetime(string="Last Sync", readonly=True, copy=False)
+    meta_category_changed = fields.Boolean(compute="_compute_meta_category_changed")
+    meta_account_missing = fields.Boolean(compute="_compute_meta_account_missing")
+
+    @api.depends("meta_category")
+    def _compute_meta_category_changed(self):
+        for template in self:
+            template.meta_category_changed = bool(
+                template.meta_category and template.meta_category != EXPECTED_CATEGORY
+            )
+
+    @api.depends_context("company")
+    def _compute_meta_account_missing(self):
+        for template in self:
+            template.meta_account_missing = not template._get_meta_account()
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_submit_to_meta(self):
+        """POST the template to the WABA; Meta's refusal is shown on the template."""
+        self.ensure_one()
+        config = self._get_meta_account(raise_if_missing=True)
+        try:
+            payload = self._prepare_meta_submission()
+        except meta_templates.TemplateSubmissionError as error:
+            raise UserError(_("This template cannot be submitted: %s", error)) from None
+        try:
+            answer = config._get_client().create_template(payload, waba_id=config.waba_id)
+        except WhatsAppError as error:
+            self.sudo().meta_error = str(error)
+            return True
+        self.sudo().write(
+            {
+                "meta_template_id": answer.get("id") or False,
+                "meta_status": (answer.get("status") or "PENDING").upper(),
+                "meta_category": (answer.get("category") or EXPECTED_CATEGORY).upper(),
+                "meta_rejected_reason": False,
+                "meta_error": False,
+            }
+        )
+        self._release_waiting_messages()
+        return True
+
+    def action_sync_from_meta(self):
+        """Read every template of the accounts these templates belong to."""
+        configs = self.env["ofitec.whatsapp.config"]
+        for template in self:
+            configs |= template._get_meta_account(raise_if_missing=True)
+        for config in configs:
+            self._sync_account(config)
+        return True
+
+    @api.model
+    def _cron_sync_from_meta(self):
+        """Daily: every active Meta number with a WABA id reads its templates."""
+        configs = self.env["ofitec.whatsapp.config"].sudo().search([("waba_id", "!=", False)])
+        seen = set()
+        for config in configs:
+            if config.provider != "meta" or (config.waba_id, config.company_id) in seen:
+                continue
+            seen.add((config.waba_id, config.company_id))
+            self._sync_account(config)
+
+    @api.model
+    def _sync_account(self, config):
+        """Read the templates of ``config``'s WABA (every page) and store what Meta
+        says of ours. A failure is noted on the templates; nothing else changes."""
+        ours = self.sudo().search(
+            [
+                ("company_id", "in", [config.company_id.id, False]),
+                ("meta_template_name", "!=", False),
+            ]
+        )
+        try:
+            items = config._get_client().list_templates(waba_id=config.waba_id, fields=SYNC_FIELDS)
+        except (WhatsAppError, UserError) as error:
+            message = str(error) if isinstance(error, WhatsAppError) else error.args[0]
+            ours.write({"meta_error": _("Sync failed: %s", message)})
+            if is_auth_code(getattr(error, "code", None)):
+                config._pause_sending(message)
+            return False
+        infos = meta_templates.parse_template_list(items)
+        for template in ours:
+            info = infos.get((template.meta_template_name, template.meta_language or "es"))
+            if info:
+                template._apply_meta_info(info)
+            else:
+                template.write(
+                    {
+                        "meta_error": _(
+                            "Meta has no template %(name)s in %(lang)s: submit it.",
+                            name=template.meta_template_name,
+                            lang=template.meta_language or "es",
+                        ),
+                        "meta_synced_at": fields.Datetime.now(),
+                    }
+                )
+        return True
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _is_approved_at_meta(self):
+        self.ensure_one()
+        return (self.meta_status or "").upper() == APPROVED
+
+    def _get_meta_account(self, raise_if_missing=False):
+        """The number whose WhatsApp Business Account holds this template: the
+        template's (or the current) company's active Meta number with a WABA id."""
+        self.ensure_one()
+        company = self.company_id or self.env.company
+        config = (
+            self.env["ofitec.whatsapp.config"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("provider", "=", "meta"),
+                    ("waba_id", "!=", False),
+                ],
+                limit=1,
+            )
+        )
+        if not config and raise_if_missing:
+            raise UserError(
+                _(
+                    "Set the WhatsApp Business Account ID on a WhatsApp number of %s "
+                    "to submit or sync templates.",
+                    company.name,
+                )
+            )
+        return config
+
+    def _prepare_meta_submission(self):
+        self.ensure_one()
+        return meta_templates.build_template_submission(
+            self.meta_template_name,
+            self.meta_language or "es",
+            self.meta_body or self.body,
+            self._get_param_keys(),
+            TEMPLATE_KEYS,
+            category=EXPECTED_CATEGORY,
+            quick_replies=self._get_button_commands(),
+        )
+
+    def _apply_meta_info(self, info):
+        """Store what Meta says of this template (``tools.templates.TemplateInfo``)."""
+        self.sudo().write(
+            {
+                "meta_template_id": info.id or False,
+                "meta_status": info.status or False,
+                "meta_category": info.category or False,
+                "meta_quality": info.quality or False,
+                "meta_rejected_reason": info.rejected_reason or False,
+                "meta_error": False,
+                "meta_synced_at": fields.Datetime.now(),
+            }
+        )
+        self._release_waiting_messages()
+
+    def _set_meta_status(self, status, reason=None):
+        """The status webhook: Meta's new verdict on these templates."""
+        vals = {"meta_status": (status or "").upper() or False}
+        if reason and reason.upper() != "NONE":
+            vals["meta_rejected_reason"] = reason
+        self.sudo().write(vals)
+        self._release_waiting_messages()
+
+    def _release_waiting_messages(self):
+        """Approved now: the messages that waited for these templates go at once."""
+        approved = self.filtered(lambda t: t._is_approved_at_meta())
+        if not approved:
+            return
+        waiting = (
+            self.env["ofitec.whatsapp.message"]
+            .sudo()
+            .search(
+                [
+                    ("template_id", "in", approved.ids),
+                    ("state", "=", "queued"),
+                    ("direction", "=", "outbound"),
+                    ("error_code", "=", "template_not_approved"),
+                ]
+            )
+        )
+        if waiting:
+            waiting.write({"next_attempt": False, "error_code": False, "error_message": False})
+            waiting._trigger_queue()

@@ -52,6 +52,8 @@ class WhatsappWebhookController(http.Controller):
         handler = config._get_webhook_handler()
         if request.httprequest.method == "GET":
             answer = handler.handshake(request.httprequest.args)
+            if answer and answer.status == 200:
+                config._record_handshake()
             return _answer(answer) if answer else _text("Method not allowed", 405)
         return self._receive(config, handler)
 

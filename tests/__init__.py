@@ -2,6 +2,7 @@
 # (tests/test_test_modules_imported.py checks it).
 from . import (
     test_api,
+    test_config_health,
     test_config_security,
     test_dashboard_tour,
     test_menus,

@@ -441,5 +441,20 @@ class OfitecWhatsappConfig(models.Model):
     def _notify_dashboard(self, actions=None):
         """Tell open dashboards of this company to refresh (after commit)."""
         self.ensure_one()
-        payload = {"config_id": self.id, "action_ids": actions.ids if actions else []}
-        self.env["bus.bus"].sudo()._sendone(self.company_id, "ofitec_whatsapp/updated", payload)
+        self._notify_dashboards({self: actions or self.env["ofitec.next.action"]})
+
+    @api.model
+    def _notify_dashboards(self, notices):
+        """``notices``: config -> actions. One bus message per number, and one NOTIFY
+        connection after commit for all of them (Odoo opens one per ``_sendmany``)."""
+        if notices:
+            self.env["bus.bus"].sudo()._sendmany(
+                [
+                    (
+                        config.company_id,
+                        "ofitec_whatsapp/updated",
+                        {"config_id": config.id, "action_ids": actions.ids},
+                    )
+                    for config, actions in notices.items()
+                ]
+            )

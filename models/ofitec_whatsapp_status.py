@@ -164,7 +164,11 @@ class OfitecWhatsappStatus(models.Model):
                 "terminal": sorted(status_rule.TERMINAL_STATES),
             },
         )
-        self.env.invalidate_all()
+        # Only what the SQL above changed (a full invalidation made every event of a
+        # cron batch read its number, user and company again).
+        self.env["ofitec.whatsapp.message"].invalidate_model()
+        self.invalidate_model()
+        self.env["ofitec.next.action"].invalidate_model(["whatsapp_sent"])
         records = self.browse(ids)
         for record in records.filtered(lambda r: r.applied and r.status == "failed"):
             record._move_message(record.message_id)

@@ -6,6 +6,7 @@ from odoo import _, api, fields, models
 
 _logger = logging.getLogger(__name__)
 
+EVENT_BATCH = 20  # events processed per transaction by the cron
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
@@ -102,47 +103,61 @@ class OfitecWhatsappWebhookEvent(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _process_pending(self, limit=None):
-        """Process received events, one at a time, each under its own row lock."""
+        """Process received events in id order, a batch of them per transaction.
+
+        Each event runs in its own savepoint: one that fails is marked failed and the
+        others of its batch still apply. A batch shares one commit and one dashboard
+        notification per number: per event, those cost more than most events' work.
+        Row locks (``SKIP LOCKED``) keep other workers off the batch's events.
+        """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         handled = 0
         while limit is None or handled < limit:
-            # The query below reads the table itself: write what the last event changed
+            # The query below reads the table itself: write what the last batch changed
             # first (without it, a test run, which does not commit, gets it again).
             self.env.flush_all()
+            size = EVENT_BATCH if limit is None else min(EVENT_BATCH, limit - handled)
             self.env.cr.execute(
                 """
                 SELECT id FROM ofitec_whatsapp_webhook_event
                  WHERE state = 'received'
                  ORDER BY id
-                 LIMIT 1
+                 LIMIT %s
                    FOR UPDATE SKIP LOCKED
-                """
+                """,
+                (size,),
             )
-            row = self.env.cr.fetchone()
-            if not row:
+            events = self.browse([row[0] for row in self.env.cr.fetchall()])
+            if not events:
                 break
-            event = self.browse(row[0])
-            event.invalidate_recordset()
-            try:
-                with self.env.cr.savepoint():
-                    event._process()
-            except Exception as error:  # never let one event block the ones after it
-                _logger.exception("WhatsApp webhook %s could not be processed", event.id)
-                event.write(
-                    {
-                        "state": "failed",
-                        "error": f"{type(error).__name__}: {error}",
-                        "attempt_count": event.attempt_count + 1,
-                    }
-                )
-            handled += 1
+            events.invalidate_recordset()
+            notices = {}
+            for event in events:
+                try:
+                    with self.env.cr.savepoint():
+                        event._process(notices)
+                except Exception as error:  # never let one event block the ones after it
+                    _logger.exception("WhatsApp webhook %s could not be processed", event.id)
+                    event.write(
+                        {
+                            "state": "failed",
+                            "error": f"{type(error).__name__}: {error}",
+                            "attempt_count": event.attempt_count + 1,
+                        }
+                    )
+                handled += 1
+            self.env["ofitec.whatsapp.config"]._notify_dashboards(notices)
             if auto_commit:
-                # Each event is a unit of work; committing releases its lock.
+                # A batch is a unit of work; committing releases its locks.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return handled
 
-    def _process(self):
-        """Apply every status and message of this event; one bad item never stops the rest."""
+    def _process(self, notices=None):
+        """Apply every status and message of this event; one bad item never stops the rest.
+
+        The dashboards of the number are notified at once, or, given ``notices`` (a dict
+        config -> actions), later by the caller, once for many events.
+        """
         self.ensure_one()
         config = self.config_id
         env = config._get_processing_env()
@@ -203,7 +218,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
             }
         )
         if statuses or messages:
-            config._notify_dashboard(touched_actions)
+            if notices is None:
+                config._notify_dashboard(touched_actions)
+            else:
+                notices[config] = notices.get(config, touched_actions) | touched_actions
         return not errors
 
     def _is_for_config(self, phone_number_id):

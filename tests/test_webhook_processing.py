@@ -1,10 +1,12 @@
 """Processing stored webhooks: idempotent, order-independent, item by item."""
 
 import itertools
+import json
 from datetime import datetime, timedelta, timezone
 from unittest.mock import patch
 
 from odoo import fields
+from odoo.addons.bus.models.bus import channel_with_db, json_dump
 from odoo.tools import mute_logger
 
 from ..tools.errors import UncertainDeliveryError
@@ -538,6 +540,28 @@ class TestWebhookRouting(WebhookProcessingCase):
         contact = self.env["ofitec.whatsapp.contact"].search([("wa_id", "=", "56933333333")])
         self.assertEqual(contact.profile_name, "Ana ")
 
+    def test_a_batch_of_events_notifies_each_dashboard_once(self):
+        channel = json_dump(channel_with_db(self.env.cr.dbname, self.company))
+        Bus = self.env["bus.bus"].sudo()
+        before = Bus.search([("channel", "=", channel)])
+        with self.mock_whatsapp_gateway() as gateway:
+            sent = [self._sent_text(gateway, f"wamid.OUT.EV{i}") for i in range(3)]
+            events = [
+                self._deliver_webhook(
+                    meta_payload(statuses=[meta_status(m.whatsapp_message_id, "delivered")])
+                )
+                for m in sent
+            ]
+            self.assertEqual(self._process_webhooks(), 3)
+        self.assertEqual({e.state for e in events}, {"processed"})
+        self.assertEqual({m.state for m in sent}, {"delivered"})
+        updates = [
+            row
+            for row in Bus.search([("channel", "=", channel)]) - before
+            if json.loads(row.message)["type"] == "ofitec_whatsapp/updated"
+        ]
+        self.assertEqual(len(updates), 1)
+
     def test_an_event_that_cannot_be_processed_does_not_block_the_next(self):
         with self.mock_whatsapp_gateway() as gateway:
             message = self._sent_text(gateway, "wamid.OUT.NEXT")
@@ -548,10 +572,10 @@ class TestWebhookRouting(WebhookProcessingCase):
             Event = type(self.Event)
             original = Event._process
 
-            def process(events):
+            def process(events, *args):
                 if events == broken:
                     raise RuntimeError("unexpected")
-                return original(events)
+                return original(events, *args)
 
             with patch.object(Event, "_process", process), mute_logger(EVENT_LOGGER):
                 self.assertEqual(self._process_webhooks(), 2)

@@ -327,3 +327,47 @@ class TestTwilioWebhookProcessing(TwilioCase):
         inbound = self._messages(direction="inbound")
         self.assertEqual(len(inbound), 1)
         self.assertEqual(action.status, "in_progress")
+
+
+@tagged("post_install", "-at_install")
+class TestTwilioProductionPath(TwilioCase):
+    """A batch larger than one message, sent from several threads through one SDK client."""
+
+    def test_batch_of_many_with_threads(self):
+        numbers = [f"+5699200{i:04d}" for i in range(9)]
+        Message = self.env["ofitec.whatsapp.message"].sudo()
+        for number in numbers:
+            self._open_window(number, config=self.twilio_config)
+        messages = Message.create(
+            [
+                {
+                    "direction": "outbound",
+                    "state": "queued",
+                    "config_id": self.twilio_config.id,
+                    "company_id": self.company.id,
+                    "phone": number,
+                    "body": f"Hola {number}",
+                }
+                for number in numbers
+            ]
+        )
+        with self.mock_twilio() as transport:
+            transport.fail(numbers[2], twilio_error(400, 21211, "Invalid 'To' Phone Number"))
+            transport.fail(numbers[5], twilio_error(429, 63018, "Rate limit exceeded"))
+            handled = Message._process_queue(batch_size=4, threads=3)
+        self.assertEqual(handled, 9)
+        self.assertEqual(len(transport.sends), 9)
+        by_number = {m.phone: m for m in messages}
+        self.assertEqual(
+            (by_number[numbers[2]].state, by_number[numbers[2]].error_code), ("failed", "21211")
+        )
+        retried = by_number[numbers[5]]
+        self.assertEqual((retried.state, retried.retry_count), ("queued", 1))
+        sent = messages - by_number[numbers[2]] - retried
+        self.assertEqual(set(sent.mapped("state")), {"sent"})
+        # Each message got the SID Twilio gave to its own request, whatever the thread.
+        sids = {r["form"]["To"]: r["sid"] for r in transport.sends if "sid" in r}
+        for message in sent:
+            self.assertEqual(message.whatsapp_message_id, sids[f"whatsapp:{message.phone}"])
+            (form,) = transport.sent_to(message.phone)
+            self.assertEqual(form["Body"], f"Hola {message.phone}")

@@ -7,6 +7,7 @@ from . import (
     test_dashboard_tour,
     test_menus,
     test_outbound_queue,
+    test_provider_cases,
     test_provider_wire,
     test_recipients,
     test_replies,

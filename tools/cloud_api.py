@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import ProtocolError
 
+from . import network
 from .errors import (
     InvalidResponseError,
     PermanentError,
@@ -427,9 +428,11 @@ class CloudApiClient(Provider):
     def _headers(self):
         return {"Authorization": f"Bearer {self._access_token}"}
 
-    def _network_error(self, exc, method):
-        """Map a requests exception to our hierarchy (see the module doc)."""
-        return network_error(exc, sent=method == "POST").scrub(self._access_token)
+    def _network_error(self, exc, method, url=None):
+        """Map a requests exception to our hierarchy (see the module doc); the error
+        names the host that could not be reached and why."""
+        host = urlsplit(url or self.base_url).hostname or self.base_url
+        return network_error(exc, sent=method == "POST", host=host).scrub(self._access_token)
 
     def _call(self, method, url, params=None, payload=None):
         try:
@@ -442,8 +445,14 @@ class CloudApiClient(Provider):
                     url, params=params, headers=self._headers(), timeout=self.timeout
                 )
         except requests.exceptions.RequestException as exc:
-            error = self._network_error(exc, method)
-            _logger.info("WhatsApp %s %s failed: %s", method, urlsplit(url).path, error)
+            error = self._network_error(exc, method, url)
+            _logger.info(
+                "WhatsApp %s %s failed: %s (%s)",
+                method,
+                urlsplit(url).path,
+                error,
+                type(exc).__name__,
+            )
             raise error from None
         status = response.status_code
         body = response.content
@@ -574,12 +583,33 @@ class CloudApiClient(Provider):
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
 
 
-def network_error(exc, sent):
+def network_error(exc, sent, host=None):
     """The :mod:`.errors` instance for a ``requests`` exception (see the module doc).
 
     ``sent``: the call was a POST (a send), so a read timeout or a connection lost
     after sending may hide an accepted message. Shared by every provider client.
+    The error says in words which host could not be reached and why (``error.host``,
+    ``error.network_cause``, a :data:`.network.CAUSES` code); ``host`` defaults to
+    the one of the failed request.
     """
+    error = _network_error_class(exc, sent)
+    error.host = host or _request_host(exc)
+    error.network_cause = network.network_cause(exc)
+    cause = network.CAUSES[error.network_cause]
+    error.details = f"could not reach {error.host}: {cause}" if error.host else cause
+    return error
+
+
+def _request_host(exc):
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    try:
+        return urlsplit(url).hostname if url else None
+    except ValueError:
+        return None
+
+
+def _network_error_class(exc, sent):
     exceptions = requests.exceptions
     details = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, exceptions.ConnectTimeout):

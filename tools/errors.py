@@ -85,6 +85,10 @@ class WhatsAppError(Exception):
 
     #: True when the queue may send again later.
     retryable = False
+    #: Network failures only: the host that could not be reached and why (a
+    #: :data:`.network.CAUSES` code).
+    host = None
+    network_cause = None
 
     def __init__(
         self,

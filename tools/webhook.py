@@ -46,6 +46,14 @@ class WebhookPayloadError(ValueError):
     """The payload does not have the shape of a Meta webhook envelope."""
 
 
+#: What a Meta webhook body looks like, for error answers ("say what was expected").
+EXPECTED_SHAPE = (
+    '{"object": "whatsapp_business_account", "entry": [{"id": "<WABA id>", "changes": '
+    '[{"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {...}, '
+    '"messages": [...] or "statuses": [...]}}]}]}'
+)
+
+
 # --------------------------------------------------------------------------
 # Dataclasses
 # --------------------------------------------------------------------------

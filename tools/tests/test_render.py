@@ -5,6 +5,7 @@ from ofitec_whatsapp.tools.render import (
     sanitize_template_param,
     to_text,
     truncate,
+    whatsapp_to_html,
 )
 
 
@@ -102,6 +103,39 @@ class TestSanitizeTemplateParam(unittest.TestCase):
         self.assertNotIn("\r", result)
         self.assertNotIn("     ", result)
         self.assertEqual(result, "línea 1 línea 2 fin")
+
+
+class TestEmptyLinesAndFormatting(unittest.TestCase):
+    BODY = (
+        "*Acción:* {{title}}\n{{description}}\n\n*Fecha límite:* {{deadline}}\n"
+        "*Impacto estimado:* {{benefits}}\n\nResponde *OK*."
+    )
+
+    def test_lines_with_only_empty_values_are_left_out(self):
+        values = {"title": "Revisar", "description": "", "deadline": None, "benefits": False}
+        self.assertEqual(
+            render_text(self.BODY, values, drop_empty_lines=True),
+            "*Acción:* Revisar\n\nResponde *OK*.",
+        )
+        # Without the option, nothing changes (other callers keep every line).
+        self.assertIn("*Fecha límite:* \n", render_text(self.BODY, values))
+
+    def test_a_line_with_one_value_stays(self):
+        values = {"title": "Revisar", "deadline": "01/12/2026"}
+        text = render_text(self.BODY, values, drop_empty_lines=True)
+        self.assertIn("*Fecha límite:* 01/12/2026", text)
+        self.assertNotIn("Impacto", text)
+
+    def test_empty_template_param_word(self):
+        self.assertEqual(sanitize_template_param("", empty="sin definir"), "sin definir")
+        self.assertEqual(sanitize_template_param(None), "-")
+        self.assertEqual(sanitize_template_param(" x ", empty="sin definir"), "x")
+
+    def test_whatsapp_formatting_to_html(self):
+        self.assertEqual(
+            whatsapp_to_html("*Hola* _Ana_ ~no~\n<b>x</b> a*b*c snake_case"),
+            "<b>Hola</b> <i>Ana</i> <s>no</s><br/>\n&lt;b&gt;x&lt;/b&gt; a*b*c snake_case",
+        )
 
 
 if __name__ == "__main__":

@@ -298,8 +298,11 @@ if [ "$demo" = 1 ]; then
 
 The demo (test mode: nothing leaves Odoo):
   URL      http://localhost:$port    login admin / password admin
-  Try      Next Actions > Dashboard: the urgent actions and their WhatsApp figures;
-           open an urgent action: its WhatsApp tab lists the queued and sent messages;
+  Try      Next Actions > Dashboard: the urgent demo actions were notified at install
+           (phone icon; a warning sign where someone could not be reached) and the
+           WhatsApp figures count those test messages, labelled "(test)";
+           open an urgent action: its WhatsApp tab lists the messages, its chatter says
+           who got the notification; press Send WhatsApp Reminder;
            create an action with priority "Critica": its notifications appear there;
            WhatsApp > Messages and WhatsApp > Contacts: the history.
 EOF

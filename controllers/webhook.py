@@ -78,6 +78,11 @@ class WhatsappWebhookController(http.Controller):
         except WebhookPayloadError as error:
             reason = str(error)[:250]
             Event._store_rejected(config, raw, reason)
-            return _text(f"Bad request: {reason}", 400)
+            # Say what was expected, not only what is wrong.
+            expected = getattr(handler, "expected_shape", None)
+            text = f"Bad request: {reason}"
+            if expected:
+                text = f"{text}. Expected: {expected}"
+            return _text(text, 400)
         Event._store(config, raw)
         return _answer(handler.acknowledge())

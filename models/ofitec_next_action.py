@@ -2,7 +2,7 @@ import json
 import logging
 
 from lxml import etree
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -17,9 +17,10 @@ OPEN_STATUSES = ("pending", "in_progress")
 
 class OfitecNextAction(models.Model):
     # mail.thread is added here so that reminders and replies can always be logged,
-    # whether or not the customer's module already gives the model a chatter.
+    # whether or not the customer's module already gives the model a chatter; the
+    # activity mixin, so that a failure can be given to the responsible user.
     _name = "ofitec.next.action"
-    _inherit = ["ofitec.next.action", "mail.thread"]
+    _inherit = ["ofitec.next.action", "mail.thread", "mail.activity.mixin"]
 
     whatsapp_enabled = fields.Boolean(
         string="WhatsApp Notifications",
@@ -158,19 +159,38 @@ class OfitecNextAction(models.Model):
     # ------------------------------------------------------------------
     def action_send_whatsapp_reminder(self):
         """Queue a WhatsApp reminder to the action's recipients (manual button)."""
-        messages = self._whatsapp_queue(reason="reminder")
+        messages = self._whatsapp_queue(reason="reminder", template_code="action_reminder")
         queued = messages.filtered(lambda m: m.state == "queued")
-        if not queued:
-            message, kind = _("No WhatsApp reminder could be queued (see the messages)."), "warning"
-        else:
-            message, kind = (
-                _("WhatsApp reminder queued for %s.", ", ".join(queued.mapped("partner_id.name"))),
-                "success",
+        skipped = messages - queued
+        lines = []
+        if queued:
+            lines.append(
+                _(
+                    "WhatsApp reminder queued for %s.",
+                    ", ".join(m._whatsapp_recipient_label() for m in queued),
+                )
             )
+        for message in skipped:
+            lines.append(
+                _(
+                    "Not sent to %(who)s: %(why)s",
+                    who=message._whatsapp_recipient_label(),
+                    why=message.error_message or "?",
+                )
+            )
+        if not messages:
+            lines.append(_("This action has nobody to send a WhatsApp reminder to."))
+        kind = "success" if queued and not skipped else ("warning" if queued else "danger")
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"message": message, "type": kind, "sticky": False},
+            "params": {
+                "title": _("WhatsApp reminder"),
+                "message": "\n".join(lines),
+                "type": kind,
+                "sticky": kind != "success",
+                "className": "o_whatsapp_notification",
+            },
         }
 
     def action_view_whatsapp_messages(self):
@@ -198,6 +218,21 @@ class OfitecNextAction(models.Model):
         if to_notify:
             to_notify._whatsapp_queue(reason="urgent")
 
+    @api.model
+    def _whatsapp_notify_demo(self):
+        """Demo data: the urgent actions created before this module was installed get
+        their notification too, so the demo shows the whole loop."""
+        domain = [("priority", "in", URGENT_PRIORITIES), ("status", "in", OPEN_STATUSES)]
+        actions = self.search(domain)
+        actions._whatsapp_notify_if_urgent()
+        # A number in test mode "sends" without any network call: do it now, so the
+        # demo is complete before Odoo starts (no commit here, unlike the cron).
+        queued = self.env["ofitec.whatsapp.message"].search(
+            [("next_action_id", "in", actions.ids), ("state", "=", "queued")]
+        )
+        for message in queued.filtered(lambda m: m.config_id.test_mode):
+            message._prepare_send({})  # an allow-listed number stays queued for the cron
+
     def _whatsapp_queue(self, reason="urgent", template_code="urgent_action"):
         """Create queued WhatsApp messages for these actions; never raises.
 
@@ -210,7 +245,11 @@ class OfitecNextAction(models.Model):
         for action in self:
             try:
                 with self.env.cr.savepoint():
-                    messages |= action._whatsapp_queue_one(reason, template_code)
+                    # Reasons stored on skipped messages are read by the action's
+                    # people: written in their language, not the saving user's.
+                    messages |= action._whatsapp_in_lang()._whatsapp_queue_one(
+                        reason, template_code
+                    )
             except Exception:
                 _logger.exception("WhatsApp: could not queue messages for action %s", action.id)
         return messages
@@ -224,6 +263,7 @@ class OfitecNextAction(models.Model):
         action = self.sudo()
         config = self.env["ofitec.whatsapp.config"]._get_config_for_action(action)
         company = action.company_id or self.env.company
+        Template = self.env["ofitec.whatsapp.template"]
         vals_list = []
         for recipient in action._get_whatsapp_recipients():
             vals = {
@@ -237,8 +277,16 @@ class OfitecNextAction(models.Model):
             skip_reason = recipient.get("skip_reason")
             if not config:
                 skip_reason = _("No active WhatsApp configuration for %s.", company.name)
+            elif not skip_reason and self._whatsapp_opted_out(config, recipient["phone"]):
+                skip_reason = _("they opted out of WhatsApp messages (STOP/BAJA).")
             if skip_reason:
-                vals.update(state="cancelled", error_message=skip_reason)
+                # The template tells later what this was (notification or reminder).
+                template = Template._get_by_code(template_code, company) or Template._get_by_code(
+                    "urgent_action", company
+                )
+                vals.update(
+                    state="cancelled", error_message=skip_reason, template_id=template.id or False
+                )
             else:
                 prepared = action._prepare_whatsapp_message(
                     recipient["partner"], template_code=template_code
@@ -257,30 +305,16 @@ class OfitecNextAction(models.Model):
         self._whatsapp_log_queued(messages, reason)
         return messages
 
-    def _whatsapp_log_queued(self, messages, reason):
-        queued = messages.filtered(lambda m: m.state == "queued")
-        skipped = messages - queued
-        lines = []
-        # The automatic notification shows in the WhatsApp tab; the chatter gets the
-        # manual reminders and every skipped recipient (something a person should fix).
-        if queued and reason == "reminder":
-            lines.append(
-                _(
-                    "WhatsApp reminder queued for %(names)s.",
-                    names=", ".join(queued.mapped("partner_id.name")),
-                )
-            )
-        for message in skipped:
-            lines.append(
-                _(
-                    "No WhatsApp message for %(name)s: %(reason)s",
-                    name=message.partner_id.name or "?",
-                    reason=message.error_message,
-                )
-            )
-        if lines:
-            # Names and reasons are text, not HTML: Markup.join escapes them.
-            self.sudo().message_post(body=Markup("<br/>").join(lines), subtype_xmlid="mail.mt_note")
+    @api.model
+    def _whatsapp_opted_out(self, config, number):
+        """True when the WhatsApp user of ``number`` asked ``config`` to stop."""
+        wa_id = phone.to_wa_id(number)
+        contact = (
+            self.env["ofitec.whatsapp.contact"]
+            .sudo()
+            ._find(config, wa_id=wa_id, variants=phone.wa_id_variants(wa_id))
+        )
+        return bool(contact.opted_out)
 
     def _whatsapp_apply_command(self, command, inbound_message):
         """Apply a reply command through the model's own methods.
@@ -394,11 +428,11 @@ class OfitecNextAction(models.Model):
         priorities = dict(self._fields["priority"]._description_selection(self.env))
         return {
             "recipient_name": (partner.name if partner else "") or "",
-            "project": self.project_id.name or "-",
+            "project": self.project_id.name or "",
             "title": self.name or "",
             "description": self.description or "",
             "priority": priorities.get(self.priority, self.priority or ""),
-            "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else "-",
+            "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else "",
             "expected_benefits": self.expected_benefits or "",
             "action_id": str(self.id),
         }
@@ -413,7 +447,10 @@ class OfitecNextAction(models.Model):
         """
         self.ensure_one()
         company = self.company_id or self.env.company
-        template = self.env["ofitec.whatsapp.template"]._get_by_code(template_code, company)
+        Template = self.env["ofitec.whatsapp.template"]
+        template = Template._get_by_code(template_code, company)
+        if not template and template_code == "action_reminder":
+            template = Template._get_by_code("urgent_action", company)
         values = self._prepare_whatsapp_values(partner)
         if template:
             body = template._render_body(values)

@@ -248,15 +248,29 @@ class OfitecWhatsappConfig(models.Model):
     def action_test_connection(self):
         """Ask Meta for the phone number's profile and show what it says."""
         self.ensure_one()
-        result = self._test_connection()
+        return self._connection_notification(self._test_connection())
+
+    def action_test_connection_real(self):
+        """The real check even in test mode: it only reads the number's profile."""
+        self.ensure_one()
+        return self._connection_notification(self._test_connection(real=True))
+
+    def _connection_notification(self, result):
+        if result.get("test_mode"):
+            title, kind = _("Test mode: nothing was contacted"), "warning"
+        elif result["ok"]:
+            title, kind = _("Connection succeeded"), "success"
+        else:
+            title, kind = _("Connection failed"), "danger"
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": _("Connection succeeded") if result["ok"] else _("Connection failed"),
+                "title": title,
                 "message": result["message"],
-                "type": "success" if result["ok"] else "danger",
-                "sticky": not result["ok"],
+                "type": kind,
+                "sticky": kind != "success",
+                "className": "o_whatsapp_notification",
             },
         }
 
@@ -284,14 +298,23 @@ class OfitecWhatsappConfig(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
-    def _test_connection(self):
+    def _test_connection(self, real=False):
         """Ask the provider about this number: returns a dict safe to show (never a
-        secret). Each provider has its ``_test_<provider>_connection``."""
+        secret). Each provider has its ``_test_<provider>_connection``.
+
+        In test mode nothing is contacted unless ``real`` (the check reads the
+        number's profile and sends nothing to anybody, so it is safe in test mode too).
+        """
         self.ensure_one()
-        if self.test_mode:
+        if self.test_mode and not real:
             return {
-                "ok": True,
-                "message": _("Test mode is on: nothing is sent to the provider."),
+                "ok": False,
+                "message": _(
+                    "Test mode is on, so %(provider)s was not contacted and the credentials "
+                    "were not checked. Press Check Credentials to check them for real: it "
+                    "only reads the number's profile and sends no message.",
+                    provider={"meta": "Meta", "twilio": "Twilio"}.get(self.provider, self.provider),
+                ),
                 "test_mode": True,
             }
         return getattr(self, f"_test_{self.provider}_connection")()
@@ -303,11 +326,13 @@ class OfitecWhatsappConfig(models.Model):
         try:
             info = self._get_client().get_phone_number()
         except WhatsAppError as error:
-            return {
-                "ok": False,
-                "message": _("Meta answered: %s", str(error)),
-                "error_code": error.code,
-            }
+            if error.network_cause:  # no answer at all: say which host and why
+                text = self.env["ofitec.whatsapp.message"]._describe_error_text(
+                    error, self.provider
+                )
+            else:
+                text = _("Meta answered: %s", str(error))
+            return {"ok": False, "message": text, "error_code": error.code}
         except UserError as error:  # no usable access token
             return {"ok": False, "message": str(error.args[0])}
         self.sudo().write(

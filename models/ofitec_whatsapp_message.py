@@ -102,7 +102,8 @@ class OfitecWhatsappMessage(models.Model):
         )
 
     def name_get(self):
-        labels = dict(self._fields["direction"].selection)
+        # Translated labels ("Saliente +569…" for a Spanish user).
+        labels = dict(self._fields["direction"]._description_selection(self.env))
         return [
             (m.id, f"{labels.get(m.direction, '')} {m.phone or m.wa_id or m.bsuid or ''}".strip())
             for m in self

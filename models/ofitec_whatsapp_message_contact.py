@@ -90,3 +90,6 @@ class OfitecWhatsappMessageContact(models.Model):
                     "sent_date": False,
                 }
             )
+            return
+        # Nothing else will be tried: the people of the action must know.
+        self._report_outcome()

@@ -14,6 +14,7 @@ from odoo import api, fields, models
 
 _SENT_STATES = ("sent", "delivered", "read", "failed")
 _REACHED_STATES = ("delivered", "read")
+_TEST_SENT_STATES = ("sent", "delivered", "read")
 
 # The partial indexes the day's figures and the period's first hour are read from.
 _INDEXES = """
@@ -46,7 +47,9 @@ class OfitecWhatsappMessageStats(models.Model):
 
         ``sent_today`` and ``received_today`` count since midnight (user's time zone);
         ``delivery_rate`` is the share of real (not test) outbound messages sent in the
-        last ``days`` days that reached the phone (delivered or read), in percent;
+        last ``days`` days that reached the phone (delivered or read), in percent; when
+        there are only test messages, the share of those test mode recorded as sent,
+        with ``delivery_test`` true;
         ``replies_processed`` counts the replies that changed an action today.
         """
         midnight = self._get_local_midnight()
@@ -64,6 +67,7 @@ class OfitecWhatsappMessageStats(models.Model):
             ("sent_date", "<", first_full_hour),
         ]
         counters = [("hour", ">=", first_full_hour)]
+        test_period = outbound + [("is_test", "=", True), ("sent_date", ">=", since)]
         Counters = self.env["ofitec.whatsapp.stats.hour"]
         figures = self._select_counts(
             [
@@ -84,15 +88,25 @@ class OfitecWhatsappMessageStats(models.Model):
                 (self, edge + [("state", "in", _REACHED_STATES)], "count(*)"),
                 (Counters, counters, "sum(sent_count)"),
                 (Counters, counters, "sum(reached_count)"),
+                # Test messages, for the figure shown when there is no real one.
+                (self, test_period, "count(*)"),
+                (self, test_period + [("state", "in", _TEST_SENT_STATES)], "count(*)"),
             ]
         )
         sent_today, received_today, replies, queued, failed_today = figures[:5]
         period_sent = figures[5] + figures[7]
         period_reached = figures[6] + figures[8]
+        delivery_test = False
+        if not period_sent:
+            # Test mode only: test messages never reach a phone, so a real rate would
+            # read 0 %. Count each one that test mode "sent" as delivered, and say so.
+            period_sent, period_reached = figures[9], figures[10]
+            delivery_test = bool(period_sent)
         return {
             "sent_today": sent_today,
             "received_today": received_today,
             "delivery_rate": round(100.0 * period_reached / period_sent, 1) if period_sent else 0.0,
+            "delivery_test": delivery_test,
             "replies_processed": replies,
             "queued": queued,
             "failed_today": failed_today,

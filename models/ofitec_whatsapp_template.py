@@ -1,3 +1,5 @@
+from markupsafe import Markup
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -58,7 +60,16 @@ class OfitecWhatsappTemplate(models.Model):
         help="Comma-separated commands (ok, completed, cancel) of the approved template's "
         "quick-reply buttons, in order; their payloads name the action.",
     )
+    empty_param_text = fields.Char(
+        string="Empty Parameter Text",
+        help="Sent for an empty parameter of the approved template (Meta refuses empty "
+        "ones), e.g. 'sin definir'. Inside the window a line whose values are all empty "
+        "is left out instead.",
+    )
     preview = fields.Text(compute="_compute_preview")
+    preview_html = fields.Html(
+        string="Preview (as on the phone)", compute="_compute_preview", sanitize=False
+    )
     meta_status = fields.Char(
         string="Meta Status", readonly=True, help="Last status Meta reported (APPROVED, PAUSED, …)."
     )
@@ -73,10 +84,10 @@ class OfitecWhatsappTemplate(models.Model):
         ("code_company_uniq", "unique(code, company_id)", "The template code must be unique."),
     ]
 
-    @api.depends("body", "meta_template_name", "meta_param_keys")
+    @api.depends("body", "meta_template_name", "meta_param_keys", "empty_param_text")
     def _compute_preview(self):
         for template in self:
-            text = render.render_text(template.body or "", TEMPLATE_KEYS)
+            text = template._render_body(TEMPLATE_KEYS)
             if template.meta_template_name:
                 params = template._get_template_params(TEMPLATE_KEYS)
                 text += "\n\n" + _(
@@ -86,6 +97,8 @@ class OfitecWhatsappTemplate(models.Model):
                     params=", ".join(f"{{{{{i}}}}}={v}" for i, v in enumerate(params, 1)),
                 )
             template.preview = text
+            # Escaped by whatsapp_to_html: only its own tags are HTML.
+            template.preview_html = Markup(render.whatsapp_to_html(text))
 
     @api.constrains("meta_param_keys", "meta_button_commands")
     def _check_keys(self):
@@ -122,7 +135,11 @@ class OfitecWhatsappTemplate(models.Model):
     def _get_template_params(self, values):
         """Ordered, sanitised parameter texts for the approved template."""
         self.ensure_one()
-        return [render.sanitize_template_param(values.get(key)) for key in self._get_param_keys()]
+        empty = self.empty_param_text or "-"
+        return [
+            render.sanitize_template_param(values.get(key), empty=empty)
+            for key in self._get_param_keys()
+        ]
 
     def _get_template_ref(self):
         """How each provider names this approved template (tools.provider.TemplateRef)."""
@@ -134,8 +151,10 @@ class OfitecWhatsappTemplate(models.Model):
         )
 
     def _render_body(self, values):
+        """The text sent inside the window; lines whose values are all empty are left
+        out (no "Fecha límite:" without a deadline)."""
         self.ensure_one()
-        return render.render_text(self.body or "", values)
+        return render.render_text(self.body or "", values, drop_empty_lines=True)
 
     @api.model
     def _get_by_code(self, code, company=None):

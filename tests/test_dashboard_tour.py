@@ -3,32 +3,64 @@ from odoo.tests import HttpCase, tagged
 
 @tagged("post_install", "-at_install")
 class TestWhatsappDashboardTour(HttpCase):
-    """Browser test: the dashboard shows WhatsApp figures and sends reminders."""
+    """Browser tests: the dashboard shows WhatsApp figures, sends reminders and warns
+    when someone could not be reached; the number's form tells the truth."""
 
-    def test_whatsapp_dashboard_tour(self):
+    def _create_records(self, lang="en_US"):
         env = self.env
         env.company.country_id = env.ref("base.cl")
         env["ofitec.whatsapp.config"].search([]).write({"active": False})
-        env["ofitec.whatsapp.config"].create(
+        self.config = env["ofitec.whatsapp.config"].create(
             {"name": "Tour number", "phone_number_id": "1", "test_mode": True}
         )
         admin = env.ref("base.user_admin")
         admin.partner_id.mobile = "+56 9 8765 4321"
-        project = env["project.project"].create({"name": "Tour WhatsApp project"})
-        action = env["ofitec.next.action"].create(
+        admin.lang = lang
+        project = env["project.project"].create(
+            {"name": "Tour WhatsApp project", "user_id": admin.id}
+        )
+        values = {
+            "description": "Created for the WhatsApp dashboard tour",
+            "action_type": "urgent",
+            "priority": "1",
+            "category": "risk",
+            "project_id": project.id,
+        }
+        self.action = env["ofitec.next.action"].create(
+            dict(values, name="Tour notified action", user_id=admin.id)
+        )
+        nobody = env["res.users"].create(
             {
-                "name": "Tour notified action",
-                "description": "Created for the WhatsApp dashboard tour",
-                "action_type": "urgent",
-                "priority": "1",
-                "category": "risk",
-                "project_id": project.id,
-                "user_id": admin.id,
+                "name": "Tour Sin Número",
+                "login": "tour_sin_numero",
+                "password": "x" * 12,
+                "lang": lang,
             }
+        )
+        self.unreachable = env["ofitec.next.action"].create(
+            dict(values, name="Tour unreachable action", user_id=nobody.id)
         )
         # Test mode: the queue "sends" locally, so the action shows as sent.
         env["ofitec.whatsapp.message"]._process_queue()
-        self.assertTrue(action.whatsapp_sent)
+        self.assertTrue(self.action.whatsapp_sent)
+        self.assertIn("Tour Sin Número", self.unreachable.whatsapp_problem)
+
+    def test_whatsapp_dashboard_tour(self):
+        self._create_records()
         self.start_tour("/web", "ofitec_whatsapp_dashboard_tour", login="admin")
-        reminders = action.whatsapp_message_ids.filtered(lambda m: m.state == "queued")
+        reminders = self.action.whatsapp_message_ids.filtered(lambda m: m.state == "queued")
         self.assertEqual(len(reminders), 1, "the tour's reminder click queued one message")
+
+    def test_whatsapp_dashboard_tour_in_spanish(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"].search(
+            [("name", "in", ("ofitec_whatsapp", "web", "ofitec_next_action"))]
+        )._update_translations(["es_ES"])
+        # The people of the actions read Spanish: what is stored for them is Spanish.
+        self._create_records(lang="es_ES")
+        self.start_tour("/web", "ofitec_whatsapp_dashboard_tour_es", login="admin")
+
+    def test_whatsapp_config_form_tour(self):
+        self._create_records()
+        url = f"/web#id={self.config.id}&model=ofitec.whatsapp.config&view_type=form"
+        self.start_tour(url, "ofitec_whatsapp_config_tour", login="admin")

@@ -212,9 +212,13 @@ class TestQueueing(QueueCase):
         messages = self._messages(action)
         self.assertEqual(len(messages), 2)
         self.assertEqual(set(messages.mapped("state")), {"queued"})
-        note = action.message_ids.filtered(lambda m: "WhatsApp reminder" in (m.body or ""))
-        self.assertEqual(len(note), 1)
-        self.assertIn("Andrés Asignado", note.body)
+        # The chatter is told once the outcome is known, not while it is "queued".
+        self.assertFalse(action.message_ids.filtered(lambda m: "WhatsApp" in (m.body or "")))
+        with self.mock_whatsapp_gateway():
+            self._run_queue()
+        notes = action.message_ids.filtered(lambda m: "WhatsApp reminder sent" in (m.body or ""))
+        self.assertEqual(len(notes), 2)
+        self.assertTrue(any("Andrés Asignado" in note.body for note in notes))
         # A reminder does not count as the automatic notification.
         self.assertFalse(action.whatsapp_notified)
 
@@ -223,7 +227,9 @@ class TestQueueing(QueueCase):
         self.user_assignee.partner_id.mobile = False
         action = self._create_action(priority="3")
         result = action.action_send_whatsapp_reminder()
-        self.assertEqual(result["params"]["type"], "warning")
+        # Nothing could be queued: an error, naming who and why.
+        self.assertEqual(result["params"]["type"], "danger")
+        self.assertIn("no usable mobile or phone number", result["params"]["message"])
         self.assertEqual(set(self._messages(action).mapped("state")), {"cancelled"})
 
 
@@ -771,9 +777,19 @@ class TestTestMode(QueueCase):
         self.config.test_mode = True
         with self.mock_whatsapp_gateway() as gateway:
             result = self.config._test_connection()
-        self.assertTrue(result["ok"])
-        self.assertTrue(result["test_mode"])
-        self.assertFalse(gateway.calls)
+            # Not a success: nothing was checked, and it says so.
+            self.assertFalse(result["ok"])
+            self.assertTrue(result["test_mode"])
+            self.assertIn("Meta was not contacted", result["message"])
+            self.assertFalse(gateway.calls)
+            notification = self.config.action_test_connection()["params"]
+            self.assertEqual(notification["type"], "warning")
+            self.assertIn("not contacted", notification["title"])
+            # The real check is offered, and it does reach Meta (a read, no message).
+            notification = self.config.action_test_connection_real()["params"]
+        self.assertEqual(notification["type"], "success")
+        self.assertEqual([call["kind"] for call in gateway.calls], ["get_phone_number"])
+        self.assertFalse(gateway.sent)
 
 
 @tagged("post_install", "-at_install")

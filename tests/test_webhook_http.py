@@ -272,9 +272,14 @@ class TestWebhookPost(WhatsAppHttpCase):
                     body = json.dumps(payload).encode()
                 response = self._post_webhook(body)
                 self.assertEqual(response.status_code, 400, label)
+        # A shape error says what is wrong and what was expected.
+        response = self._post_webhook(json.dumps({"object": "whatsapp_business_account"}).encode())
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("entry must be a list", response.text)
+        self.assertIn('Expected: {"object": "whatsapp_business_account"', response.text)
         self.assertFalse(self._events(state="received"))
         rejected = self._events(state="rejected")
-        self.assertEqual(len(rejected), len(bodies))
+        self.assertEqual(len(rejected), len(bodies) + 1)
         self.assertTrue(all(rejected.mapped("rejection_reason")))
 
     def test_other_objects_and_fields_are_acknowledged(self):

@@ -17,7 +17,7 @@ import json
 from .pgtext import storable_json
 from .provider import WebhookAnswer, WebhookHandler
 from .signature import SIGNATURE_HEADER, verify_meta_signature
-from .webhook import WebhookPayloadError, parse_meta_payload
+from .webhook import EXPECTED_SHAPE, WebhookPayloadError, parse_meta_payload
 
 __all__ = ["MetaWebhookHandler"]
 
@@ -28,6 +28,7 @@ class MetaWebhookHandler(WebhookHandler):
 
     name = "meta"
     signature_header = SIGNATURE_HEADER
+    expected_shape = EXPECTED_SHAPE
 
     def __init__(self, app_secret=None, verify_token=None):
         self._app_secret = app_secret or ""

@@ -177,6 +177,8 @@ class WebhookHandler(abc.ABC):
     name = None
     #: the header carrying the signature (only used to log "missing" vs "wrong")
     signature_header = None
+    #: what a valid body looks like, told to senders of a body of the wrong shape
+    expected_shape = None
 
     @abc.abstractmethod
     def verify(self, request) -> bool: ...

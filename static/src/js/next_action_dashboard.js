@@ -24,7 +24,13 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
         this.userService = useService("user");
         this.notificationService = useService("notification");
         this.busService = useService("bus_service");
-        this.whatsapp = useState({ ready: false, isUser: false, stats: null, sent: {} });
+        this.whatsapp = useState({
+            ready: false,
+            isUser: false,
+            stats: null,
+            sent: {},
+            problem: {},
+        });
         onWillStart(async () => {
             this.whatsapp.isUser = await this.userService.hasGroup(
                 "ofitec_whatsapp.group_whatsapp_user"
@@ -74,10 +80,17 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
     async loadWhatsappData() {
         const ids = this.state.urgentActions.map((action) => action.id);
         if (ids.length) {
-            const records = await this.orm.read("ofitec.next.action", ids, ["whatsapp_sent"]);
+            const records = await this.orm.read("ofitec.next.action", ids, [
+                "whatsapp_sent",
+                "whatsapp_problem",
+            ]);
             this.whatsapp.sent = Object.fromEntries(records.map((r) => [r.id, r.whatsapp_sent]));
+            this.whatsapp.problem = Object.fromEntries(
+                records.map((r) => [r.id, r.whatsapp_problem || ""])
+            );
         } else {
             this.whatsapp.sent = {};
+            this.whatsapp.problem = {};
         }
         if (this.whatsapp.isUser) {
             this.whatsapp.stats = await this.orm.call(
@@ -92,7 +105,16 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
         return [
             { key: "sent_today", label: _lt("WhatsApp sent today"), icon: "fa-paper-plane" },
             { key: "received_today", label: _lt("WhatsApp received today"), icon: "fa-inbox" },
-            { key: "delivery_rate", label: _lt("Delivery rate"), icon: "fa-check", suffix: " %" },
+            {
+                key: "delivery_rate",
+                // Test messages never reach a phone: the figure counts them, and says so.
+                label:
+                    this.whatsapp.stats && this.whatsapp.stats.delivery_test
+                        ? _lt("Delivery rate (test)")
+                        : _lt("Delivery rate"),
+                icon: "fa-check",
+                suffix: " %",
+            },
             { key: "replies_processed", label: _lt("Replies processed today"), icon: "fa-reply" },
         ];
     },
@@ -103,7 +125,10 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
         ]);
         const params = (result && result.params) || {};
         this.notificationService.add(params.message || _lt("WhatsApp reminder queued."), {
+            title: params.title,
             type: params.type || "success",
+            sticky: params.sticky || false,
+            className: "o_whatsapp_notification",
         });
         await this.loadData();
     },

@@ -1,0 +1,162 @@
+"""What became of an action's WhatsApp messages, told to the people concerned.
+
+Every outcome a person should know lands on the action: a chatter note once a
+notification or reminder was sent (or could not be), a mail activity for the
+responsible user when someone could not be reached, and a warning flag the
+dashboard shows. Notes are written in the language of the responsible user (or of
+the company), since the cron that knows the outcome runs as a technical user.
+"""
+
+import logging
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+
+_logger = logging.getLogger(__name__)
+
+# Templates whose sends are worth a note: the notification and the reminder. Answers
+# to replies are already visible as the reply's own note.
+NOTIFICATION_CODES = ("urgent_action", "action_reminder")
+PROBLEM_STATES = ("failed", "cancelled")
+OK_STATES = ("queued", "sent", "delivered", "read")
+
+
+class OfitecNextActionReport(models.Model):
+    _inherit = "ofitec.next.action"
+
+    whatsapp_problem = fields.Text(
+        string="WhatsApp Problem",
+        compute="_compute_whatsapp_problem",
+        help="Who could not be reached over WhatsApp about this action, and why.",
+    )
+
+    @api.depends("whatsapp_message_ids.state")
+    def _compute_whatsapp_problem(self):
+        for action in self:
+            action.whatsapp_problem = action._whatsapp_get_problem() or False
+
+    def _whatsapp_get_problem(self):
+        """One line per recipient whose last notification or reminder did not go out."""
+        self.ensure_one()
+        messages = self.sudo().whatsapp_message_ids.filtered(
+            lambda m: m.direction == "outbound" and m.template_id.code in NOTIFICATION_CODES
+        )
+        latest = {}
+        for message in messages.sorted("id"):
+            latest[message.partner_id.id or message.phone] = message
+        # A loop, not a comprehension: _() reads the language from its caller's frame.
+        lines = []
+        for message in latest.values():
+            if message.state in PROBLEM_STATES:
+                lines.append(
+                    _(
+                        "%(who)s: %(why)s",
+                        who=message._whatsapp_recipient_label(),
+                        why=message.error_message or _("not sent"),
+                    )
+                )
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _whatsapp_lang(self):
+        """The language of notes written without a user present (cron, webhook)."""
+        self.ensure_one()
+        action = self.sudo()
+        company = action.company_id or self.env.company
+        return (
+            action.user_id.lang
+            or action.project_id.user_id.lang
+            or company.partner_id.lang
+            or self.env.lang
+            or "en_US"
+        )
+
+    def _whatsapp_in_lang(self):
+        """This action (as superuser) in the language of its notes."""
+        self.ensure_one()
+        return self.sudo().with_context(lang=self._whatsapp_lang())
+
+    def _whatsapp_responsible(self):
+        """Who must act when WhatsApp cannot reach someone: the assigned user, else the
+        project manager."""
+        self.ensure_one()
+        action = self.sudo()
+        users = action.user_id | action.project_id.user_id
+        return users.filtered(lambda u: u.active and not u.share)[:1]
+
+    def _whatsapp_log_queued(self, messages, reason):
+        """Recipients that were skipped at once get their note now; the others get
+        one when the queue knows the outcome (``_whatsapp_log_outcome``)."""
+        skipped = messages.filtered(lambda m: m.state in PROBLEM_STATES)
+        if skipped:
+            self._whatsapp_in_lang()._whatsapp_report_problems(skipped)
+
+    def _whatsapp_log_outcome(self, message):
+        """Note what became of ``message`` once it was sent, failed or cancelled."""
+        self.ensure_one()
+        if message.state in PROBLEM_STATES:
+            self._whatsapp_report_problems(message)
+            return
+        if message.template_id.code not in NOTIFICATION_CODES:
+            return
+        who = message._whatsapp_recipient_label()
+        if message.template_id.code == "action_reminder":
+            text = _("WhatsApp reminder sent to %s.", who)
+        else:
+            text = _("WhatsApp notification sent to %s.", who)
+        if message.is_test:
+            text = _("%s Test mode: it did not leave Odoo.", text)
+        self.message_post(body=text, subtype_xmlid="mail.mt_note")
+
+    def _whatsapp_report_problems(self, messages):
+        """One note naming who could not be reached and why, and an activity for the
+        responsible user (one open activity per action is enough)."""
+        self.ensure_one()
+        lines = []
+        for message in messages:  # not a comprehension: _() reads its caller's language
+            lines.append(
+                _(
+                    "No WhatsApp message for %(who)s: %(why)s",
+                    who=message._whatsapp_recipient_label(),
+                    why=message.error_message or _("unknown reason"),
+                )
+            )
+        # Names and reasons are text, not HTML: Markup.join escapes them.
+        body = Markup("<br/>").join(lines)
+        self.message_post(body=body, subtype_xmlid="mail.mt_note")
+        responsible = self._whatsapp_responsible()
+        if not responsible:
+            return
+        summary = _("WhatsApp could not reach someone")
+        activity_type = self.env.ref("mail.mail_activity_data_todo", raise_if_not_found=False)
+        existing = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "=", self.id),
+                    ("user_id", "=", responsible.id),
+                    ("summary", "=", summary),
+                ],
+                limit=1,
+            )
+        )
+        if existing:
+            return
+        # No assignment e-mail: it would be sent on behalf of the technical user that
+        # learnt the outcome (cron, webhook); the activity shows in the user's Odoo.
+        self.env["mail.activity"].sudo().with_context(mail_activity_quick_update=True).create(
+            {
+                "res_model_id": self.env["ir.model"]._get_id(self._name),
+                "res_id": self.id,
+                "activity_type_id": activity_type.id if activity_type else False,
+                "summary": summary,
+                "note": body,
+                "user_id": responsible.id,
+                "date_deadline": fields.Date.context_today(self),
+            }
+        )

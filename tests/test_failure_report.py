@@ -1,0 +1,229 @@
+"""A failure reaches a person; success messages say what really happened."""
+
+import json
+
+from odoo.tests import tagged
+
+from ..tools.errors import PermanentError
+from .common import WhatsAppCase, meta_payload, meta_status
+
+MANAGER = "+56911111111"
+ASSIGNEE = "+56922222222"
+
+
+def _notes(action):
+    return [body for body in action.message_ids.mapped("body") if body]
+
+
+class ReportCase(WhatsAppCase):
+    def _activities(self, action):
+        return self.env["mail.activity"].search(
+            [("res_model", "=", "ofitec.next.action"), ("res_id", "=", action.id)]
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestFailureReachesAPerson(ReportCase):
+    def test_failed_send_is_noted_with_who_and_why(self):
+        action = self._create_action()
+        # Nothing is noted while the outcome is unknown.
+        self.assertFalse([n for n in _notes(action) if "WhatsApp" in n])
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail(MANAGER, PermanentError("Message undeliverable", code=131026))
+            self._run_queue()
+        notes = _notes(action)
+        failed = [n for n in notes if "No WhatsApp message for" in n]
+        self.assertEqual(len(failed), 1, notes)
+        self.assertIn(f"Paula Manager ({MANAGER})", failed[0])
+        self.assertIn("131026", failed[0])
+        self.assertIn("Message undeliverable", failed[0])
+        # The other recipient's send is logged once its outcome is known.
+        sent = [n for n in notes if "WhatsApp notification sent to" in n]
+        self.assertEqual(len(sent), 1, notes)
+        self.assertIn(f"Andrés Asignado ({ASSIGNEE})", sent[0])
+        # The responsible user (the assignee) gets an activity saying why.
+        activity = self._activities(action)
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.user_assignee)
+        self.assertIn("131026", activity.note)
+        # The dashboard's warning names who and why.
+        self.assertIn("Paula Manager", action.whatsapp_problem)
+        self.assertIn("131026", action.whatsapp_problem)
+        self.assertNotIn("Andrés", action.whatsapp_problem)
+
+    def test_a_second_failure_adds_a_note_not_a_second_activity(self):
+        action = self._create_action()
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail(MANAGER, PermanentError("Undeliverable", code=131026))
+            gateway.fail(MANAGER, PermanentError("Undeliverable", code=131026))
+            self._run_queue()
+            action.action_send_whatsapp_reminder()
+            self._run_queue()
+        failed = [n for n in _notes(action) if "No WhatsApp message for" in n]
+        self.assertEqual(len(failed), 2)
+        self.assertEqual(len(self._activities(action)), 1)
+
+    def test_a_later_success_clears_the_warning(self):
+        action = self._create_action()
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail(MANAGER, PermanentError("Undeliverable", code=131026))
+            self._run_queue()
+            self.assertTrue(action.whatsapp_problem)
+            action.action_send_whatsapp_reminder()
+            self._run_queue()
+        action.invalidate_recordset(["whatsapp_problem"])
+        self.assertFalse(action.whatsapp_problem)
+        self.assertTrue([n for n in _notes(action) if "WhatsApp reminder sent to" in n])
+
+    def test_recipient_without_number(self):
+        self.user_assignee.partner_id.mobile = False
+        action = self._create_action()
+        notes = [n for n in _notes(action) if "No WhatsApp message for" in n]
+        self.assertEqual(len(notes), 1)
+        self.assertIn("Andrés Asignado", notes[0])
+        self.assertIn("no usable mobile or phone number", notes[0])
+        self.assertEqual(self._activities(action).user_id, self.user_assignee)
+        self.assertIn("Andrés Asignado", action.whatsapp_problem)
+
+    def test_failed_status_from_meta(self):
+        action = self._create_action()
+        with self.mock_whatsapp_gateway():
+            self._run_queue()
+        message = self._messages(action, phone=MANAGER)
+        self._receive(
+            meta_payload(
+                statuses=[
+                    meta_status(
+                        message.whatsapp_message_id,
+                        "failed",
+                        errors=[(131026, "Message undeliverable", "Not on WhatsApp")],
+                    )
+                ]
+            )
+        )
+        self.assertEqual(message.state, "failed")
+        failed = [n for n in _notes(action) if "No WhatsApp message for" in n]
+        self.assertEqual(len(failed), 1)
+        self.assertIn("Not on WhatsApp", failed[0])
+        self.assertEqual(len(self._activities(action)), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestTruthfulMessages(ReportCase):
+    def test_reminder_to_an_opted_out_number_says_so(self):
+        contact = self._open_window(MANAGER)
+        contact.opted_out = True
+        action = self._create_action()
+        notification = action.action_send_whatsapp_reminder()["params"]
+        self.assertEqual(notification["type"], "warning")
+        self.assertIn("WhatsApp reminder queued for Andrés Asignado", notification["message"])
+        self.assertIn("Not sent to Paula Manager", notification["message"])
+        self.assertIn("opted out", notification["message"])
+        reminder = self._messages(action, phone=MANAGER).filtered(
+            lambda m: m.template_id.code == "action_reminder"
+        )
+        self.assertEqual(reminder.state, "cancelled")
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        self.assertFalse(gateway.sent_to(MANAGER))
+
+    def test_reminder_to_nobody_is_an_error(self):
+        self.user_assignee.partner_id.mobile = False
+        self.user_manager.partner_id.mobile = False
+        action = self._create_action()
+        notification = action.action_send_whatsapp_reminder()["params"]
+        self.assertEqual(notification["type"], "danger")
+        self.assertNotIn("queued", notification["message"])
+
+    def test_reminder_says_it_is_one(self):
+        action = self._create_action()
+        with self.mock_whatsapp_gateway():
+            self._run_queue()
+        self._open_window(MANAGER)
+        action.action_send_whatsapp_reminder()
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        payload = gateway.sent_to(MANAGER)[-1]
+        self.assertEqual(payload["kind"], "interactive")
+        self.assertIn("Recordatorio", payload["body"])
+        self.assertIn(f"Acción #{action.id}", payload["body"])
+
+    def test_free_text_in_test_mode_outside_the_window(self):
+        """A send in test mode is a send in test mode, window or not."""
+        self.config.test_mode = True
+        message = self.env["ofitec.whatsapp.message"].create(
+            {
+                "config_id": self.config.id,
+                "phone": "+56933333333",
+                "body": "Hola",
+                "company_id": self.company.id,
+            }
+        )
+        self._run_queue()
+        self.assertEqual(message.state, "sent")
+        self.assertTrue(message.is_test)
+        self.assertFalse(message.error_message)
+
+    def test_test_mode_notes_say_nothing_left(self):
+        self.config.test_mode = True
+        action = self._create_action()
+        self._run_queue()
+        sent = [n for n in _notes(action) if "WhatsApp notification sent to" in n]
+        self.assertEqual(len(sent), 2)
+        self.assertTrue(all("Test mode" in n for n in sent))
+
+    def test_network_error_in_words(self):
+        """A real client against a closed local port: the error names host and cause."""
+        self.config.api_base_url = "http://127.0.0.1:9"
+        result = self.config._test_connection()
+        self.assertFalse(result["ok"])
+        self.assertEqual(result["message"], "Could not reach Meta (127.0.0.1): connection refused")
+        self.config.max_attempts = 1
+        action = self._create_action()
+        self._run_queue()
+        message = self._messages(action, phone=MANAGER)
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(
+            message.error_message, "Could not reach Meta (127.0.0.1): connection refused"
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestMessageContent(ReportCase):
+    def test_empty_values_leave_their_line_out(self):
+        action = self._create_action(expected_benefits=False, deadline=False)
+        body = self._messages(action, phone=MANAGER).body
+        self.assertNotIn("Fecha límite", body)
+        self.assertNotIn("Impacto estimado", body)
+        self.assertNotIn("\n\n\n", body)
+        self.assertIn("*Acción:* Revisar hormigonado losa piso 3", body)
+        params = json.loads(self._messages(action, phone=MANAGER).template_params)
+        self.assertEqual(params[-2:], ["sin definir", "sin definir"])
+        self.assertNotIn("-", params)
+
+    def test_preview_renders_whatsapp_formatting(self):
+        template = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_urgent_action")
+        self.assertIn("<b>Acción urgente</b>", template.preview_html)
+        template.body = "_cursiva_ y <script>x</script>"
+        self.assertIn("<i>cursiva</i>", template.preview_html)
+        self.assertNotIn("<script>", template.preview_html)
+
+
+@tagged("post_install", "-at_install")
+class TestSetUpHelp(ReportCase):
+    def test_webhook_url_warning(self):
+        Param = self.env["ir.config_parameter"].sudo()
+        for base, expected in (
+            ("http://localhost:8069", "private network"),
+            ("http://192.168.1.20:8069", "private network"),
+            ("http://odoo.ofitec.cl", "HTTPS"),
+            ("https://odoo.ofitec.cl", False),
+        ):
+            with self.subTest(base=base):
+                Param.set_param("web.base.url", base)
+                self.config.invalidate_recordset(["webhook_url", "webhook_url_warning"])
+                warning = self.config.webhook_url_warning
+                if expected:
+                    self.assertIn(expected, warning)
+                else:
+                    self.assertFalse(warning)

@@ -1,0 +1,76 @@
+"""What a Spanish-speaking user reads is Spanish, including what the cron writes."""
+
+from odoo.tests import tagged
+
+from ..tools.errors import PermanentError
+from .common import WhatsAppCase
+
+MANAGER = "+56911111111"
+ASSIGNEE = "+56922222222"
+
+
+@tagged("post_install", "-at_install")
+class TestSpanish(WhatsAppCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("es_ES")
+        cls.env["ir.module.module"].search([("name", "=", "ofitec_whatsapp")])._update_translations(
+            ["es_ES"], overwrite=True
+        )
+        # The action's people read Spanish; the cron and whoever saves may not.
+        (cls.user_manager | cls.user_assignee).write({"lang": "es_ES"})
+        cls.env.user.lang = "en_US"
+
+    def _notes(self, action):
+        return "\n".join(body for body in action.message_ids.mapped("body") if body)
+
+    def test_cron_notes_and_stored_errors(self):
+        nobody = self.env["res.partner"].create({"name": "Sin Número"})
+        action = self._create_action(whatsapp_recipient_ids=[(4, nobody.id)])
+        skipped = self._messages(action).filtered(lambda m: m.state == "cancelled")
+        self.assertEqual(
+            skipped.error_message, "no tiene un número de celular o teléfono utilizable"
+        )
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail(MANAGER, PermanentError("Message undeliverable", code=131026))
+            self._run_queue()
+        notes = self._notes(action)
+        self.assertIn("Sin mensaje de WhatsApp para Sin Número", notes)
+        self.assertIn(f"Notificación de WhatsApp enviada a Andrés Asignado ({ASSIGNEE}).", notes)
+        self.assertIn(f"Sin mensaje de WhatsApp para Paula Manager ({MANAGER})", notes)
+        activity = self.env["mail.activity"].search(
+            [("res_model", "=", "ofitec.next.action"), ("res_id", "=", action.id)]
+        )
+        self.assertEqual(activity.summary, "WhatsApp no pudo llegar a alguien")
+
+    def test_opt_out_and_network_errors(self):
+        self._open_window(MANAGER).opted_out = True
+        action = self._create_action()
+        message = self._messages(action, phone=MANAGER)
+        self.assertEqual(
+            message.error_message, "se dio de baja de los mensajes de WhatsApp (STOP/BAJA)."
+        )
+        self.config.api_base_url = "http://127.0.0.1:9"
+        self.config.max_attempts = 1
+        self._run_queue()
+        failed = self._messages(action, phone=ASSIGNEE)
+        self.assertEqual(
+            failed.error_message, "No se pudo contactar a Meta (127.0.0.1): conexión rechazada"
+        )
+
+    def test_labels(self):
+        action = self._create_action()
+        message = self._messages(action, phone=MANAGER)
+        self.assertEqual(
+            message.with_context(lang="es_ES").name_get(), [(message.id, f"Saliente {MANAGER}")]
+        )
+        self.assertEqual(
+            message.with_context(lang="en_US").name_get(), [(message.id, f"Outbound {MANAGER}")]
+        )
+
+    def test_demo_configuration_name(self):
+        demo = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_config_demo")
+        # Same in both languages, and the ribbon already says "test mode".
+        self.assertEqual(demo.name, "OFITEC (demo)")
+        self.assertTrue(demo.test_mode)

@@ -26,6 +26,7 @@ and reply is kept as history.
         "data/ofitec_whatsapp_template_data.xml",
         "data/ofitec_whatsapp_reply_data.xml",
         "data/res_users_data.xml",
+        "data/mail_activity_type_data.xml",
         "views/ofitec_whatsapp_config_views.xml",
         "views/ofitec_whatsapp_template_views.xml",
         "views/ofitec_whatsapp_message_views.xml",

@@ -2,6 +2,8 @@ from . import (
     ir_cron,
     ir_websocket,
     ofitec_next_action,
+    ofitec_next_action_content,
+    ofitec_next_action_recipients,
     ofitec_next_action_report,
     ofitec_whatsapp_config,
     ofitec_whatsapp_config_health,

@@ -7,7 +7,7 @@ from markupsafe import escape
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools import commands, phone
+from ..tools import commands
 
 _logger = logging.getLogger(__name__)
 
@@ -305,17 +305,6 @@ class OfitecNextAction(models.Model):
         self._whatsapp_log_queued(messages, reason)
         return messages
 
-    @api.model
-    def _whatsapp_opted_out(self, config, number):
-        """True when the WhatsApp user of ``number`` asked ``config`` to stop."""
-        wa_id = phone.to_wa_id(number)
-        contact = (
-            self.env["ofitec.whatsapp.contact"]
-            .sudo()
-            ._find(config, wa_id=wa_id, variants=phone.wa_id_variants(wa_id))
-        )
-        return bool(contact.opted_out)
-
     def _whatsapp_apply_command(self, command, inbound_message):
         """Apply a reply command through the model's own methods.
 
@@ -376,86 +365,3 @@ class OfitecNextAction(models.Model):
             lambda u: not u.share and self.company_id in u.company_ids
         )
         return users[:1] or self.env.user
-
-    def _get_whatsapp_recipients(self):
-        """Who gets the WhatsApp message about this action.
-
-        The project manager, the assigned user and the extra recipients, once per
-        WhatsApp number. Returns a list of dicts ``{'partner', 'phone', 'role'}``;
-        people without a usable number come back with a ``skip_reason`` and no phone,
-        so the skip can be shown.
-        """
-        self.ensure_one()
-        candidates = []
-        if self.project_id.user_id:
-            candidates.append((self.project_id.user_id.partner_id, "manager"))
-        if self.user_id:
-            candidates.append((self.user_id.partner_id, "assignee"))
-        for partner in self.whatsapp_recipient_ids:
-            candidates.append((partner, "custom"))
-        # The company's country, read from its partner (res.company.country_id is computed).
-        company = self.company_id or self.env.company
-        default_region = (company.partner_id.country_id.code or "CL").upper()
-        recipients, seen_numbers, seen_partners = [], set(), set()
-        for partner, role in candidates:
-            partner = partner.sudo()
-            if partner.id in seen_partners:
-                continue
-            seen_partners.add(partner.id)
-            region = (partner.country_id.code or default_region).upper()
-            number = phone.normalize_phone(partner.mobile, region) or phone.normalize_phone(
-                partner.phone, region
-            )
-            if not number:
-                recipients.append(
-                    {
-                        "partner": partner,
-                        "phone": False,
-                        "role": role,
-                        "skip_reason": _("no usable mobile or phone number"),
-                    }
-                )
-                continue
-            if number in seen_numbers:
-                continue
-            seen_numbers.add(number)
-            recipients.append({"partner": partner, "phone": number, "role": role})
-        return recipients
-
-    def _prepare_whatsapp_values(self, partner=None):
-        """Values for the template placeholders (see ofitec.whatsapp.template)."""
-        self.ensure_one()
-        priorities = dict(self._fields["priority"]._description_selection(self.env))
-        return {
-            "recipient_name": (partner.name if partner else "") or "",
-            "project": self.project_id.name or "",
-            "title": self.name or "",
-            "description": self.description or "",
-            "priority": priorities.get(self.priority, self.priority or ""),
-            "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else "",
-            "expected_benefits": self.expected_benefits or "",
-            "action_id": str(self.id),
-        }
-
-    def _prepare_whatsapp_message(self, partner=None, template_code="urgent_action"):
-        """What is sent about this action to ``partner`` (public extension hook).
-
-        Returns a dict with ``template`` (ofitec.whatsapp.template), ``values`` (the
-        placeholder values), ``body`` (the text sent inside the 24-hour window) and
-        ``template_params`` (the approved template's parameters, used outside it).
-        An ``_inherit`` override may change any of them after calling ``super()``.
-        """
-        self.ensure_one()
-        company = self.company_id or self.env.company
-        Template = self.env["ofitec.whatsapp.template"]
-        template = Template._get_by_code(template_code, company)
-        if not template and template_code == "action_reminder":
-            template = Template._get_by_code("urgent_action", company)
-        values = self._prepare_whatsapp_values(partner)
-        if template:
-            body = template._render_body(values)
-            params = template._get_template_params(values)
-        else:
-            body = _("Urgent action: %(title)s", title=values["title"])
-            params = []
-        return {"template": template, "values": values, "body": body, "template_params": params}

@@ -130,8 +130,10 @@ class OfitecNextActionReport(models.Model):
         responsible = self._whatsapp_responsible()
         if not responsible:
             return
-        summary = _("WhatsApp could not reach someone")
-        activity_type = self.env.ref("mail.mail_activity_data_todo", raise_if_not_found=False)
+        activity_type = self.env.ref(
+            "ofitec_whatsapp.mail_activity_type_whatsapp_problem", raise_if_not_found=False
+        ) or self.env.ref("mail.mail_activity_data_todo")
+        # By type, not by summary: the summary is in the language of whoever wrote it.
         existing = (
             self.env["mail.activity"]
             .sudo()
@@ -140,7 +142,7 @@ class OfitecNextActionReport(models.Model):
                     ("res_model", "=", self._name),
                     ("res_id", "=", self.id),
                     ("user_id", "=", responsible.id),
-                    ("summary", "=", summary),
+                    ("activity_type_id", "=", activity_type.id),
                 ],
                 limit=1,
             )
@@ -153,8 +155,8 @@ class OfitecNextActionReport(models.Model):
             {
                 "res_model_id": self.env["ir.model"]._get_id(self._name),
                 "res_id": self.id,
-                "activity_type_id": activity_type.id if activity_type else False,
-                "summary": summary,
+                "activity_type_id": activity_type.id,
+                "summary": _("WhatsApp could not reach someone"),
                 "note": body,
                 "user_id": responsible.id,
                 "date_deadline": fields.Date.context_today(self),

@@ -61,6 +61,18 @@ class TestFailureReachesAPerson(ReportCase):
             self._run_queue()
         failed = [n for n in _notes(action) if "No WhatsApp message for" in n]
         self.assertEqual(len(failed), 2)
+        activity = self._activities(action)
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(
+            activity.activity_type_id,
+            self.env.ref("ofitec_whatsapp.mail_activity_type_whatsapp_problem"),
+        )
+        # The responsible user changes language: still one activity, not one per language.
+        self.user_assignee.lang = "fr_FR" if self.env["res.lang"]._lang_get("fr_FR") else "en_US"
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail(MANAGER, PermanentError("Undeliverable", code=131026))
+            action.action_send_whatsapp_reminder()
+            self._run_queue()
         self.assertEqual(len(self._activities(action)), 1)
 
     def test_a_later_success_clears_the_warning(self):

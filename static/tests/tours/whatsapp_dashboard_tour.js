@@ -195,6 +195,15 @@ tour.register("ofitec_whatsapp_config_tour", {
         content: "Test mode is shown on one ribbon; the webhook URL is not public",
         trigger: ".o_form_view .ribbon:contains('Test Mode')",
         run() {
+            const ribbon = $(".o_form_view .ribbon span")[0];
+            if (getComputedStyle(ribbon).whiteSpace !== "nowrap") {
+                console.error("the TEST MODE ribbon should stay on one line");
+            }
+            for (const label of $(".oe_button_box .oe_stat_button .o_stat_text")) {
+                if (label.scrollWidth > label.clientWidth + 1) {
+                    console.error(`stat button label cut: "${label.textContent}"`);
+                }
+            }
             const warning = $(".o_whatsapp_webhook_url_warning").text();
             if (!warning.includes("Meta cannot call this Webhook URL")) {
                 console.error(`expected the webhook URL warning, got "${warning}"`);

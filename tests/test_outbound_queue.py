@@ -784,7 +784,7 @@ class TestTestMode(QueueCase):
             self.assertFalse(gateway.calls)
             notification = self.config.action_test_connection()["params"]
             self.assertEqual(notification["type"], "warning")
-            self.assertIn("not contacted", notification["title"])
+            self.assertIn("nothing was contacted", notification["title"])
             # The real check is offered, and it does reach Meta (a read, no message).
             notification = self.config.action_test_connection_real()["params"]
         self.assertEqual(notification["type"], "success")

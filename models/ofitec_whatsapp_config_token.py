@@ -40,8 +40,8 @@ class OfitecWhatsappConfigToken(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
-    def _test_connection(self):
-        result = super()._test_connection()
+    def _test_connection(self, real=False):
+        result = super()._test_connection(real=real)
         if result.get("test_mode"):
             return result
         if result["ok"]:

@@ -13,8 +13,8 @@ from odoo import _, http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
 
+from ..models.ofitec_whatsapp_message_compose import WhatsAppInputError
 from ..tools import pgtext
-from ..tools import phone as phone_tools
 from .body import BodyTooLarge, read_body, too_large_headers
 
 _logger = logging.getLogger(__name__)
@@ -177,64 +177,27 @@ class WhatsappApiController(http.Controller):
             if action_id
             else env["ofitec.next.action"]
         )
-        company = action.company_id or env.company
         partner = (
             _browse_existing("res.partner", partner_id, "partner_id")
             if partner_id
             else env["res.partner"]
         )
-        region = (company.country_id.code or "CL").upper()
-        if partner:
-            region = (partner.country_id.code or region).upper()
-            number = partner.mobile or partner.phone
-            normalized = phone_tools.normalize_phone(number, region)
-            if not normalized:
-                raise ApiError(
-                    _("This partner has no usable mobile or phone number."), field="partner_id"
-                )
-        else:
-            normalized = phone_tools.normalize_phone(number, region)
-            if not normalized:
-                raise ApiError(_("phone is not a valid phone number."), field="phone")
-
+        config = env["ofitec.whatsapp.config"]
         if config_id:
             config = _browse_existing("ofitec.whatsapp.config", config_id, "config_id")
             if not config.active:
                 raise ApiError(_("config_id %s is archived.", config_id), field="config_id")
-        else:
-            config = (
-                env["ofitec.whatsapp.config"]._get_config_for_action(action)
-                if action
-                else env["ofitec.whatsapp.config"].search(
-                    [("company_id", "=", company.id)], limit=1
-                )
+        try:
+            message = env["ofitec.whatsapp.message"]._queue_outbound(
+                partner=partner,
+                number=number,
+                body=body,
+                template_code=template_code,
+                action=action,
+                config=config,
             )
-            if not config:
-                raise ApiError(_("No active WhatsApp configuration."), field="config_id")
-
-        vals = {
-            "direction": "outbound",
-            "state": "queued",
-            "config_id": config.id,
-            "company_id": config.company_id.id,
-            "partner_id": partner.id or False,
-            "phone": normalized,
-            "next_action_id": action.id or False,
-        }
-        if template_code:
-            template = env["ofitec.whatsapp.template"]._get_by_code(template_code, company)
-            if not template:
-                raise ApiError(_("Unknown template_code %s.", template_code), field="template_code")
-            if action:
-                prepared = action._prepare_whatsapp_message(partner or None, template_code)
-                text, params = prepared["body"], prepared["template_params"]
-            else:
-                values = {"recipient_name": partner.name or ""}
-                text, params = template._render_body(values), template._get_template_params(values)
-            vals.update(body=text, template_id=template.id, template_params=json.dumps(params))
-        else:
-            vals["body"] = body
-        message = env["ofitec.whatsapp.message"].create(vals)
+        except WhatsAppInputError as error:
+            raise ApiError(str(error.args[0]), field=error.field) from None
         return _json({"id": message.id, "state": message.state}, status=201)
 
     @http.route(

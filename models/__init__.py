@@ -12,6 +12,7 @@ from . import (
     ofitec_whatsapp_config_twilio,
     ofitec_whatsapp_contact,
     ofitec_whatsapp_message,
+    ofitec_whatsapp_message_compose,
     ofitec_whatsapp_message_contact,
     ofitec_whatsapp_message_hold,
     ofitec_whatsapp_message_inbound,

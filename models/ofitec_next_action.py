@@ -1,4 +1,3 @@
-import json
 import logging
 
 from lxml import etree
@@ -288,15 +287,12 @@ class OfitecNextAction(models.Model):
                     state="cancelled", error_message=skip_reason, template_id=template.id or False
                 )
             else:
-                prepared = action._prepare_whatsapp_message(
-                    recipient["partner"], template_code=template_code
-                )
-                template = prepared.get("template")
-                vals.update(
-                    state="queued",
-                    body=prepared["body"],
-                    template_id=template.id if template else False,
-                    template_params=json.dumps(prepared.get("template_params") or []),
+                vals = Message._prepare_queued_vals(
+                    config,
+                    recipient["partner"],
+                    recipient["phone"],
+                    action=action,
+                    template_code=template_code,
                 )
             vals_list.append(vals)
         messages = Message.create(vals_list)

@@ -24,19 +24,15 @@ class OfitecNextActionRecipients(models.Model):
             candidates.append((self.user_id.partner_id, "assignee"))
         for partner in self.whatsapp_recipient_ids:
             candidates.append((partner, "custom"))
-        # The company's country, read from its partner (res.company.country_id is computed).
         company = self.company_id or self.env.company
-        default_region = (company.partner_id.country_id.code or "CL").upper()
+        Config = self.env["ofitec.whatsapp.config"]
         recipients, seen_numbers, seen_partners = [], set(), set()
         for partner, role in candidates:
             partner = partner.sudo()
             if partner.id in seen_partners:
                 continue
             seen_partners.add(partner.id)
-            region = (partner.country_id.code or default_region).upper()
-            number = phone.normalize_phone(partner.mobile, region) or phone.normalize_phone(
-                partner.phone, region
-            )
+            number = Config._get_partner_number(partner, company)
             if not number:
                 recipients.append(
                     {

@@ -406,8 +406,30 @@ class OfitecWhatsappConfig(models.Model):
 
     def _get_default_region(self):
         self.ensure_one()
-        # res.company.country_id is computed from the partner on every read: go direct.
-        return (self.company_id.partner_id.country_id.code or "CL").upper()
+        return self._get_company_region(self.company_id)
+
+    @api.model
+    def _get_company_region(self, company):
+        """The default phone region of ``company``: its partner's country, else Chile.
+        (res.company.country_id is computed from the partner on every read: go direct.)"""
+        return (company.partner_id.country_id.code or "CL").upper()
+
+    @api.model
+    def _get_partner_number(self, partner, company):
+        """``partner``'s WhatsApp number in E.164, or None: the mobile, else the phone,
+        each normalised (in the partner's country, else the company's) before choosing,
+        so an unusable mobile does not hide a good phone."""
+        partner = partner.sudo()
+        region = (partner.country_id.code or self._get_company_region(company)).upper()
+        return phone.normalize_phone(partner.mobile, region) or phone.normalize_phone(
+            partner.phone, region
+        )
+
+    @api.model
+    def _get_default_config(self, company):
+        """The active number of ``company`` with the lowest sequence (read as superuser:
+        whoever queues a message may not read the numbers)."""
+        return self.sudo().search([("company_id", "=", company.id)], limit=1)
 
     @api.model
     def _get_config_for_action(self, action):
@@ -423,7 +445,7 @@ class OfitecWhatsappConfig(models.Model):
         project_config = action.sudo().project_id.whatsapp_config_id
         if project_config.active and project_config.company_id == company:
             return project_config
-        return self.sudo().search([("company_id", "=", company.id)], limit=1)
+        return self._get_default_config(company)
 
     def _get_synonyms(self):
         """Extra reply words of this number, for tools.commands.parse_command."""

@@ -67,6 +67,20 @@ class TestApi(WhatsAppHttpCase):
         return error
 
     # send_message ---------------------------------------------------------
+    def test_partner_number_follows_the_same_rule_as_actions(self):
+        """An unusable mobile does not hide a good phone: each is normalised before one
+        is chosen, in the partner's country, else the company partner's (as for actions)."""
+        partner = self.env["res.partner"].create(
+            {"name": "Obra Norte", "mobile": "12", "phone": "9 5555 5555"}
+        )
+        Config = self.env["ofitec.whatsapp.config"]
+        expected = Config._get_partner_number(partner, self.company)
+        self.assertEqual(expected, "+56955555555")
+        response = self._send({"partner_id": partner.id, "body": "Hola"})
+        self.assertEqual(response.status_code, 201, response.text)
+        message = self.env["ofitec.whatsapp.message"].browse(response.json()["id"])
+        self.assertEqual(message.phone, expected)
+
     def test_send_text_to_partner(self):
         with self.mock_whatsapp_gateway() as gateway:
             response = self._send({"partner_id": self.partner.id, "body": "Hola Paula"})

@@ -6,6 +6,7 @@ from . import (
     test_config_security,
     test_dashboard_tour,
     test_failure_report,
+    test_health_tour,
     test_menus,
     test_outbound_queue,
     test_provider_cases,

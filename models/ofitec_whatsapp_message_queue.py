@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -61,15 +62,30 @@ def _get_bucket(dbname, config):
         return bucket
 
 
+@dataclass(frozen=True)
+class SendStep:
+    """One prepared send: what ``_prepare_send`` hands to a worker thread.
+
+    ``call`` sends the message through ``client`` (a tools.provider.Provider) when
+    invoked; it touches no ORM record. ``bucket`` paces the number's sends.
+    """
+
+    client: object
+    recipient: str
+    kind: str
+    call: object
+    bucket: object
+
+
 def _call(step):
     """Run one prepared send: wait for the number's rate, then the HTTP call.
 
     Runs in a worker thread: it touches no ORM record, only the pure client.
     Returns ``(result, None)`` or ``(None, exception)``.
     """
-    step["bucket"].acquire()
+    step.bucket.acquire()
     try:
-        return step["call"](), None
+        return step.call(), None
     except Exception as error:  # recorded by _finish_send in the cron's thread
         return None, error
 
@@ -222,12 +238,13 @@ class OfitecWhatsappMessageQueue(models.Model):
     def _prepare_send(self, clients):
         """Everything before the HTTP call (ORM, this thread).
 
-        Returns the call to make, or None when the message was settled without one
-        (failed, cancelled, or 'sent' in test mode).
+        Returns the SendStep to run, or None when the message was settled without one
+        (failed, cancelled, held, retried later, or 'sent' in test mode).
         """
         self.ensure_one()
         # Reasons stored on the message are read by the action's people: their language.
-        return self._in_notes_lang()._prepare_send_checked(clients)
+        step = self._in_notes_lang()._prepare_send_checked(clients)
+        return step if isinstance(step, SendStep) else None
 
     def _prepare_send_checked(self, clients):
         self.ensure_one()
@@ -264,37 +281,33 @@ class OfitecWhatsappMessageQueue(models.Model):
         except Exception as error:  # a bug must not stop the queue for everybody
             _logger.exception("WhatsApp message %s: unexpected error before sending", self.id)
             return self._schedule_retry(RetryableError(title=type(error).__name__))
-        return {
-            "client": client,
-            "recipient": recipient,
-            "kind": kind,
-            "call": call,
-            "bucket": _get_bucket(self.env.cr.dbname, config),
-        }
+        return SendStep(
+            client=client,
+            recipient=recipient,
+            kind=kind,
+            call=call,
+            bucket=_get_bucket(self.env.cr.dbname, config),
+        )
 
     def _finish_send(self, step, outcome):
         """Record what Meta answered (ORM, this thread)."""
         self.ensure_one()
         result, error = outcome
-        window_closed = False
         if (
             isinstance(error, WindowClosedError)
-            and step["kind"] != "template"
+            and step.kind != "template"
             and self._has_approved_template()
         ):
+            # Our window book-keeping was wrong (the provider is authoritative): the
+            # window is closed from now on. The message stays queued and its next claim
+            # (in this run) sends the approved template: no second HTTP call from here.
+            self._get_contact().write({"last_inbound_at": False})
             if self._waits_for_meta_approval():
-                self._get_contact().write({"last_inbound_at": False})
                 return self._hold_for_template(self.template_id)
-            # Our window book-keeping was wrong (Meta is authoritative): use the template.
-            window_closed = True
-            step = dict(
-                step,
-                kind="template",
-                call=self._prepare_call(step["client"], step["recipient"], "template"),
-            )
-            result, error = _call(step)
+            self._trigger_queue()
+            return False
         if error is None:
-            return self._mark_sent(result, step["kind"], window_closed=window_closed)
+            return self._mark_sent(result, step.kind)
         if isinstance(error, AuthError):
             return self._hold_for_token(error)
         if isinstance(error, RetryableError):
@@ -375,7 +388,7 @@ class OfitecWhatsappMessageQueue(models.Model):
             raw={},
         )
 
-    def _mark_sent(self, result, kind, is_test=False, window_closed=False):
+    def _mark_sent(self, result, kind, is_test=False):
         vals = {
             "state": "sent",
             "message_type": kind,
@@ -398,8 +411,6 @@ class OfitecWhatsappMessageQueue(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._remember_contact()
-                if window_closed:
-                    self._get_contact().write({"last_inbound_at": False})
                 self._after_whatsapp_id_assigned()
         except (psycopg2.IntegrityError, psycopg2.extensions.TransactionRollbackError) as error:
             _logger.warning(

@@ -48,7 +48,17 @@ class OfitecNextActionReport(models.Model):
         # A loop, not a comprehension: _() reads the language from its caller's frame.
         lines = []
         for message in latest.values():
-            if message.state in PROBLEM_STATES:
+            config = message.config_id.sudo()
+            if message.state == "queued" and config.sending_paused:
+                lines.append(
+                    _(
+                        "%(who)s: waiting, the number %(number)s is paused (%(why)s)",
+                        who=message._whatsapp_recipient_label(),
+                        number=config.name,
+                        why=config.paused_reason or "?",
+                    )
+                )
+            elif message.state in PROBLEM_STATES:
                 lines.append(
                     _(
                         "%(who)s: %(why)s",
@@ -124,6 +134,28 @@ class OfitecNextActionReport(models.Model):
                     why=message.error_message or _("unknown reason"),
                 )
             )
+        self._whatsapp_alert(lines)
+
+    def _whatsapp_report_paused(self, messages, reason):
+        """``messages`` wait because their number is paused (its token was refused):
+        they are not lost, but nobody is reached until a manager fixes the token."""
+        self.ensure_one()
+        lines = []
+        for message in messages:  # not a comprehension: _() reads its caller's language
+            lines.append(
+                _(
+                    "The WhatsApp message for %(who)s waits: the number %(number)s is "
+                    "paused (%(why)s). It goes out once a manager enters a new token.",
+                    who=message._whatsapp_recipient_label(),
+                    number=message.config_id.sudo().name,
+                    why=reason,
+                )
+            )
+        self._whatsapp_alert(lines)
+
+    def _whatsapp_alert(self, lines):
+        """One note with ``lines`` and an activity for the responsible user (one open
+        activity of ours per action and user)."""
         # Names and reasons are text, not HTML: Markup.join escapes them.
         body = Markup("<br/>").join(lines)
         self.message_post(body=body, subtype_xmlid="mail.mt_note")

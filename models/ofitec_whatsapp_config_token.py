@@ -67,6 +67,15 @@ class OfitecWhatsappConfigToken(models.Model):
                 "paused_reason": reason,
             }
         )
+        # The people of the actions whose messages now wait must know too.
+        self.env["ofitec.whatsapp.message"].sudo().search(
+            [
+                ("config_id", "=", config.id),
+                ("state", "=", "queued"),
+                ("direction", "=", "outbound"),
+                ("next_action_id", "!=", False),
+            ]
+        )._report_paused(reason)
         for user in config._get_managers_to_warn():
             config.activity_schedule(
                 "mail.mail_activity_data_todo",

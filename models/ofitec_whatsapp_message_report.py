@@ -63,6 +63,18 @@ class OfitecWhatsappMessageReport(models.Model):
             cause=causes.get(cause, causes["other"]),
         )
 
+    def _report_paused(self, reason):
+        """Tell the actions of these queued messages that their number is paused."""
+        by_action = {}
+        for message in self.filtered(lambda m: m.direction == "outbound" and m.next_action_id):
+            by_action.setdefault(message.next_action_id, []).append(message.id)
+        for action, ids in by_action.items():
+            try:
+                with self.env.cr.savepoint():
+                    action._whatsapp_in_lang()._whatsapp_report_paused(self.browse(ids), reason)
+            except Exception:
+                _logger.exception("WhatsApp: the pause could not be noted on action %s", action.id)
+
     def _report_outcome(self):
         """Tell each message's action what became of it (see ofitec_next_action_report).
 

@@ -5,7 +5,7 @@ import json
 from odoo.tests import tagged
 
 from ..tools.errors import PermanentError
-from .common import WhatsAppCase, meta_payload, meta_status
+from .common import WhatsAppCase, meta_error, meta_payload, meta_status
 
 MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
@@ -86,6 +86,18 @@ class TestFailureReachesAPerson(ReportCase):
         action.invalidate_recordset(["whatsapp_problem"])
         self.assertFalse(action.whatsapp_problem)
         self.assertTrue([n for n in _notes(action) if "WhatsApp reminder sent to" in n])
+
+    def test_a_paused_number_is_reported_on_the_action(self):
+        action = self._create_action()
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail(MANAGER, meta_error(190, "Access token has expired", http_status=401))
+            self._run_queue()
+        self.assertTrue(self.config.sending_paused)
+        waiting = [n for n in _notes(action) if "waits: the number Test number is paused" in n]
+        self.assertTrue(waiting, _notes(action))
+        self.assertIn("Access token has expired", waiting[0])
+        self.assertIn("waiting, the number Test number is paused", action.whatsapp_problem)
+        self.assertEqual(len(self._activities(action)), 1)
 
     def test_recipient_without_number(self):
         self.user_assignee.partner_id.mobile = False

@@ -11,7 +11,7 @@ import logging
 
 from odoo import _, api, fields, models
 
-from ..tools.errors import is_auth_code
+from ..tools.errors import AuthError
 
 _logger = logging.getLogger(__name__)
 
@@ -46,9 +46,17 @@ class OfitecWhatsappConfigToken(models.Model):
             return result
         if result["ok"]:
             self._resume_sending()
-        elif is_auth_code(result.get("error_code")):
+        elif self._is_auth_error_code(result.get("error_code")):
             self._pause_sending(result["message"])
         return result
+
+    def _is_auth_error_code(self, code):
+        """True when the provider of this number says ``code`` is a credentials problem
+        (Meta's 190, 0, 10, 200-299 …; Twilio's 20003)."""
+        self.ensure_one()
+        if code is None or code is False:
+            return False
+        return issubclass(self._get_provider_class().classify_error(code), AuthError)
 
     def _pause_sending(self, reason):
         """Stop sending from this number (messages stay queued) and tell the managers

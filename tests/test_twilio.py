@@ -132,6 +132,17 @@ class TestTwilioConfig(TwilioCase):
         self.assertIn("(#20003) Authenticate", result["message"])
         self.assertNotIn(TWILIO_AUTH_TOKEN, json.dumps(result))
 
+    def test_refused_credentials_pause_the_number_until_the_connection_passes(self):
+        with self.mock_twilio() as transport:
+            transport.answers.append(twilio_error(401, 20003, "Authenticate"))
+            self.twilio_config._test_connection()
+            self.assertTrue(self.twilio_config.sending_paused)
+            self.assertEqual(self.twilio_config.token_status, "expired")
+            self.assertIn("20003", self.twilio_config.paused_reason)
+            self.assertTrue(self.twilio_config._test_connection()["ok"])
+        self.assertFalse(self.twilio_config.sending_paused)
+        self.assertEqual(self.twilio_config.token_status, "valid")
+
 
 @tagged("post_install", "-at_install")
 class TestTwilioSending(TwilioCase):

@@ -249,6 +249,15 @@ def classify_error(code, http_status=None, is_transient=False):
         return PermanentError
     if is_transient:
         return RetryableError
+    return classify_http_status(http_status)
+
+
+def classify_http_status(http_status):
+    """The class when no known provider code decides: by the HTTP status alone.
+
+    None (no answer) or 5xx: retryable; 401/403: auth; 429: rate limited; others:
+    permanent. Shared by every provider's classifier.
+    """
     if http_status is None or http_status >= 500:
         return RetryableError
     if http_status in (401, 403):

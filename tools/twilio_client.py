@@ -37,6 +37,7 @@ from .errors import (
     RateLimitedError,
     RetryableError,
     WindowClosedError,
+    classify_http_status,
 )
 from .phone import is_bsuid
 from .provider import Provider, SendResult
@@ -115,13 +116,7 @@ def classify_twilio_error(code, http_status=None):
         return AuthError
     if code in PERMANENT_CODES or code in TEMPLATE_CODES:
         return PermanentError
-    if http_status is None or http_status >= 500:
-        return RetryableError
-    if http_status in (401, 403):
-        return AuthError
-    if http_status == 429:
-        return RateLimitedError
-    return PermanentError
+    return classify_http_status(http_status)
 
 
 def make_twilio_error(code=None, message=None, http_status=None, template=None):

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
+from .pgtext import storable_text
 from .provider import WebhookAnswer, WebhookHandler
 from .webhook import ErrorInfo, InboundMessage, ParsedWebhook, StatusUpdate, WebhookPayloadError
 
@@ -339,7 +340,13 @@ class TwilioWebhookHandler(WebhookHandler):
         body = bytes(raw_body or b"")
         if body.lstrip()[:1] in (b"{", b"["):
             raise WebhookPayloadError("JSON body: Twilio webhooks are form-encoded")
-        return parse_twilio_form(body, time.time() if received_at is None else received_at)
+        # Texts may hold characters PostgreSQL cannot store (NUL as %00, lone
+        # surrogates): drop them before anything reaches the database, as for Meta. The
+        # signature was checked on the form as received.
+        form = FormParams(
+            [(storable_text(key), storable_text(value)) for key, value in FormParams(body).pairs]
+        )
+        return parse_twilio_form(form, time.time() if received_at is None else received_at)
 
     def acknowledge(self):
         """An empty TwiML document: stored, nothing to answer (spec B3)."""

@@ -341,6 +341,22 @@ class TestHandler(unittest.TestCase):
         with self.assertRaises(WebhookPayloadError):
             self.handler.parse(b"")
 
+    def test_parse_drops_what_postgresql_text_cannot_hold(self):
+        body = urlencode(
+            {
+                "MessageSid": "SM1",
+                "From": "whatsapp:+56911111111",
+                "Body": "O\x00K",
+                "ProfileName": "An\x00a",
+                "ButtonPayload": "ofitec:7:\x00ok",
+            }
+        ).encode()
+        self.assertIn(b"%00", body)
+        (message,) = self.handler.parse(body, received_at=NOW).messages
+        self.assertEqual(message.text, "OK")
+        self.assertEqual(message.profile_name, "Ana")
+        self.assertEqual(message.payload, "ofitec:7:ok")
+
     def test_parse_uses_received_at(self):
         (status,) = self.handler.parse(self.body, received_at=NOW).statuses
         self.assertEqual(status.timestamp, NOW)

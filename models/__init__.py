@@ -7,6 +7,8 @@ from . import (
     ofitec_next_action_report,
     ofitec_whatsapp_config,
     ofitec_whatsapp_config_health,
+    ofitec_whatsapp_config_routing,
+    ofitec_whatsapp_config_secret,
     ofitec_whatsapp_config_setup,
     ofitec_whatsapp_config_token,
     ofitec_whatsapp_config_twilio,

@@ -1,33 +1,15 @@
 import logging
-import os
-import secrets
 
-from odoo import _, api, fields, models, tools
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..tools import cloud_api, commands, crypto, meta_webhook, phone, twilio_client
+from ..tools import cloud_api, commands, meta_webhook, twilio_client
 from ..tools.errors import WhatsAppError
 
 _logger = logging.getLogger(__name__)
 
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "twilio_auth_token")
-SECRET_GROUPS = "ofitec_whatsapp.group_whatsapp_manager,base.group_system"
-KEY_CONFIG_OPTION = "ofitec_whatsapp_secret_key"
-KEY_ENV_VARIABLE = "OFITEC_WHATSAPP_SECRET_KEY"
 # provider (selection value) -> its pure client class (see _get_provider_class)
 PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient, "twilio": twilio_client.TwilioClient}
-
-
-def _get_secret_box():
-    """The encryption helper for secrets at rest, or None when no key is configured.
-
-    The key comes from the Odoo configuration file (``ofitec_whatsapp_secret_key``)
-    or, failing that, from the ``OFITEC_WHATSAPP_SECRET_KEY`` environment variable.
-    """
-    key = tools.config.get(KEY_CONFIG_OPTION) or os.environ.get(KEY_ENV_VARIABLE)
-    if not key:
-        return None
-    return crypto.SecretBox(key)
 
 
 class OfitecWhatsappConfig(models.Model):
@@ -67,31 +49,6 @@ class OfitecWhatsappConfig(models.Model):
         help="Graph API root. A proxy or a local Graph-speaking server may stand in.",
     )
     api_version = fields.Char(string="API Version", required=True, default="v23.0")
-    # Secrets: the stored columns hold ciphertext when a key is configured.
-    access_token_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
-    app_secret_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
-    verify_token_stored = fields.Text(groups=SECRET_GROUPS, copy=False)
-    # Char (unlimited in PostgreSQL terms, and not stored anyway) so the form can mask it.
-    access_token = fields.Char(
-        compute="_compute_secrets",
-        inverse="_inverse_access_token",
-        groups=SECRET_GROUPS,
-        help="System user access token of the Meta app.",
-    )
-    app_secret = fields.Char(
-        compute="_compute_secrets",
-        inverse="_inverse_app_secret",
-        groups=SECRET_GROUPS,
-        help="App secret of the Meta app: signs the webhooks (X-Hub-Signature-256).",
-    )
-    verify_token = fields.Char(
-        string="Webhook Verify Token",
-        compute="_compute_secrets",
-        inverse="_inverse_verify_token",
-        groups=SECRET_GROUPS,
-        help="Token Meta sends in the webhook handshake. Generated when left empty.",
-    )
-    secrets_encrypted = fields.Boolean(compute="_compute_secrets_encrypted")
     webhook_url = fields.Char(compute="_compute_webhook_url", string="Webhook URL")
     test_mode = fields.Boolean(
         help="Nothing leaves Odoo: messages get a local id and go straight to 'sent'."
@@ -145,52 +102,6 @@ class OfitecWhatsappConfig(models.Model):
     # ------------------------------------------------------------------
     # Compute / inverse
     # ------------------------------------------------------------------
-    @api.depends(
-        "access_token_stored",
-        "app_secret_stored",
-        "verify_token_stored",
-        "twilio_auth_token_stored",
-    )
-    def _compute_secrets(self):
-        box = _get_secret_box()
-        for config in self:
-            for fname in SECRET_FIELDS:
-                value = config[f"{fname}_stored"] or False
-                if value and crypto.is_encrypted(value):
-                    try:
-                        value = box.decrypt(value) if box else False
-                    except crypto.SecretKeyError:
-                        value = False
-                    if value is False:
-                        _logger.warning(
-                            "WhatsApp config %s: %s cannot be decrypted with the configured key",
-                            config.id,
-                            fname,
-                        )
-                config[fname] = value
-
-    def _store_secret(self, fname):
-        box = _get_secret_box()
-        for config in self:
-            value = config[fname] or False
-            if value and box:
-                value = box.encrypt(value)
-            config[f"{fname}_stored"] = value
-
-    def _inverse_access_token(self):
-        self._store_secret("access_token")
-
-    def _inverse_app_secret(self):
-        self._store_secret("app_secret")
-
-    def _inverse_verify_token(self):
-        self._store_secret("verify_token")
-
-    def _compute_secrets_encrypted(self):
-        encrypted = _get_secret_box() is not None
-        for config in self:
-            config.secrets_encrypted = encrypted
-
     @api.depends_context("uid")
     def _compute_webhook_url(self):
         base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
@@ -235,13 +146,6 @@ class OfitecWhatsappConfig(models.Model):
     # ------------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------------
-    @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            if not vals.get("verify_token"):
-                vals["verify_token"] = secrets.token_urlsafe(24)
-        return super().create(vals_list)
-
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
@@ -290,10 +194,6 @@ class OfitecWhatsappConfig(models.Model):
         )
         action["domain"] = [("config_id", "=", self.id)]
         return action
-
-    def action_regenerate_verify_token(self):
-        self.ensure_one()
-        self.verify_token = secrets.token_urlsafe(24)
 
     # ------------------------------------------------------------------
     # Business methods
@@ -393,59 +293,6 @@ class OfitecWhatsappConfig(models.Model):
 
     def _build_meta_webhook_handler(self):
         return meta_webhook.MetaWebhookHandler(self.app_secret, self.verify_token)
-
-    def _is_allowlisted(self, number):
-        """True when ``number`` may receive real messages although test mode is on."""
-        self.ensure_one()
-        if not self.test_allowlist or not number:
-            return False
-        region = self._get_default_region()
-        entries = self.test_allowlist.replace(",", "\n").splitlines()
-        allowed = {phone.normalize_phone(entry.strip(), region) for entry in entries}
-        return phone.normalize_phone(number, region) in allowed - {None}
-
-    def _get_default_region(self):
-        self.ensure_one()
-        return self._get_company_region(self.company_id)
-
-    @api.model
-    def _get_company_region(self, company):
-        """The default phone region of ``company``: its partner's country, else Chile.
-        (res.company.country_id is computed from the partner on every read: go direct.)"""
-        return (company.partner_id.country_id.code or "CL").upper()
-
-    @api.model
-    def _get_partner_number(self, partner, company):
-        """``partner``'s WhatsApp number in E.164, or None: the mobile, else the phone,
-        each normalised (in the partner's country, else the company's) before choosing,
-        so an unusable mobile does not hide a good phone."""
-        partner = partner.sudo()
-        region = (partner.country_id.code or self._get_company_region(company)).upper()
-        return phone.normalize_phone(partner.mobile, region) or phone.normalize_phone(
-            partner.phone, region
-        )
-
-    @api.model
-    def _get_default_config(self, company):
-        """The active number of ``company`` with the lowest sequence (read as superuser:
-        whoever queues a message may not read the numbers)."""
-        return self.sudo().search([("company_id", "=", company.id)], limit=1)
-
-    @api.model
-    def _get_config_for_action(self, action):
-        """The number that sends for ``action``.
-
-        Rule: the number tied to the action's project (``project.whatsapp_config_id``)
-        when it is active and belongs to the action's company; otherwise the active
-        configuration of the action's company with the lowest sequence.
-        """
-        company = action.company_id or self.env.company
-        # Read as superuser: whoever saves the action (any internal user) may not see
-        # the project's number (a manager-only field) nor the project itself.
-        project_config = action.sudo().project_id.whatsapp_config_id
-        if project_config.active and project_config.company_id == company:
-            return project_config
-        return self._get_default_config(company)
 
     def _get_synonyms(self):
         """Extra reply words of this number, for tools.commands.parse_command."""

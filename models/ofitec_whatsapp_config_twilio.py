@@ -10,7 +10,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..tools import twilio_client, twilio_webhook
 from ..tools.errors import WhatsAppError
-from .ofitec_whatsapp_config import SECRET_GROUPS
+from .ofitec_whatsapp_config_secret import SECRET_GROUPS
 
 
 class OfitecWhatsappConfigTwilio(models.Model):

@@ -11,7 +11,7 @@ from odoo import tools
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
-from ..models.ofitec_whatsapp_config import KEY_CONFIG_OPTION, KEY_ENV_VARIABLE
+from ..models.ofitec_whatsapp_config_secret import KEY_CONFIG_OPTION, KEY_ENV_VARIABLE
 from .common import WhatsAppCase, meta_error
 
 MANAGER = "+56911111111"

@@ -10,7 +10,7 @@ from odoo import tools
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import common, tagged
 
-from ..models.ofitec_whatsapp_config import KEY_CONFIG_OPTION
+from ..models.ofitec_whatsapp_config_secret import KEY_CONFIG_OPTION
 from ..tools import commands
 from ..tools.twilio_client import TwilioClient
 from .twilio_common import (

@@ -23,27 +23,7 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from bench_queue import Runner, say, section  # noqa: E402
-
-SHELL = f"""
-import sys
-sys.path.insert(0, {BENCH_DIR!r})
-import stats_in_shell
-emit(stats_in_shell.run(env, ARGS))
-"""
-
-SETUP = """
-company_b = env["res.company"].create({"name": "Bench B"})
-group = env.ref("ofitec_whatsapp.group_whatsapp_user")
-for login, company in (("bench_a", env.company), ("bench_b", company_b)):
-    env["res.users"].create({
-        "name": login, "login": login, "company_id": company.id,
-        "company_ids": [(6, 0, company.ids)],
-        "groups_id": [(6, 0, [env.ref("base.group_user").id, group.id])],
-    })
-env.cr.commit()
-emit({"company_b": company_b.id})
-"""
+from common import Runner, say, section  # noqa: E402
 
 # Spread over 30 days, 25 % inbound; outbound: 10 % sent, 1 % failed, the rest delivered
 # or read; one in 500 a test message; one in ten in company B.
@@ -87,7 +67,7 @@ def main(argv=None):
         section(f"stats: get_whatsapp_stats on {options.messages:,} messages")
         db = f"{runner.prefix}_stats"
         runner.install(db, "ofitec_whatsapp")
-        company_b = runner.shell(db, SETUP, {}, "stats_setup")["company_b"]
+        company_b = runner.shell(db, "stats_setup", {}, "stats_setup")["company_b"]
         started = time.monotonic()
         conn = runner.pg(db)
         try:
@@ -102,7 +82,7 @@ def main(argv=None):
             conn.close()
         say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
         args = {"logins": ["bench_a", "bench_b"], "repeat": options.repeat}
-        figures = runner.shell(db, SHELL, args, "stats")
+        figures = runner.shell(db, "stats", args, "stats")
         for login in args["logins"]:
             item = figures[login]
             new, old = item["new"], item["counted"]

@@ -1,0 +1,78 @@
+"""(b) create: the cost the addon adds to creating an urgent action, against the reference
+module alone, one committed transaction per action (shell/create.py)."""
+
+import statistics
+
+from common import PHONE_NUMBER_ID, describe, fmt_ms, pick_ports, say, section
+
+NAME, LABEL = "create", "(b) create"
+
+
+def run(ctx):
+    options = ctx.options
+    section(
+        f"(b) Creating urgent actions: {options.actions} actions, one transaction each, "
+        "reference module alone vs with ofitec_whatsapp"
+    )
+    ctx.ensure_template("wa")
+    ctx.ensure_template("ref")
+    db = f"{ctx.runner.prefix}_create"
+    ctx.runner.clone(ctx.template_db, db)
+    nowhere = pick_ports(18640, 18649)  # nothing listens there
+    say(
+        f"  databases {ctx.ref_db} (ofitec_next_action only) and {db} (with "
+        f"ofitec_whatsapp; active number in test_mode False -> http://127.0.0.1:{nowhere}, "
+        "where nothing listens)"
+    )
+    say(
+        f"  warm-up {options.warmup} actions per database, then {options.actions} timed; "
+        "the two databases alternate, one process, admin user, commit per action"
+    )
+    result = ctx.runner.shell(
+        db,
+        "create",
+        {
+            "ref_db": ctx.ref_db,
+            "api_base_url": f"http://127.0.0.1:{nowhere}",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "warmup": options.warmup,
+            "count": options.actions,
+            "max_seconds": options.max_seconds,
+        },
+        "create",
+        timeout=options.max_seconds + 600,
+    )
+    ref = describe(result["times"]["ref"])
+    wa = describe(result["times"]["wa"])
+    qref = statistics.fmean(result["queries"]["ref"]) if result["queries"]["ref"] else 0
+    qwa = statistics.fmean(result["queries"]["wa"]) if result["queries"]["wa"] else 0
+    figures = {
+        "ref": ref,
+        "wa": wa,
+        "ratio_mean": wa["mean"] / ref["mean"],
+        "ratio_median": wa["median"] / ref["median"],
+        "queries_ref": qref,
+        "queries_wa": qwa,
+        "network_calls": result["network_calls"],
+        "wa_check": result["wa_check"],
+    }
+    ctx.figures["create"] = figures
+    for name, stats in (("reference alone", ref), ("with ofitec_whatsapp", wa)):
+        say(
+            f"  {name:22s}: n={stats['n']} mean {fmt_ms(stats['mean'])}, median "
+            f"{fmt_ms(stats['median'])}, p90 {fmt_ms(stats['p90'])}, min "
+            f"{fmt_ms(stats['min'])}"
+        )
+    say(f"  SQL queries per action: {qref:.1f} -> {qwa:.1f}")
+    say(f"  check: {result['wa_check']}; HTTP calls made by the process: {result['network_calls']}")
+    ctx.note(
+        f"(b) create urgent action: reference {fmt_ms(ref['median'])} median / "
+        f"{fmt_ms(ref['mean'])} mean; with ofitec_whatsapp {fmt_ms(wa['median'])} "
+        f"median / {fmt_ms(wa['mean'])} mean; ratio {figures['ratio_median']:.2f}x "
+        f"(median), {figures['ratio_mean']:.2f}x (mean) (target <= 1.3x); "
+        f"SQL queries {qref:.0f} -> {qwa:.0f}; network calls {result['network_calls']}"
+    )
+    check = result["wa_check"]
+    expected = 2 * check["actions"]
+    if check["queued"] != expected or check["notified"] != check["actions"]:
+        ctx.note(f"    !! expected {expected} queued messages and every action notified: {check}")

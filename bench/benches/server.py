@@ -1,0 +1,92 @@
+"""The Odoo server shared by the HTTP benches: one database holding sent messages with
+known wamids, Odoo with --workers=2 --max-cron-threads=1, and the number's app secret."""
+
+from dataclasses import dataclass, field
+
+from common import (
+    PHONE_NUMBER_ID,
+    WABA_ID,
+    load_signature_module,
+    pick_ports,
+    say,
+    section,
+    start_odoo_server,
+)
+
+
+@dataclass
+class Server:
+    """What an HTTP bench needs to reach the running server and its database."""
+
+    db: str
+    port: int
+    config_id: int
+    secret: str
+    signature: object  # tools/signature.py, loaded on its own
+    proc: object  # the Odoo server's Popen
+    phone_bases: dict = field(default_factory=dict)
+
+    @property
+    def webhook_path(self):
+        return f"/webhooks/whatsapp/{self.config_id}"
+
+    def signed_headers(self, body, **extra):
+        """Headers of a POST Meta would sign with the number's app secret."""
+        return {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": self.signature.meta_signature_header(self.secret, body),
+            **extra,
+        }
+
+
+def run_benches(ctx, benches):
+    """Prepare the database, start Odoo, run each bench module in order, stop Odoo."""
+    section("(c)/(d) Starting Odoo with --workers=2 --max-cron-threads=1")
+    ctx.ensure_template("wa")
+    db = f"{ctx.runner.prefix}_http"
+    ctx.runner.clone(ctx.template_db, db)
+    port = pick_ports(18620, 18639, count=2)
+    secret = "bench-app-secret-c"
+    sent_messages, phone_bases = {}, {}
+    for bench in benches:
+        for group, (count, base) in bench.sent_messages(ctx.options).items():
+            sent_messages[group], phone_bases[group] = count, base
+    nowhere = pick_ports(18640, 18649)  # never called: statuses send nothing
+    say(f"  preparing {db}: {sum(sent_messages.values())} sent messages with wamids")
+    ctx.runner.shell(
+        db,
+        "setup_db",
+        {
+            "send_cron_active": True,
+            "api_base_url": f"http://127.0.0.1:{nowhere}",
+            "token": "bench-token-c",
+            "app_secret": secret,
+            "phone_number_id": PHONE_NUMBER_ID,
+            "waba_id": WABA_ID,
+            "sent_messages": sent_messages,
+            "phone_bases": phone_bases,
+        },
+        "http_setup",
+    )
+    config_id = ctx.config_id(db)
+    proc = start_odoo_server(ctx.runner, db, port)
+    srv = Server(db, port, config_id, secret, load_signature_module(), proc, phone_bases)
+    say(
+        f"  Odoo on 127.0.0.1:{port} (--workers=2 --max-cron-threads=1), webhook {srv.webhook_path}"
+    )
+    done = []
+    try:
+        for bench in benches:
+            if ctx.guard(bench.LABEL, lambda bench=bench: bench.run(ctx, srv)):
+                done.append(bench)
+    finally:
+        ctx.runner.stop(proc)
+    for bench in done:
+        after_stop = getattr(bench, "after_stop", None)
+        if after_stop:
+            ctx.guard(bench.LABEL, lambda after_stop=after_stop: after_stop(ctx, srv))
+    errors = ctx.runner.log_errors("odoo_server.log")
+    if errors:
+        ctx.note(
+            f"    !! {len(errors)} ERROR line(s) in the Odoo server log, e.g. {errors[0][:300]}"
+        )

@@ -1,0 +1,254 @@
+"""(c) webhook: signed status webhooks (one status per POST) on the running Odoo against
+the framework floor GET /web/health on the same server, then a diagnostic pass with the
+processing cron paused."""
+
+import json
+
+from common import PHONE_NUMBER_ID, percentile, say, section
+from httpload import run_load, status_payload
+
+NAME, LABEL = "webhook", "(c) webhook"
+
+
+def sent_messages(options):
+    """Sent messages whose statuses the POSTs carry: warm-up, timed, paused pass."""
+    threads, per_thread = options.threads, options.requests
+    return {
+        "warm": (threads * 4, 56973000000),
+        "c": (threads * per_thread, 56974000000),
+        "paused": (threads * (per_thread // 2), 56976000000),
+        "profile": (2 * options.profile_requests + 5, 56977000000),
+    }
+
+
+def run(ctx, srv):
+    section(
+        f"(c) Webhook ingestion: {ctx.options.threads} threads x {ctx.options.requests} "
+        "signed status POSTs vs GET /web/health"
+    )
+    db, port, config_id, phone_bases = srv.db, srv.port, srv.config_id, srv.phone_bases
+    secret, signature = srv.secret, srv.signature
+    options = ctx.options
+    threads, per_thread = options.threads, options.requests
+    path = f"/webhooks/whatsapp/{config_id}"
+
+    def webhook_items(group, start, count):
+        items = []
+        base = phone_bases[group]
+        for i in range(start, start + count):
+            body = json.dumps(
+                status_payload([(f"wamid.bench.{group}.{i}", str(base + i))])
+            ).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": signature.meta_signature_header(secret, body),
+                "Connection": "keep-alive",
+            }
+            items.append(("POST", path, body, headers))
+        return items
+
+    def health_items(count):
+        return [("GET", "/web/health", None, {"Connection": "keep-alive"})] * count
+
+    # Warm-up: every worker loads its caches before anything is timed.
+    warm = threads * 4
+    run_load(port, [webhook_items("warm", t * 4, 4) for t in range(threads)], 120)
+    run_load(port, [health_items(4) for _ in range(threads)], 60)
+    ctx.wait_backlog(db)
+    # ABBA: floor, webhooks, webhooks, floor (half of the requests per pass), so
+    # that a drift of the background load hits both alike.
+    half = [per_thread // 2, per_thread - per_thread // 2]
+    measures = {"health": [], "webhook": []}
+    next_index = [0] * threads
+    lag = []
+    for kind, share in (("health", 0), ("webhook", 0), ("webhook", 1), ("health", 1)):
+        count = half[share]
+        if kind == "health":
+            drained = ctx.wait_backlog(db)  # the floor runs without cron work behind
+            items = [health_items(count) for _ in range(threads)]
+        else:
+            items = []
+            for t in range(threads):
+                items.append(webhook_items("c", t * per_thread + next_index[t], count))
+                next_index[t] += count
+        result = run_load(port, items, options.max_seconds)
+        measures[kind].append(result)
+        if kind == "webhook":
+            drained = ctx.wait_backlog(db)
+            lag.append(drained)
+    figures = {}
+    for kind in ("health", "webhook"):
+        elapsed = sum(r[0] for r in measures[kind])
+        latencies = [x for r in measures[kind] for x in r[1]]
+        statuses = {}
+        for r in measures[kind]:
+            for status, count in r[2].items():
+                statuses[str(status)] = statuses.get(str(status), 0) + count
+        errors = [e for r in measures[kind] for e in r[3]]
+        figures[kind] = {
+            "requests": len(latencies),
+            "elapsed_s": elapsed,
+            "rps": len(latencies) / elapsed if elapsed else float("nan"),
+            "p50_ms": percentile(latencies, 0.5) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000,
+            "statuses": statuses,
+            "errors": len(errors),
+            "error_sample": errors[:3],
+        }
+    hook, floor = figures["webhook"], figures["health"]
+    ratio = hook["rps"] / floor["rps"]
+    processed = ctx.query(
+        db, "SELECT count(*) FROM ofitec_whatsapp_webhook_event WHERE state = 'processed'"
+    )
+    failed_events = ctx.query(
+        db, "SELECT count(*) FROM ofitec_whatsapp_webhook_event WHERE state = 'failed'"
+    )
+    delivered = ctx.query(
+        db,
+        "SELECT count(*) FROM ofitec_whatsapp_message WHERE state = 'delivered' "
+        "AND whatsapp_message_id LIKE 'wamid.bench.c.%%'",
+    )
+    figures.update(
+        ratio=ratio,
+        processed_events=processed,
+        failed_events=failed_events,
+        delivered=delivered,
+        cron_lag_s=lag,
+        warmup_posts=warm,
+    )
+    ctx.figures["webhook"] = figures
+    for name, item in (("GET /web/health", floor), ("POST webhook", hook)):
+        say(
+            f"  {name:16s}: {item['requests']} requests in {item['elapsed_s']:.2f} s = "
+            f"{item['rps']:.1f} req/s, p50 {item['p50_ms']:.1f} ms, p99 "
+            f"{item['p99_ms']:.1f} ms, statuses {item['statuses']}, errors "
+            f"{item['errors']} {item['error_sample'] or ''}"
+        )
+    lag_text = ", ".join("-" if x is None else f"{x:.1f} s" for x in lag)
+    say(
+        f"  cron: events processed {processed} (failed {failed_events}), messages "
+        f"delivered {delivered}/{threads * per_thread}; backlog left after each webhook "
+        f"pass drained in {lag_text}"
+    )
+    all_ok = (
+        hook["statuses"] == {"200": hook["requests"]}
+        and not hook["errors"]
+        and hook["requests"] == threads * per_thread
+    )
+    ctx.note(
+        f"(c) webhook: {hook['rps']:.1f} req/s (p50 {hook['p50_ms']:.1f} ms, p99 "
+        f"{hook['p99_ms']:.1f} ms) vs /web/health floor {floor['rps']:.1f} req/s "
+        f"(p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms): "
+        f"{ratio * 100:.0f}% of the floor (target >= 50%); "
+        f"all {hook['requests']} answers 200: {'yes' if all_ok else 'NO'}"
+    )
+    ctx.note(
+        f"    statuses applied by the cron: {delivered}/{threads * per_thread}, "
+        f"events failed {failed_events}; cron backlog after the passes drained in "
+        f"{lag_text}"
+    )
+    if not all_ok:
+        ctx.note(f"    !! webhook answers: {hook['statuses']}, errors {hook['error_sample']}")
+    cron_paused_pass(ctx, db, port, threads, per_thread // 2, webhook_items, floor)
+
+
+def cron_paused_pass(ctx, db, port, threads, count, webhook_items, floor):
+    """Diagnostic: one more webhook pass with the processing cron paused, which splits
+    the route's own cost from the competition of the cron applying statuses meanwhile
+    (on a 2-core machine they share the CPUs and PostgreSQL)."""
+    conn = ctx.runner.pg(db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute(
+                "SELECT res_id FROM ir_model_data WHERE module = 'ofitec_whatsapp' "
+                "AND name = 'ir_cron_whatsapp_process_webhooks'"
+            )
+            cron_id = cr.fetchone()[0]
+            ctx.wait_backlog(db)
+            cr.execute("UPDATE ir_cron SET active = false WHERE id = %s", (cron_id,))
+            try:
+                items = [webhook_items("paused", t * count, count) for t in range(threads)]
+                elapsed, latencies, statuses, errors = run_load(
+                    port, items, ctx.options.max_seconds
+                )
+            finally:
+                # Back on, and woken as _trigger() would (the triggers of the pass
+                # were skipped while the cron was inactive).
+                cr.execute("UPDATE ir_cron SET active = true WHERE id = %s", (cron_id,))
+                cr.execute(
+                    "INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)"
+                    " VALUES (%s, now() at time zone 'UTC', now() at time zone 'UTC',"
+                    " now() at time zone 'UTC')",
+                    (cron_id,),
+                )
+    finally:
+        conn.close()
+    # Cron workers LISTEN on the 'postgres' database (see ir.cron._notifydb).
+    conn = ctx.runner.pg("postgres")
+    try:
+        with conn.cursor() as cr:
+            cr.execute("NOTIFY cron_trigger, %s", (db,))
+    finally:
+        conn.close()
+    drained = ctx.wait_backlog(db)
+    rps = len(latencies) / elapsed if elapsed else float("nan")
+    paused = {
+        "requests": len(latencies),
+        "rps": rps,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "errors": len(errors),
+        "ratio": rps / floor["rps"],
+        "backlog_drained_s": drained,
+    }
+    ctx.figures["webhook"]["cron_paused"] = paused
+    drained_text = "-" if drained is None else f"{drained:.1f} s"
+    say(
+        f"  diagnostic, processing cron paused: {paused['requests']} POSTs = {rps:.1f} "
+        f"req/s, p50 {paused['p50_ms']:.1f} ms, p99 {paused['p99_ms']:.1f} ms, statuses "
+        f"{paused['statuses']}; their backlog then applied in {drained_text}"
+    )
+    ctx.note(
+        f"    diagnostic, same POSTs with the processing cron paused: {rps:.1f} req/s "
+        f"(p50 {paused['p50_ms']:.1f} ms) = {paused['ratio'] * 100:.0f}% of the floor; "
+        f"the {paused['requests']} events queued meanwhile were applied in {drained_text}"
+    )
+
+
+def after_stop(ctx, srv):
+    """With the server stopped, the same route in `odoo shell` through Odoo's WSGI
+    application: SQL queries and time per request beside /web/health, and a profile."""
+    count = ctx.options.profile_requests
+    if not count:
+        return
+    result = ctx.runner.shell(
+        srv.db,
+        "webhook_profile",
+        {
+            "config_id": srv.config_id,
+            "secret": srv.secret,
+            "count": count,
+            "wamid_prefix": "wamid.bench.profile.",
+            "phone_base": srv.phone_bases["profile"],
+            "phone_number_id": PHONE_NUMBER_ID,
+        },
+        "webhook_profile",
+    )
+    profile_path = ctx.runner.log_path("webhook_profile.txt")
+    with open(profile_path, "w", encoding="utf-8") as handle:
+        handle.write(result["profile"])
+    hook, floor = result["webhook"], result["health"]
+    ctx.figures.setdefault("webhook", {})["in_process"] = {
+        "webhook": hook,
+        "health": floor,
+    }
+    ctx.note(
+        f"    in process (odoo shell, no socket, {count} requests each): webhook "
+        f"{hook['median_ms']:.1f} ms median, {hook['queries']} SQL queries per request; "
+        f"/web/health {floor['median_ms']:.1f} ms, {floor['queries']} queries; "
+        f"answers {hook['statuses']}"
+    )
+    say(f"  cProfile of the webhook requests (cumulative): {profile_path}")
+    for line in result["profile"].splitlines()[:40]:
+        say("    " + line)

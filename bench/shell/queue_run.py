@@ -1,0 +1,102 @@
+"""(a) queue: drain freshly queued notifications with _process_queue, timed."""
+
+import json
+import time
+import urllib.request
+
+from odoo.addons.ofitec_whatsapp.tools import ratelimit
+
+from .common import make_actions
+
+
+def record_limiter_waits():
+    """Wrap the token bucket's acquire() to record how long it made the queue wait
+    (acquire returns it); return the list the waits are appended to."""
+    waits = []
+    original = ratelimit.TokenBucket.acquire
+
+    def recording_acquire(bucket, tokens=1, timeout=None):
+        waited = original(bucket, tokens, timeout)
+        waits.append(waited or 0.0)
+        return waited
+
+    ratelimit.TokenBucket.acquire = recording_acquire
+    return waits
+
+
+def queue_messages(env, config, project, label, base, count):
+    """``count`` queued template notifications to distinct numbers, committed."""
+    template = env["ofitec.whatsapp.template"]._get_by_code("urgent_action")
+    numbers = [f"+{base + i}" for i in range(count)]
+    actions = make_actions(env, project, (count + 1) // 2, label)
+    partners = env["res.partner"].create(
+        [{"name": f"Bench {label} {i}", "mobile": n} for i, n in enumerate(numbers)]
+    )
+    vals_list = []
+    for index, (partner, number) in enumerate(zip(partners, numbers, strict=True)):
+        action = actions[index // 2]
+        prepared = action._prepare_whatsapp_message(partner)
+        vals_list.append(
+            {
+                "direction": "outbound",
+                "state": "queued",
+                "config_id": config.id,
+                "company_id": config.company_id.id,
+                "partner_id": partner.id,
+                "phone": number,
+                "next_action_id": action.id,
+                "template_id": template.id,
+                "body": prepared["body"],
+                "template_params": json.dumps(prepared["template_params"]),
+            }
+        )
+    messages = env["ofitec.whatsapp.message"].create(vals_list)
+    env.cr.commit()
+    return messages
+
+
+def run(env, args):
+    limiter_waits = record_limiter_waits()
+    Message = env["ofitec.whatsapp.message"]
+    config = env["ofitec.whatsapp.config"].browse(args["config_id"])
+    project = env["project.project"].browse(args["project_id"])
+
+    # Warm-up in this process (registry, caches, HTTP session), untimed and unlimited.
+    config.rate_limit = 0
+    label = args["label"]
+    warmup_base, warmup = args["warmup_phone_base"], args["warmup"]
+    queue_messages(env, config, project, label + " warm-up", warmup_base, warmup)
+    Message._process_queue(time_budget=None)
+    env.cr.commit()
+    reset = urllib.request.Request(args["fake_reset_url"], data=b"", method="POST")
+    urllib.request.urlopen(reset, timeout=10).read()
+
+    config.rate_limit = args["rate_limit"]  # a new token bucket, full
+    messages = queue_messages(env, config, project, label, args["phone_base"], args["count"])
+    queued_before = Message.search_count([("state", "=", "queued"), ("direction", "=", "outbound")])
+    limiter_waits.clear()
+    wall_start = time.time()
+    started = time.monotonic()
+    handled = Message._process_queue(time_budget=None)
+    elapsed = time.monotonic() - started
+    wall_end = time.time()
+    env.cr.commit()
+    messages.invalidate_recordset()
+    states, kinds = {}, {}
+    for message in messages:
+        states[message.state] = states.get(message.state, 0) + 1
+        kinds[message.message_type or "-"] = kinds.get(message.message_type or "-", 0) + 1
+    errors = sorted({m.error_message for m in messages if m.error_message})[:5]
+    return {
+        "handled": handled,
+        "elapsed": elapsed,
+        "wall_start": wall_start,
+        "wall_end": wall_end,
+        "limiter_wait_s": sum(limiter_waits),
+        "limiter_calls": len(limiter_waits),
+        "queued_before": queued_before,
+        "states": states,
+        "types": kinds,
+        "errors": errors,
+        "contacts": env["ofitec.whatsapp.contact"].search_count([("config_id", "=", config.id)]),
+    }

@@ -3,6 +3,7 @@ from . import (
     ir_websocket,
     ofitec_next_action,
     ofitec_next_action_content,
+    ofitec_next_action_notify,
     ofitec_next_action_recipients,
     ofitec_next_action_report,
     ofitec_whatsapp_config,

@@ -29,7 +29,7 @@ class OfitecNextAction(models.Model):
     whatsapp_notified = fields.Boolean(
         readonly=True,
         copy=False,
-        help="The automatic urgent notification was queued (it is sent once).",
+        help="The automatic urgent notification was asked for (it is sent once).",
     )
     # Not stored on purpose: the queue must never write the action's row when it
     # records a send (a concurrent writer of the action would make that record roll
@@ -93,6 +93,9 @@ class OfitecNextAction(models.Model):
     # ------------------------------------------------------------------
     @api.model_create_multi
     def create(self, vals_list):
+        # Urgent actions come out of their INSERT already pending (see
+        # ofitec_next_action_notify); this only wakes the cron, once per call, and
+        # catches actions that an override made urgent after the defaults.
         actions = super().create(vals_list)
         actions._whatsapp_notify_if_urgent()
         return actions
@@ -145,6 +148,20 @@ class OfitecNextAction(models.Model):
 
     @api.model
     def _whatsapp_patch_tree(self, arch):
+        if not arch.xpath("//field[@name='whatsapp_notify_state']"):
+            # From the moment it is saved, an urgent action shows its pending notification.
+            etree.SubElement(
+                arch,
+                "field",
+                {
+                    "name": "whatsapp_notify_state",
+                    "optional": "show",
+                    "widget": "badge",
+                    "decoration-warning": "whatsapp_notify_state == 'pending'",
+                    "decoration-info": "whatsapp_notify_state == 'queued'",
+                    "decoration-danger": "whatsapp_notify_state == 'failed'",
+                },
+            )
         if arch.xpath("//field[@name='whatsapp_sent']"):
             return
         etree.SubElement(
@@ -204,26 +221,16 @@ class OfitecNextAction(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
-    def _whatsapp_notify_if_urgent(self):
-        """Queue the urgent notification once, when an open action is (or becomes) urgent."""
-        to_notify = self.filtered(
-            lambda a: (
-                a.whatsapp_enabled
-                and not a.whatsapp_notified
-                and a.priority in URGENT_PRIORITIES
-                and a.status in OPEN_STATUSES
-            )
-        )
-        if to_notify:
-            to_notify._whatsapp_queue(reason="urgent")
-
     @api.model
     def _whatsapp_notify_demo(self):
         """Demo data: the urgent actions created before this module was installed get
         their notification too, so the demo shows the whole loop."""
         domain = [("priority", "in", URGENT_PRIORITIES), ("status", "in", OPEN_STATUSES)]
         actions = self.search(domain)
+        # Prepared at once, not by the cron: the demo must be complete at install.
         actions._whatsapp_notify_if_urgent()
+        for action in actions.filtered(lambda a: a.whatsapp_notify_state == "pending"):
+            action._whatsapp_notify_pending()
         # A number in test mode "sends" without any network call: do it now, so the
         # demo is complete before Odoo starts (no commit here, unlike the cron).
         queued = self.env["ofitec.whatsapp.message"].search(
@@ -297,7 +304,7 @@ class OfitecNextAction(models.Model):
             vals_list.append(vals)
         messages = Message.create(vals_list)
         if reason == "urgent":
-            self.whatsapp_notified = True
+            self.write({"whatsapp_notified": True, "whatsapp_notify_state": "queued"})
         self._whatsapp_log_queued(messages, reason)
         return messages
 

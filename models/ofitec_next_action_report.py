@@ -31,7 +31,7 @@ class OfitecNextActionReport(models.Model):
         help="Who could not be reached over WhatsApp about this action, and why.",
     )
 
-    @api.depends("whatsapp_message_ids.state")
+    @api.depends("whatsapp_message_ids.state", "whatsapp_notify_state")
     def _compute_whatsapp_problem(self):
         for action in self:
             action.whatsapp_problem = action._whatsapp_get_problem() or False
@@ -46,7 +46,8 @@ class OfitecNextActionReport(models.Model):
         for message in messages.sorted("id"):
             latest[message.partner_id.id or message.phone] = message
         # A loop, not a comprehension: _() reads the language from its caller's frame.
-        lines = []
+        lines = [self._whatsapp_notify_error_line()] if self.whatsapp_notify_state else []
+        lines = [line for line in lines if line]
         for message in latest.values():
             config = message.config_id.sudo()
             if message.state == "queued" and config.sending_paused:

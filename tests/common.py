@@ -390,7 +390,9 @@ class WhatsAppMixin:
         user.partner_id.mobile = mobile
         return user
 
-    def _create_action(self, **vals):
+    def _create_action(self, notify=True, **vals):
+        """Create an action as a user does; with ``notify``, then run the notification
+        cron's job, as it runs right after the user's commit."""
         values = {
             "name": "Revisar hormigonado losa piso 3",
             "description": "Resistencia bajo lo especificado.",
@@ -402,7 +404,14 @@ class WhatsAppMixin:
             "expected_benefits": "Evitar 2 semanas de atraso.",
         }
         values.update(vals)
-        return self.env["ofitec.next.action"].create(values)
+        action = self.env["ofitec.next.action"].create(values)
+        if notify:
+            self._run_notify()
+        return action
+
+    def _run_notify(self):
+        """Queue the pending actions' notifications as the cron does (no commits)."""
+        return self.env["ofitec.next.action"].sudo()._whatsapp_process_pending()
 
     def _messages(self, action=None, **domain):
         dom = [(key, "=", value) for key, value in domain.items()]

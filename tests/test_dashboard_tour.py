@@ -40,10 +40,16 @@ class TestWhatsappDashboardTour(HttpCase):
         self.unreachable = env["ofitec.next.action"].create(
             dict(values, name="Tour unreachable action", user_id=nobody.id)
         )
-        # Test mode: the queue "sends" locally, so the action shows as sent.
+        # The notification cron queues, then test mode "sends" locally: shown as sent.
+        env["ofitec.next.action"]._whatsapp_process_pending()
         env["ofitec.whatsapp.message"]._process_queue()
         self.assertTrue(self.action.whatsapp_sent)
         self.assertIn("Tour Sin Número", self.unreachable.whatsapp_problem)
+        # Saved, its notification not prepared yet: shown as pending from the start.
+        self.pending = env["ofitec.next.action"].create(
+            dict(values, name="Tour pending action", user_id=admin.id)
+        )
+        self.assertEqual(self.pending.whatsapp_notify_state, "pending")
 
     def test_whatsapp_dashboard_tour(self):
         self._create_records()

@@ -20,7 +20,7 @@ from .common import RealNetworkCall, WhatsAppCase, meta_error
 
 MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
-NEXT_ACTION_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_next_action"
+NOTIFY_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_next_action_notify"
 MESSAGE_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_message_queue"
 
 
@@ -88,15 +88,20 @@ class TestQueueing(QueueCase):
 
     def test_creation_wakes_the_cron(self):
         cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue")
+        notify_cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_notify_actions")
         Trigger = self.env["ir.cron.trigger"].sudo()
-        Trigger.search([("cron_id", "=", cron.id)]).unlink()
-        self._create_action()
+        Trigger.search([("cron_id", "in", (cron | notify_cron).ids)]).unlink()
+        self._create_action(notify=False)
         due = [("cron_id", "=", cron.id), ("call_at", "<=", fields.Datetime.now())]
+        notify_due = [("cron_id", "=", notify_cron.id), ("call_at", "<=", fields.Datetime.now())]
+        self.assertEqual(Trigger.search_count(notify_due), 1)
+        self._run_notify()  # the notification cron queues the messages: the send cron wakes
         self.assertEqual(Trigger.search_count(due), 1)
         # One due trigger wakes the cron, which drains everything: no second one
         # (each immediate trigger costs a NOTIFY on a new connection after commit).
         self._create_action(name="Otra acción urgente")
         self.assertEqual(Trigger.search_count(due), 1)
+        self.assertEqual(Trigger.search_count(notify_due), 1)
 
     def test_action_saved_when_queueing_raises(self):
         Action = type(self.env["ofitec.next.action"])
@@ -107,10 +112,12 @@ class TestQueueing(QueueCase):
 
         with self.mock_whatsapp_gateway() as gateway:
             with patch.object(Action, "_get_whatsapp_recipients", broken):
-                with self.assertLogs(NEXT_ACTION_LOGGER, "ERROR") as logs:
+                with self.assertLogs(NOTIFY_LOGGER, "ERROR") as logs:
                     with mute_logger("odoo.sql_db"):
+                        # The cron's job runs inside the patch (see _create_action).
                         action = self._create_action(name="Acción que falla al encolar")
             self.assertIn("could not queue", "\n".join(logs.output))
+            self.assertEqual(action.whatsapp_notify_state, "failed")
             # The transaction is still usable and the action is saved.
             self.assertTrue(action.exists())
             self.assertEqual(
@@ -144,36 +151,43 @@ class TestQueueing(QueueCase):
         action.write({"name": "Nuevo título", "description": "Cambio"})
         action.action_start_progress()
         action.write({"status": "pending", "priority": "2"})
+        self._run_notify()
         self.assertEqual(len(self._messages(action)), 2)
 
     def test_escalation_notifies_once(self):
         action = self._create_action(priority="3")
         self.assertFalse(self._messages(action))
         action.write({"priority": "1"})
+        self._run_notify()
         messages = self._messages(action)
         self.assertEqual(len(messages), 2)
         self.assertEqual(set(messages.mapped("state")), {"queued"})
         action.write({"priority": "3"})
         action.write({"priority": "2"})
+        self._run_notify()
         self.assertEqual(self._messages(action), messages)
 
     def test_reopened_urgent_action_is_notified_when_it_opens(self):
         action = self._create_action(priority="1", status="completed")
         self.assertFalse(self._messages(action))
         action.write({"status": "pending"})
+        self._run_notify()
         self.assertEqual(len(self._messages(action)), 2)
 
     def test_whatsapp_disabled(self):
         action = self._create_action(whatsapp_enabled=False)
         action.write({"priority": "2"})
         action.write({"priority": "1"})
+        self._run_notify()
         self.assertFalse(self._messages(action))
         self.assertFalse(action.whatsapp_notified)
         # Switching it on for an urgent open action sends the notification (once).
         action.whatsapp_enabled = True
+        self._run_notify()
         self.assertEqual(len(self._messages(action)), 2)
         action.write({"whatsapp_enabled": False})
         action.write({"whatsapp_enabled": True})
+        self._run_notify()
         self.assertEqual(len(self._messages(action)), 2)
 
     def test_extension_hook(self):

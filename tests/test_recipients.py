@@ -184,6 +184,9 @@ class TestQueuedByAnyUser(WhatsAppCase):
                 "user_id": self.user_assignee.id,
             }
         )
+        # The user's transaction only marks it; the cron (a technical user) queues.
+        self.assertEqual(action.whatsapp_notify_state, "pending")
+        self._run_notify()
         messages = self._messages(action)
         self.assertEqual(len(messages), 2)
         self.assertEqual(set(messages.mapped("state")), {"queued"})
@@ -197,6 +200,7 @@ class TestQueuedByAnyUser(WhatsAppCase):
         self.assertFalse(self._messages(action))
         self.env.invalidate_all()
         action.with_user(self.plain_user).write({"priority": "1"})
+        self._run_notify()
         messages = self._messages(action)
         self.assertEqual(sorted(messages.mapped("phone")), ["+56911111111", "+56922222222"])
         self.assertIn("Edificio Los Robles", messages[0].body)

@@ -1,12 +1,16 @@
 """What a Spanish-speaking user reads is Spanish, including what the cron writes."""
 
+from unittest.mock import patch
+
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from ..tools.errors import PermanentError
 from .common import WhatsAppCase
 
 MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
+NOTIFY_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_next_action_notify"
 
 
 @tagged("post_install", "-at_install")
@@ -74,3 +78,25 @@ class TestSpanish(WhatsAppCase):
         # Same in both languages, and the ribbon already says "test mode".
         self.assertEqual(demo.name, "OFITEC (demo)")
         self.assertTrue(demo.test_mode)
+
+    def test_notification_state_and_its_failure(self):
+        action = self._create_action(notify=False)
+        labels = dict(
+            action.with_context(lang="es_ES")
+            ._fields["whatsapp_notify_state"]
+            ._description_selection(self.env(context={"lang": "es_ES"}))
+        )
+        self.assertEqual(labels["pending"], "Preparando")
+        Action = type(self.env["ofitec.next.action"])
+
+        def broken(action):
+            raise ValueError("sin datos")
+
+        with patch.object(Action, "_get_whatsapp_recipients", broken):
+            with mute_logger(NOTIFY_LOGGER):
+                self._run_notify()
+        self.assertEqual(action.whatsapp_notify_state, "failed")
+        self.assertIn(
+            "No se pudo preparar la notificación WhatsApp: ValueError: sin datos",
+            self._notes(action),
+        )

@@ -29,6 +29,7 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
             isUser: false,
             stats: null,
             sent: {},
+            pending: {},
             problem: {},
         });
         onWillStart(async () => {
@@ -83,13 +84,22 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
             const records = await this.orm.read("ofitec.next.action", ids, [
                 "whatsapp_sent",
                 "whatsapp_problem",
+                "whatsapp_notify_state",
             ]);
             this.whatsapp.sent = Object.fromEntries(records.map((r) => [r.id, r.whatsapp_sent]));
+            // Saved urgent, not sent yet: the notification is being prepared or queued.
+            this.whatsapp.pending = Object.fromEntries(
+                records.map((r) => [
+                    r.id,
+                    ["pending", "queued"].includes(r.whatsapp_notify_state),
+                ])
+            );
             this.whatsapp.problem = Object.fromEntries(
                 records.map((r) => [r.id, r.whatsapp_problem || ""])
             );
         } else {
             this.whatsapp.sent = {};
+            this.whatsapp.pending = {};
             this.whatsapp.problem = {};
         }
         if (this.whatsapp.isUser) {

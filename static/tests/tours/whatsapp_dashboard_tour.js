@@ -9,6 +9,7 @@ import tour from "web_tour.tour";
 
 const NOTIFIED = "Tour notified action";
 const UNREACHABLE = "Tour unreachable action";
+const PENDING = "Tour pending action";
 
 function checkCards(deliveryLabel) {
     for (const key of ["sent_today", "received_today", "delivery_rate", "replies_processed"]) {
@@ -37,6 +38,14 @@ function checkIndicators(problemWords) {
     // An icon, not an emoji: it shows without an emoji font, with a tooltip.
     if (!sent.find("i.fa-mobile").length || !sent.attr("title")) {
         console.error("the sent indicator should be an icon with a tooltip");
+    }
+    const pendingRow = `tr.o_next_action_urgent_row:contains("${PENDING}")`;
+    const pending = $(`${pendingRow} .o_whatsapp_pending_indicator`);
+    if (!pending.find("i.fa-mobile").length || !pending.attr("title")) {
+        console.error("a saved urgent action should show its pending WhatsApp at once");
+    }
+    if ($(`${pendingRow} .o_whatsapp_sent_indicator`).length) {
+        console.error("a pending notification is not shown as sent");
     }
     const row = `tr.o_next_action_urgent_row:contains("${UNREACHABLE}")`;
     const problem = $(`${row} .o_whatsapp_problem_indicator`);

@@ -10,7 +10,10 @@
                (--workers=2, one cron worker) against the framework floor GET
                /web/health on the same server;
   burst    (d) one POST carrying 1,000 statuses: time until all are applied in the
-               database, and the peak RSS of the Odoo worker processes meanwhile.
+               database, and the peak RSS of the Odoo worker processes meanwhile;
+  inbound      signed inbound texts (some of them replies that move actions) for about
+               15 s at the rate the webhook accepts them: processing throughput beside
+               ingestion, and the backlog left once the load stops.
 
 Each bench is a module of benches/; the code it runs inside ``odoo shell`` is a module
 of shell/; what they share is in common.py and httpload.py.
@@ -32,15 +35,15 @@ import subprocess
 import sys
 import time
 
-from benches import burst, create, queue, server, webhook
+from benches import burst, create, inbound, queue, server, webhook
 from common import Context, Runner, odoo_python_from_command, say, section
 
 # Kept importable from here for bench_stats.py and older callers.
 __all__ = ["Runner", "main", "say", "section"]
 
 # In the order they run. HTTP benches share one running Odoo server (benches/server.py).
-BENCHES = (queue, create, webhook, burst)
-HTTP_BENCHES = (webhook, burst)
+BENCHES = (queue, create, webhook, burst, inbound)
+HTTP_BENCHES = (webhook, burst, inbound)
 ALL_BENCHES = tuple(bench.NAME for bench in BENCHES)
 ALIASES = {"a": "queue", "b": "create", "c": "webhook", "d": "burst"}
 
@@ -53,7 +56,7 @@ def run(ctx, selected):
             continue
         if bench in HTTP_BENCHES:
             if bench is http[0]:
-                ctx.guard("(c)/(d) server", lambda: server.run_benches(ctx, http))
+                ctx.guard("HTTP server", lambda: server.run_benches(ctx, http))
             continue
         ctx.guard(bench.LABEL, lambda bench=bench: bench.run(ctx))
 
@@ -66,7 +69,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--only",
         default=",".join(ALL_BENCHES),
-        help="comma-separated benches among queue,create,webhook,burst (or a,b,c,d); default: all",
+        help="comma-separated benches among queue,create,webhook,burst,inbound (or a,b,c,d); "
+        "default: all",
     )
     parser.add_argument(
         "--odoo",
@@ -100,6 +104,18 @@ def parse_args(argv=None):
         help="(c) requests profiled in process after the server stops (0: none)",
     )
     parser.add_argument("--burst-size", type=int, default=1000, help="(d) statuses in the POST")
+    parser.add_argument(
+        "--inbound-seconds", type=float, default=15, help="(inbound) seconds of load"
+    )
+    parser.add_argument(
+        "--inbound-senders", type=int, default=240, help="(inbound) distinct senders"
+    )
+    parser.add_argument(
+        "--inbound-drain-limit",
+        type=float,
+        default=120,
+        help="(inbound) seconds to wait for the backlog after the load",
+    )
     parser.add_argument(
         "--max-seconds", type=float, default=600, help="time limit of each timed loop (default 600)"
     )

@@ -7,6 +7,10 @@ body, maps the outcome to HTTP and stores the event.
 ``type='http'`` (never ``'json'``: Odoo answers 200 on errors there, so Meta would not
 redeliver and bad signatures would look accepted). The signature is checked on the
 raw bytes before anything parses the body; processing runs later in a cron.
+
+Per request, the database sees only what must be durable before the 200: the event's
+INSERT and its cron wake-up (the number is looked up in a per-process cache, see
+``models/ofitec_whatsapp_config_webhook.py``).
 """
 
 import logging
@@ -40,24 +44,28 @@ class WhatsappWebhookController(http.Controller):
     @http.route(
         "/webhooks/whatsapp/<int:config_id>",
         type="http",
-        auth="public",
+        # Like /web/health: no user to load (auth="public" would look the public user
+        # up on every request); everything below runs as sudo on the cached number.
+        auth="none",
         methods=["GET", "POST"],
         csrf=False,
         save_session=False,
     )
     def whatsapp_webhook(self, config_id, **_kwargs):
-        config = request.env["ofitec.whatsapp.config"].sudo().browse(config_id).exists()
-        if not config or not config.active:
+        Config = request.env["ofitec.whatsapp.config"].sudo()
+        route = Config._get_webhook_route(config_id)  # cached per process
+        if not route:
             raise NotFound()
-        handler = config._get_webhook_handler()
+        company_id, handler = route
+        config = Config.browse(config_id)
         if request.httprequest.method == "GET":
             answer = handler.handshake(request.httprequest.args)
             if answer and answer.status == 200:
                 config._record_handshake()
             return _answer(answer) if answer else _text("Method not allowed", 405)
-        return self._receive(config, handler)
+        return self._receive(config, company_id, handler)
 
-    def _receive(self, config, handler):
+    def _receive(self, config, company_id, handler):
         httprequest = request.httprequest
         try:
             raw = read_body(httprequest, MAX_BODY_BYTES)
@@ -84,5 +92,5 @@ class WhatsappWebhookController(http.Controller):
             if expected:
                 text = f"{text}. Expected: {expected}"
             return _text(text, 400)
-        Event._store(config, raw)
+        Event._store(config, raw, company_id)
         return _answer(handler.acknowledge())

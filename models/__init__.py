@@ -13,6 +13,7 @@ from . import (
     ofitec_whatsapp_config_setup,
     ofitec_whatsapp_config_token,
     ofitec_whatsapp_config_twilio,
+    ofitec_whatsapp_config_webhook,
     ofitec_whatsapp_contact,
     ofitec_whatsapp_message,
     ofitec_whatsapp_message_compose,

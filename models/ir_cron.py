@@ -28,3 +28,33 @@ class IrCron(models.Model):
             if self.env.cr.fetchone():
                 return
         self.sudo()._trigger(at)
+
+    # ------------------------------------------------------------------
+    # A wake-up that is never lost (the webhook events)
+    # ------------------------------------------------------------------
+    def _trigger_now(self):
+        """``_trigger()`` for work committed with the current transaction, never lost.
+
+        Skipping the trigger when one is already due (``_trigger_unless_pending``) can
+        leave work behind: the run that deletes that trigger at its end may have looked
+        for work before this transaction committed. This transaction's own trigger is
+        invisible to the clean-up of a run begun before the commit (``_process_job``
+        deletes what its snapshot holds), so the run it causes starts after the commit.
+        One INSERT, and a NOTIFY to the cron workers after commit; one run consumes the
+        triggers of many requests.
+        """
+        self.ensure_one()
+        self.env.cr.execute(
+            """
+            INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
+                                         create_date, write_date)
+            SELECT id, clock_timestamp() AT TIME ZONE 'UTC', %s, %s,
+                   now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+              FROM ir_cron WHERE id = %s AND active
+            """,
+            (self.env.uid, self.env.uid, self.id),
+        )
+        if not self.env.cr.rowcount:
+            return False
+        self.env.cr.postcommit.add(self._notifydb)
+        return True

@@ -1,12 +1,15 @@
 import logging
 import threading
+import time
 from datetime import timezone
 
-from odoo import _, api, fields, models
+from odoo import SUPERUSER_ID, _, api, fields, models
 
 _logger = logging.getLogger(__name__)
 
+PROCESSING_CRON = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
 EVENT_BATCH = 20  # events processed per transaction by the cron
+RUN_TIME_BUDGET = 60  # seconds a cron run processes before it yields (then runs again)
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
@@ -57,18 +60,40 @@ class OfitecWhatsappWebhookEvent(models.Model):
     # Storing (called by the controller, after the signature check)
     # ------------------------------------------------------------------
     @api.model
-    def _store(self, config, raw_body):
-        event = self.sudo().create(
-            {
-                "config_id": config.id,
-                "company_id": config.company_id.id,
-                "payload": raw_body.decode("utf-8"),
-            }
+    def _store(self, config, raw_body, company_id=None):
+        """Store one signed POST of ``config`` as received, and wake the processing cron.
+
+        This is the whole cost of the webhook route in the database: one INSERT (the
+        ORM would read the config and compute defaults first) and the wake-up
+        (:meth:`_wake_processing`), committed with the request before it answers 200.
+        """
+        uid = self.env.uid or SUPERUSER_ID
+        self.env.cr.execute(
+            """
+            INSERT INTO ofitec_whatsapp_webhook_event
+                   (config_id, company_id, state, payload,
+                    create_uid, write_uid, create_date, write_date)
+            VALUES (%s, %s, 'received', %s, %s, %s,
+                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+            RETURNING id
+            """,
+            (
+                config.id,
+                company_id or config.sudo().company_id.id,
+                raw_body.decode("utf-8"),
+                uid,
+                uid,
+            ),
         )
-        self.env.ref(
-            "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
-        ).sudo()._trigger_unless_pending()
+        event = self.browse(self.env.cr.fetchone()[0])
+        self._wake_processing()
         return event
+
+    @api.model
+    def _wake_processing(self):
+        """Wake the processing cron for the events of this transaction (see
+        ``ir.cron._trigger_now``: never lost, consumed in bulk by the next run)."""
+        self._processing_cron()._trigger_now()
 
     @api.model
     def _store_rejected(self, config, raw_body, reason):
@@ -93,9 +118,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
         events = self.filtered(lambda e: e.state == "failed")
         events.write({"state": "received", "error": False})
         if events:
-            self.env.ref(
-                "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
-            ).sudo()._trigger_unless_pending()
+            self._wake_processing()
         return True
 
     # ------------------------------------------------------------------
@@ -112,7 +135,14 @@ class OfitecWhatsappWebhookEvent(models.Model):
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         handled = 0
+        deadline = time.monotonic() + RUN_TIME_BUDGET
         while limit is None or handled < limit:
+            if auto_commit and time.monotonic() > deadline:
+                # Give the cron worker back to the other jobs; a trigger of its own
+                # (not one Odoo deletes at the end of this run) brings it back at once.
+                self._processing_cron()._trigger_now()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                break
             # The query below reads the table itself: write what the last batch changed
             # first (without it, a test run, which does not commit, gets it again).
             self.env.flush_all()
@@ -151,6 +181,12 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 # A batch is a unit of work; committing releases its locks.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return handled
+
+    @api.model
+    def _processing_cron(self):
+        # By id from the cached xml id lookup: env.ref() would also query the cron.
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(PROCESSING_CRON)
+        return self.env["ir.cron"].sudo().browse(cron_id)
 
     def _process(self, notices=None):
         """Apply every status and message of this event; one bad item never stops the rest.

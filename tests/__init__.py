@@ -23,5 +23,6 @@ from . import (
     test_twilio,
     test_twilio_http,
     test_webhook_http,
+    test_webhook_ingest,
     test_webhook_processing,
 )

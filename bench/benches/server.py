@@ -10,6 +10,7 @@ from common import (
     pick_ports,
     say,
     section,
+    start_fake_graph,
     start_odoo_server,
 )
 
@@ -41,7 +42,7 @@ class Server:
 
 def run_benches(ctx, benches):
     """Prepare the database, start Odoo, run each bench module in order, stop Odoo."""
-    section("(c)/(d) Starting Odoo with --workers=2 --max-cron-threads=1")
+    section("HTTP benches: starting Odoo with --workers=2 --max-cron-threads=1")
     ctx.ensure_template("wa")
     db = f"{ctx.runner.prefix}_http"
     ctx.runner.clone(ctx.template_db, db)
@@ -51,14 +52,18 @@ def run_benches(ctx, benches):
     for bench in benches:
         for group, (count, base) in bench.sent_messages(ctx.options).items():
             sent_messages[group], phone_bases[group] = count, base
-    nowhere = pick_ports(18640, 18649)  # never called: statuses send nothing
+    # Statuses send nothing; the answers to inbound texts go to the fake Graph API.
+    graph_port = pick_ports(18610, 18619)
+    start_fake_graph(
+        ctx.runner, graph_port, "bench-token-c", ctx.runner.log_path("fake_graph_http.jsonl")
+    )
     say(f"  preparing {db}: {sum(sent_messages.values())} sent messages with wamids")
     ctx.runner.shell(
         db,
         "setup_db",
         {
             "send_cron_active": True,
-            "api_base_url": f"http://127.0.0.1:{nowhere}",
+            "api_base_url": f"http://127.0.0.1:{graph_port}",
             "token": "bench-token-c",
             "app_secret": secret,
             "phone_number_id": PHONE_NUMBER_ID,

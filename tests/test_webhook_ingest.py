@@ -1,0 +1,156 @@
+"""Ingestion at scale: the route's cached lookup of the number, the event stored before
+the 200, and the processing cron's wake-up that no run can lose (real transactions on
+their own connections, as concurrent workers have)."""
+
+import threading
+from contextlib import closing
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.tests import tagged
+
+from ..tools.signature import meta_signature_header
+from .common import WhatsAppCase, WhatsAppHttpCase, meta_body, meta_payload, meta_status
+
+CRON_XMLID = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
+
+
+@tagged("post_install", "-at_install")
+class TestIngestRoute(WhatsAppHttpCase):
+    def setUp(self):
+        super().setUp()
+        self.cron = self.env.ref(CRON_XMLID)
+        self.Trigger = self.env["ir.cron.trigger"].sudo()
+        self.Trigger.search([("cron_id", "=", self.cron.id)]).unlink()
+
+    def _body(self, wamid):
+        return meta_body(meta_payload(statuses=[meta_status(wamid, "delivered")]))
+
+    def test_events_stored_each_with_its_wake_up(self):
+        for index in range(3):
+            response = self._post_webhook(self._body(f"wamid.INGEST.{index}"))
+            self.assertEqual(response.status_code, 200)
+        events = self.env["ofitec.whatsapp.webhook.event"].search([])
+        self.assertEqual(len(events), 3)
+        self.assertEqual(set(events.mapped("state")), {"received"})
+        self.assertEqual(events.mapped("config_id"), self.config)
+        self.assertEqual(events.mapped("company_id"), self.config.company_id)
+        # One trigger per request (a shared one could be consumed by a run that looked
+        # for events before this one committed); one run takes them all.
+        self.assertEqual(self.Trigger.search_count([("cron_id", "=", self.cron.id)]), 3)
+        self.assertEqual(self._process_webhooks(), 3)
+
+    def test_route_follows_changes_of_the_number(self):
+        old_secret = self.config.sudo().app_secret
+        body = self._body("wamid.INGEST.A")
+        self.assertEqual(self._post_webhook(body).status_code, 200)  # now cached
+        self.config.sudo().app_secret = "a-brand-new-app-secret"
+        old_signature = meta_signature_header(old_secret, body)
+        self.assertEqual(self._post_webhook(body, signature=old_signature).status_code, 403)
+        self.assertEqual(self._post_webhook(body).status_code, 200)
+        self.config.active = False
+        self.assertEqual(self._post_webhook(body).status_code, 404)
+        self.config.active = True
+        self.assertEqual(self._post_webhook(body).status_code, 200)
+
+    def test_inactive_cron_gets_no_trigger(self):
+        self.cron.active = False
+        self.assertEqual(self._post_webhook(self._body("wamid.INGEST.OFF")).status_code, 200)
+        self.assertFalse(self.Trigger.search([("cron_id", "=", self.cron.id)]))
+        self.assertEqual(len(self.env["ofitec.whatsapp.webhook.event"].search([])), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestWakeUpConcurrency(WhatsAppCase):
+    """Two workers, two real transactions: the webhook request's wake-up and a cron
+    run. Data is committed in cursors of their own and deleted afterwards."""
+
+    def setUp(self):
+        super().setUp()
+        self.dbname = self.env.cr.dbname
+        self.cron_id = self.env.ref(CRON_XMLID).id
+        with self._cursor() as cr:
+            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
+            self.max_trigger_id = cr.fetchone()[0]
+            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ofitec_whatsapp_webhook_event")
+            self.max_event_id = cr.fetchone()[0]
+        self.addCleanup(self._delete_committed)
+
+    def _cursor(self):
+        return odoo.sql_db.db_connect(self.dbname).cursor()
+
+    def _delete_committed(self):
+        with self._cursor() as cr:
+            cr.execute(
+                "DELETE FROM ir_cron_trigger WHERE id > %s AND cron_id = %s",
+                (self.max_trigger_id, self.cron_id),
+            )
+            cr.execute(
+                "DELETE FROM ofitec_whatsapp_webhook_event WHERE id > %s", (self.max_event_id,)
+            )
+
+    def _triggers(self):
+        with closing(self._cursor()) as cr:
+            cr.execute(
+                "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s AND id > %s",
+                (self.cron_id, self.max_trigger_id),
+            )
+            return cr.fetchone()[0]
+
+    def test_wake_up_survives_the_end_of_a_run_begun_before_it(self):
+        """Odoo ends a run by deleting the triggers due when it began, although the run
+        may have looked for events before this request committed. The request does not
+        rely on such a trigger: its own, committed after that run's snapshot, survives,
+        so a run that starts after the commit takes the event."""
+        with self._cursor() as cr:  # the trigger that started the run
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["ofitec.whatsapp.webhook.event"]._wake_processing()
+        with closing(self._cursor()) as cron_cr:
+            cron_cr.execute("SELECT 1")  # a run begins: its snapshot and now() are fixed
+            with self._cursor() as request_cr:
+                env = api.Environment(request_cr, SUPERUSER_ID, {})
+                env["ofitec.whatsapp.webhook.event"]._wake_processing()
+            cron_cr.execute(
+                "DELETE FROM ir_cron_trigger WHERE cron_id = %s"
+                " AND call_at < (now() at time zone 'UTC')",
+                (self.cron_id,),
+            )
+            cron_cr.commit()
+        self.assertEqual(self._triggers(), 1)
+
+    def test_a_run_outside_tests_commits_what_it_processed(self):
+        """A cron run outside a test thread commits per batch: the event committed by
+        a request is processed and stays processed."""
+        payload = meta_body(meta_payload(statuses=[meta_status("wamid.RUN.1", "delivered")]))
+        with self._cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            config = env["ofitec.whatsapp.config"].create(
+                {"name": "Wake-up test number", "phone_number_id": "990000000077"}
+            )
+            self.addCleanup(self._delete_config, config.id)
+            env["ofitec.whatsapp.webhook.event"]._store(config, payload)
+        self.assertEqual(self._triggers(), 1)
+        handled = []
+
+        def run():  # a thread of its own: not a test thread, so the run commits
+            with self._cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                handled.append(env["ofitec.whatsapp.webhook.event"]._process_pending())
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(60)
+        self.assertEqual(handled, [1])
+        with closing(self._cursor()) as cr:
+            cr.execute(
+                "SELECT state FROM ofitec_whatsapp_webhook_event WHERE id > %s",
+                (self.max_event_id,),
+            )
+            self.assertEqual(cr.fetchall(), [("processed",)])
+
+    def _delete_config(self, config_id):
+        with self._cursor() as cr:
+            cr.execute(
+                "DELETE FROM ofitec_whatsapp_webhook_event WHERE config_id = %s", (config_id,)
+            )
+            cr.execute("DELETE FROM ofitec_whatsapp_config WHERE id = %s", (config_id,))

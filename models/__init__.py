@@ -20,6 +20,7 @@ from . import (
     ofitec_whatsapp_message_contact,
     ofitec_whatsapp_message_hold,
     ofitec_whatsapp_message_inbound,
+    ofitec_whatsapp_message_insight,
     ofitec_whatsapp_message_queue,
     ofitec_whatsapp_message_report,
     ofitec_whatsapp_message_stats,

@@ -264,7 +264,7 @@ class OfitecWhatsappMessageQueue(models.Model):
             return self._hold_for_template(waiting.args[0])
         except PermanentError as error:
             if not test_only:
-                return self._mark_failed(error.code, str(error))
+                return self._mark_failed(error.code, str(error), error.title)
             # Test mode stands in for Meta: a free text outside the window is what a
             # real send would refuse, but nothing is sent here; record it as text.
             kind = "text"
@@ -313,7 +313,7 @@ class OfitecWhatsappMessageQueue(models.Model):
         if isinstance(error, RetryableError):
             return self._schedule_retry(error)
         if isinstance(error, WhatsAppError):
-            return self._mark_failed(error.code, self._describe_error(error))
+            return self._mark_failed(error.code, self._describe_error(error), error.title)
         _logger.error(
             "WhatsApp message %s: unexpected error while sending", self.id, exc_info=error
         )
@@ -421,11 +421,13 @@ class OfitecWhatsappMessageQueue(models.Model):
         self._report_outcome()
         return True
 
-    def _mark_failed(self, code, message):
+    def _mark_failed(self, code, message, title=None):
         self.write(
             {
                 "state": "failed",
                 "error_code": str(code) if code not in (None, False) else False,
+                # What the failures are grouped by: the provider's title, else ours.
+                "error_title": title or message,
                 "error_message": message,
                 "next_attempt": False,
             }
@@ -445,8 +447,10 @@ class OfitecWhatsappMessageQueue(models.Model):
         # Meta: code 1 ("API unknown") deserves at most two attempts.
         if attempt >= max_attempts or (code == 1 and attempt >= 2):
             self.retry_count = attempt
+            # A network failure has no provider title: its description is the title.
+            title = error.title if code is not None else None
             return self._mark_failed(
-                code if code is not None else "retry", self._describe_error(error)
+                code if code is not None else "retry", self._describe_error(error), title
             )
         next_attempt = fields.Datetime.now() + timedelta(seconds=_backoff_delay(attempt, error))
         self.write(

@@ -287,6 +287,7 @@ class OfitecWhatsappStatus(models.Model):
                 if state == status_rule.FAILED:
                     first = errors[0] if errors else {}
                     vals["error_code"] = str(first.get("code") or "failed")
+                    vals["error_title"] = first.get("title") or False
                     vals["error_message"] = (
                         " | ".join(filter(None, (first.get("title"), first.get("details"))))
                         or False

@@ -8,6 +8,7 @@ from . import (
     test_dashboard_tour,
     test_failure_report,
     test_health_tour,
+    test_insight,
     test_menus,
     test_outbound_queue,
     test_provider_cases,

@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 
@@ -70,3 +73,43 @@ class TestWhatsappDashboardTour(HttpCase):
         self._create_records()
         url = f"/web#id={self.config.id}&model=ofitec.whatsapp.config&view_type=form"
         self.start_tour(url, "ofitec_whatsapp_config_tour", login="admin")
+
+    def _create_insight_records(self):
+        """Real messages for WhatsApp › Dashboard: read after 2, 4 and 30 minutes, and
+        one refused by Meta (131026)."""
+        sent = fields.Datetime.now() - timedelta(hours=1)
+        Message = self.env["ofitec.whatsapp.message"]
+        for minutes in (2, 4, 30):
+            Message.create(
+                {
+                    "config_id": self.config.id,
+                    "phone": "+56987654321",
+                    "state": "read",
+                    "sent_date": sent,
+                    "read_date": sent + timedelta(minutes=minutes),
+                }
+            )
+        Message.create(
+            {
+                "config_id": self.config.id,
+                "phone": "+56987654321",
+                "state": "failed",
+                "sent_date": sent,
+                "error_code": "131026",
+                "error_title": "Message undeliverable",
+            }
+        )
+
+    def test_whatsapp_insight_tour(self):
+        self._create_records()
+        self._create_insight_records()
+        self.start_tour("/web", "ofitec_whatsapp_insight_tour", login="admin")
+
+    def test_whatsapp_insight_tour_in_spanish(self):
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"].search(
+            [("name", "in", ("ofitec_whatsapp", "web", "ofitec_next_action"))]
+        )._update_translations(["es_ES"])
+        self._create_records(lang="es_ES")
+        self._create_insight_records()
+        self.start_tour("/web", "ofitec_whatsapp_insight_tour_es", login="admin")

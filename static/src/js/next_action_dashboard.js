@@ -146,4 +146,14 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
     openWhatsappMessages() {
         return this.actionService.doAction("ofitec_whatsapp.ofitec_whatsapp_message_action");
     },
+
+    /** WhatsApp › Dashboard (graph and pivot) filtered on what the figure ``key`` counts. */
+    async openWhatsappInsight(key) {
+        const stats = this.whatsapp.stats || {};
+        const action = await this.orm.call("ofitec.whatsapp.message", "action_open_insight", [
+            key,
+            Boolean(stats.delivery_test),
+        ]);
+        return this.actionService.doAction(action);
+    },
 });

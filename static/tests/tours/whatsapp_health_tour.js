@@ -70,8 +70,8 @@ tour.register("ofitec_whatsapp_health_tour", {
         run: "click",
     },
     {
-        content: "The pivot view lists the states",
-        trigger: ".o_pivot table th:contains('Failed')",
+        content: "The pivot view shows the delivery rate, the read rate and the median",
+        trigger: ".o_pivot table th:contains('Median Time to Read (min)')",
         run() {},
     },
 ]);

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""WhatsApp › Dashboard on a million messages (figures only, never assertions).
+
+The stats bench's data (``bench_stats.INSERT``: 30 days, 25 % inbound, two companies),
+completed with what the dashboard groups by: two numbers per company, read dates
+(1 to 240 minutes after the send), Meta codes and titles on the failures, commands on
+the inbound messages. Then, in ``odoo shell`` as company A's WhatsApp user:
+
+- the upgrade: the generated columns dropped and made again, as on an upgrade of a
+  database that holds the messages (one ALTER TABLE, one rewrite of the table);
+- the cost of a write: inserting and updating 20,000 messages with and without the
+  generated columns, alternated (the ratio is the figure);
+- the read_group calls the Dashboard's pivot makes (total and per day, with the
+  rates and the median), the same without the median, the failures by code and
+  title, the replies by command per number.
+
+Run with Odoo's Python: ``python bench/bench_insight.py --odoo PATH [--messages N]``.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH_DIR)
+
+from bench_stats import INSERT, SETUP, Runner, say, section  # noqa: E402
+
+SHELL = f"""
+import sys
+sys.path.insert(0, {BENCH_DIR!r})
+import insight_in_shell
+emit(insight_in_shell.run(env, ARGS))
+"""
+
+CONFIGS = """
+configs = {}
+for company in env["res.company"].search([]):
+    for n in (1, 2):
+        configs.setdefault(str(company.id), []).append(env["ofitec.whatsapp.config"].create({
+            "name": f"{company.name} {n}", "phone_number_id": f"{company.id}{n}",
+            "company_id": company.id, "test_mode": True,
+        }).id)
+env.cr.commit()
+emit(configs)
+"""
+
+# What bench_stats' rows lack: numbers, read dates, errors, commands.
+COMPLETE = """
+UPDATE ofitec_whatsapp_message AS m
+   SET config_id = (%(configs)s::int[])[
+           CASE WHEN m.company_id = %(company_b)s THEN 3 ELSE 1 END + (m.id %% 2)],
+       read_date = CASE WHEN m.state = 'read'
+                        THEN m.sent_date + ((1 + m.id %% 240) * interval '1 minute') END,
+       delivered_date = CASE WHEN m.state IN ('delivered', 'read') THEN m.sent_date END,
+       error_code = CASE WHEN m.state = 'failed'
+                         THEN (ARRAY['131026', '131047', '131049'])[1 + m.id %% 3] END,
+       error_title = CASE WHEN m.state = 'failed'
+                          THEN (ARRAY['Message undeliverable', 'Re-engagement message',
+                                      'Meta chose not to deliver'])[1 + m.id %% 3] END,
+       command = CASE WHEN m.direction = 'inbound'
+                      THEN (ARRAY['ok', 'completed', 'cancel', NULL, NULL])[1 + m.id %% 5] END
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--odoo", default=os.environ.get("ODOO_BIN") or shutil.which("odoo"))
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per figure")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--workdir", default="")
+    parser.add_argument("--json", default="")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    if not options.odoo:
+        sys.exit("bench_insight.py: give --odoo PATH (or put odoo on PATH)")
+    runner = Runner(options)
+    figures = {}
+    try:
+        section(f"insight: WhatsApp › Dashboard on {options.messages:,} messages")
+        db = f"{runner.prefix}_insight"
+        runner.install(db, "ofitec_whatsapp")
+        company_b = runner.shell(db, SETUP, {}, "insight_setup")["company_b"]
+        configs = runner.shell(db, CONFIGS, {}, "insight_configs")
+        conn = runner.pg(db)
+        try:
+            with conn.cursor() as cr:
+                cr.execute("SELECT id FROM res_company ORDER BY id LIMIT 1")
+                company_a = cr.fetchone()[0]
+                started = time.monotonic()
+                params = {"company_a": company_a, "company_b": company_b}
+                cr.execute(INSERT, dict(params, count=options.messages))
+                took = time.monotonic() - started
+                say(f"  {options.messages:,} messages inserted in {took:.0f} s")
+                started = time.monotonic()
+                ids = configs[str(company_a)] + configs[str(company_b)]
+                cr.execute(COMPLETE, {"configs": ids, "company_b": company_b})
+                say(f"  completed (numbers, reads, errors) in {time.monotonic() - started:.0f} s")
+                cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
+        finally:
+            conn.close()
+        figures = runner.shell(db, SHELL, {"login": "bench_a", "repeat": options.repeat}, "insight")
+    except Exception:
+        runner.failed = True
+        raise
+    finally:
+        if not options.keep:
+            runner.cleanup()
+    section("Figures")
+    for line in figures.get("lines", []):
+        say(line)
+    say("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    return 1 if runner.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

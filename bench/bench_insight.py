@@ -14,7 +14,9 @@ the inbound messages. Then, in ``odoo shell`` as company A's WhatsApp user:
   rates and the median), the same without the median, the failures by code and
   title, the replies by command per number.
 
-Run with Odoo's Python: ``python bench/bench_insight.py --odoo PATH [--messages N]``.
+Run with Odoo's Python: ``python bench/bench_insight.py --odoo PATH [--messages N]``; its
+``odoo shell`` parts are ``shell/stats_setup.py``, ``shell/insight_configs.py`` and
+``shell/insight.py``.
 """
 
 import argparse
@@ -26,26 +28,8 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from bench_stats import INSERT, SETUP, Runner, say, section  # noqa: E402
-
-SHELL = f"""
-import sys
-sys.path.insert(0, {BENCH_DIR!r})
-import insight_in_shell
-emit(insight_in_shell.run(env, ARGS))
-"""
-
-CONFIGS = """
-configs = {}
-for company in env["res.company"].search([]):
-    for n in (1, 2):
-        configs.setdefault(str(company.id), []).append(env["ofitec.whatsapp.config"].create({
-            "name": f"{company.name} {n}", "phone_number_id": f"{company.id}{n}",
-            "company_id": company.id, "test_mode": True,
-        }).id)
-env.cr.commit()
-emit(configs)
-"""
+from bench_stats import INSERT  # noqa: E402
+from common import Runner, say, section  # noqa: E402
 
 # What bench_stats' rows lack: numbers, read dates, errors, commands.
 COMPLETE = """
@@ -86,8 +70,8 @@ def main(argv=None):
         section(f"insight: WhatsApp › Dashboard on {options.messages:,} messages")
         db = f"{runner.prefix}_insight"
         runner.install(db, "ofitec_whatsapp")
-        company_b = runner.shell(db, SETUP, {}, "insight_setup")["company_b"]
-        configs = runner.shell(db, CONFIGS, {}, "insight_configs")
+        company_b = runner.shell(db, "stats_setup", {}, "insight_setup")["company_b"]
+        configs = runner.shell(db, "insight_configs", {}, "insight_configs")
         conn = runner.pg(db)
         try:
             with conn.cursor() as cr:
@@ -105,7 +89,8 @@ def main(argv=None):
                 cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
         finally:
             conn.close()
-        figures = runner.shell(db, SHELL, {"login": "bench_a", "repeat": options.repeat}, "insight")
+        args = {"login": "bench_a", "repeat": options.repeat}
+        figures = runner.shell(db, "insight", args, "insight")
     except Exception:
         runner.failed = True
         raise

@@ -1,4 +1,4 @@
-"""The insight bench's timed part, run inside ``odoo shell`` by bench_insight.py."""
+"""(f) insight: the timed part, run inside ``odoo shell`` by bench_insight.py."""
 
 import statistics
 import time

@@ -111,6 +111,12 @@ def parse_args(argv=None):
         "--inbound-senders", type=int, default=240, help="(inbound) distinct senders"
     )
     parser.add_argument(
+        "--inbound-profile-events",
+        type=int,
+        default=60,
+        help="(inbound) texts processed in odoo shell after the server stops (0: none)",
+    )
+    parser.add_argument(
         "--inbound-drain-limit",
         type=float,
         default=120,

@@ -32,7 +32,7 @@ class IrCron(models.Model):
     # ------------------------------------------------------------------
     # A wake-up that is never lost (the webhook events)
     # ------------------------------------------------------------------
-    def _trigger_now(self):
+    def _trigger_now(self, notify=True):
         """``_trigger()`` for work committed with the current transaction, never lost.
 
         Skipping the trigger when one is already due (``_trigger_unless_pending``) can
@@ -40,8 +40,8 @@ class IrCron(models.Model):
         for work before this transaction committed. This transaction's own trigger is
         invisible to the clean-up of a run begun before the commit (``_process_job``
         deletes what its snapshot holds), so the run it causes starts after the commit.
-        One INSERT, and a NOTIFY to the cron workers after commit; one run consumes the
-        triggers of many requests.
+        One INSERT, and (``notify``) a NOTIFY to the cron workers after commit; one run
+        consumes the triggers of many requests.
         """
         self.ensure_one()
         self.env.cr.execute(
@@ -56,5 +56,6 @@ class IrCron(models.Model):
         )
         if not self.env.cr.rowcount:
             return False
-        self.env.cr.postcommit.add(self._notifydb)
+        if notify:
+            self.env.cr.postcommit.add(self._notifydb)
         return True

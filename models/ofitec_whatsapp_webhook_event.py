@@ -10,6 +10,26 @@ _logger = logging.getLogger(__name__)
 PROCESSING_CRON = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
 EVENT_BATCH = 20  # events processed per transaction by the cron
 RUN_TIME_BUDGET = 60  # seconds a cron run processes before it yields (then runs again)
+# A run that finds nothing left looks again for IDLE_LINGER seconds before it ends, and
+# a worker process notifies the cron workers at most every NOTIFY_EVERY seconds: a
+# request that skips the NOTIFY commits within NOTIFY_EVERY of one that sent it, so the
+# run woken by that one is still looking (IDLE_LINGER > NOTIFY_EVERY) or starts later.
+IDLE_LINGER = 0.5
+IDLE_POLL = 0.05
+NOTIFY_EVERY = 0.1
+_LAST_NOTIFY = [0.0]  # per process: when this process last notified the cron workers
+
+
+def _notify_cron_workers(cron):
+    """After commit: NOTIFY the cron workers, unless this process did so just before
+    (opening the connection that carries it costs more than storing the event)."""
+    now = time.monotonic()
+    if now - _LAST_NOTIFY[0] < NOTIFY_EVERY:
+        return
+    _LAST_NOTIFY[0] = now
+    cron._notifydb()
+
+
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
@@ -92,8 +112,11 @@ class OfitecWhatsappWebhookEvent(models.Model):
     @api.model
     def _wake_processing(self):
         """Wake the processing cron for the events of this transaction (see
-        ``ir.cron._trigger_now``: never lost, consumed in bulk by the next run)."""
-        self._processing_cron()._trigger_now()
+        ``ir.cron._trigger_now``: never lost, consumed in bulk by the next run); the
+        NOTIFY is shared by the requests of a tenth of a second (``NOTIFY_EVERY``)."""
+        cron = self._processing_cron()
+        if cron._trigger_now(notify=False):
+            self.env.cr.postcommit.add(lambda: _notify_cron_workers(cron))
 
     @api.model
     def _store_rejected(self, config, raw_body, reason):
@@ -136,6 +159,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         handled = 0
         deadline = time.monotonic() + RUN_TIME_BUDGET
+        idle_since = None
         while limit is None or handled < limit:
             if auto_commit and time.monotonic() > deadline:
                 # Give the cron worker back to the other jobs; a trigger of its own
@@ -159,7 +183,18 @@ class OfitecWhatsappWebhookEvent(models.Model):
             )
             events = self.browse([row[0] for row in self.env.cr.fetchall()])
             if not events:
-                break
+                if not auto_commit:
+                    break
+                # Look again a little before ending the run: a request that did not
+                # notify relies on it (see NOTIFY_EVERY). Commit: a fresh snapshot.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                now = time.monotonic()
+                idle_since = idle_since or now
+                if now - idle_since >= IDLE_LINGER:
+                    break
+                time.sleep(IDLE_POLL)
+                continue
+            idle_since = None
             events.invalidate_recordset()
             notices = {}
             for event in events:

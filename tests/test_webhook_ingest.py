@@ -4,11 +4,13 @@ their own connections, as concurrent workers have)."""
 
 import threading
 from contextlib import closing
+from unittest.mock import patch
 
 import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
+from ..models import ofitec_whatsapp_webhook_event as event_module
 from ..tools.signature import meta_signature_header
 from .common import WhatsAppCase, WhatsAppHttpCase, meta_body, meta_payload, meta_status
 
@@ -117,6 +119,24 @@ class TestWakeUpConcurrency(WhatsAppCase):
             )
             cron_cr.commit()
         self.assertEqual(self._triggers(), 1)
+
+    def test_requests_of_one_process_share_a_notify(self):
+        """Each request leaves its trigger; the cron workers are notified once for the
+        requests of one process within NOTIFY_EVERY (a run woken by the first one is
+        still looking when the next commits)."""
+        calls = []
+        Cron = type(self.env["ir.cron"])
+        with (
+            patch.object(Cron, "_notifydb", lambda cron: calls.append(cron.id)),
+            patch.object(event_module, "NOTIFY_EVERY", 3600),
+            patch.object(event_module, "_LAST_NOTIFY", [0.0]),
+        ):
+            for _index in range(3):
+                with self._cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env["ofitec.whatsapp.webhook.event"]._wake_processing()
+        self.assertEqual(calls, [self.cron_id])
+        self.assertEqual(self._triggers(), 3)
 
     def test_a_run_outside_tests_commits_what_it_processed(self):
         """A cron run outside a test thread commits per batch: the event committed by

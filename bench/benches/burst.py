@@ -181,7 +181,7 @@ def run(ctx, srv):
     pickup = f"{first_at:.2f} s" if first_at is not None else "?"
     ctx.note(
         f"(d) burst: 1 POST of {size} statuses answered {response.status} in "
-        f"{answered * 1000:.0f} ms; all applied after {applied_text} (target < 2 s; "
+        f"{answered * 1000:.0f} ms; all applied after {applied_text} (target < 0.5 s; "
         f"cron pick-up after {pickup}); "
         f"peak RSS of the cron worker {figures['cron_worker_peak_rss_mib'] or 0:.0f} MiB "
         f"(from {figures['cron_worker_baseline_rss_mib'] or 0:.0f}, "

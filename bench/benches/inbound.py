@@ -210,3 +210,34 @@ def _report_backlog(ctx, srv, start, samples, load_end, after_5s, drained_at, st
         f"{'MET' if met else 'MISSED'}); all processed {drained}; events failed {failed}; "
         f"replies that moved an action {replies} ({moved} actions now in progress or done)"
     )
+
+
+def after_stop(ctx, srv):
+    """With the server stopped, the same kind of texts processed alone in `odoo shell`:
+    events/s, SQL queries per event, and a profile (where processing spends its time)."""
+    count = ctx.options.inbound_profile_events
+    if not count:
+        return
+    senders = ctx.options.inbound_senders
+    payloads = [
+        inbound_text_payload(
+            f"wamid.bench.inprofile.{i}",
+            str(PHONE_BASE + (i % senders)),
+            TEXTS[min(i // senders, len(TEXTS) - 1)],
+        )
+        for i in range(count)
+    ]
+    result = ctx.runner.shell(
+        srv.db, "inbound_profile", {"config_id": srv.config_id, "payloads": payloads}, "inbound"
+    )
+    path = ctx.runner.log_path("inbound_profile.txt")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(result["profile"])
+    rate = result["handled"] / result["elapsed"] if result["elapsed"] else float("nan")
+    ctx.figures["inbound"]["in_process"] = {k: v for k, v in result.items() if k != "profile"}
+    ctx.note(
+        f"    processing alone (odoo shell, server stopped): {result['handled']} inbound texts "
+        f"in {result['elapsed']:.2f} s = {rate:.1f} events/s, "
+        f"{result['queries'] / max(result['handled'], 1):.0f} SQL queries per event "
+        f"(profile: {path})"
+    )

@@ -139,7 +139,7 @@ def run(ctx, srv):
         f"(c) webhook: {hook['rps']:.1f} req/s (p50 {hook['p50_ms']:.1f} ms, p99 "
         f"{hook['p99_ms']:.1f} ms) vs /web/health floor {floor['rps']:.1f} req/s "
         f"(p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms): "
-        f"{ratio * 100:.0f}% of the floor (target >= 50%); "
+        f"{ratio * 100:.0f}% of the floor (target >= 80%); "
         f"all {hook['requests']} answers 200: {'yes' if all_ok else 'NO'}"
     )
     ctx.note(

@@ -342,7 +342,10 @@ class OfitecNextAction(models.Model):
         elif self.status not in allowed_from:
             result = "reply_invalid_state"
         else:
-            getattr(self.with_user(actor), method)()
+            # The completion notice must not go to the sender too: they get the answer.
+            getattr(
+                self.with_user(actor).with_context(whatsapp_reply_id=inbound_message.id), method
+            )()
             result = answer
         # The note is signed like the transition: by the sender's user, or the bot.
         self.sudo().message_post(

@@ -1,6 +1,7 @@
 # Odoo only runs the test modules imported here: keep this list complete
 # (tests/test_test_modules_imported.py checks it).
 from . import (
+    test_action_completed,
     test_action_notify,
     test_api,
     test_config_health,

@@ -1,0 +1,105 @@
+"""An action was completed: the people it was notified to are told, once each."""
+
+import logging
+
+from odoo import models
+
+from ..tools import phone
+from .ofitec_next_action_report import NOTIFICATION_CODES, OK_STATES
+
+_logger = logging.getLogger(__name__)
+
+COMPLETED = "completed"
+# Messages that told a person this action is completed: the notice, or the answer
+# to their own COMPLETADO.
+COMPLETION_CODES = ("action_completed", "reply_completed")
+
+
+class OfitecNextActionCompleted(models.Model):
+    _inherit = "ofitec.next.action"
+
+    def write(self, vals):
+        before = {}
+        if "status" in vals:
+            before = {action.id: action.status for action in self}
+        res = super().write(vals)
+        if before:
+            done = self.filtered(lambda a: a.status == COMPLETED and before.get(a.id) != COMPLETED)
+            if done:
+                done._whatsapp_notify_completed()
+        return res
+
+    def _whatsapp_notify_completed(self):
+        """Queue the completion notice to the other notified recipients; never raises.
+
+        Only rows are written (the queue sends them after commit, inside or outside the
+        24-hour window as for any message). The person who completed the action (its
+        WhatsApp sender, from the context key ``whatsapp_reply_id``, or the user who
+        saved it) is not told, nor is anyone already told for this action.
+        """
+        for action in self:
+            try:
+                with self.env.cr.savepoint():
+                    action._whatsapp_in_lang()._whatsapp_notify_completed_one()
+            except Exception:
+                _logger.exception("WhatsApp: no completion notice for action %s", action.id)
+
+    def _whatsapp_notify_completed_one(self):
+        self.ensure_one()
+        Message = self.env["ofitec.whatsapp.message"].sudo()
+        notified = Message.search(
+            [
+                ("next_action_id", "=", self.id),
+                ("direction", "=", "outbound"),
+                ("template_id.code", "in", NOTIFICATION_CODES),
+                ("state", "in", OK_STATES),
+            ],
+            order="id",
+        )
+        told = Message.search(
+            [
+                ("next_action_id", "=", self.id),
+                ("direction", "=", "outbound"),
+                ("template_id.code", "in", COMPLETION_CODES),
+            ]
+        )
+        skip = {m._whatsapp_identity() for m in told} | self._whatsapp_completer_identities()
+        vals_list = []
+        for message in notified:
+            config = message.config_id.sudo()
+            identity = message._whatsapp_identity()
+            if identity in skip or not config.active or not config.notify_action_completed:
+                continue
+            if message.partner_id and message.partner_id == self.env.user.partner_id:
+                continue  # they completed it themselves
+            if message.phone and self._whatsapp_opted_out(config, message.phone):
+                continue
+            skip.add(identity)
+            vals = Message._prepare_queued_vals(
+                config,
+                message.partner_id,
+                message.phone or False,
+                action=self,
+                template_code="action_completed",
+            )
+            vals.update(
+                bsuid=message.bsuid or False,
+                wa_id=message.wa_id or False,
+                once_key=f"action_completed:{self.id}:{config.id}:{identity[1]}",
+            )
+            vals_list.append(vals)
+        return Message._create_once(vals_list) if vals_list else Message
+
+    def _whatsapp_completer_identities(self):
+        """Identities (see ``_whatsapp_identity``) of the WhatsApp user whose reply is
+        completing this action, if any."""
+        reply_id = self.env.context.get("whatsapp_reply_id")
+        if not reply_id:
+            return set()
+        reply = self.env["ofitec.whatsapp.message"].sudo().browse(reply_id).exists()
+        identities = set()
+        for message in reply:
+            identities.add(message._whatsapp_identity())
+            for wa_id in phone.wa_id_variants(message.wa_id) if message.wa_id else ():
+                identities.add((message.config_id.id, "+" + wa_id))
+        return identities

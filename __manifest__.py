@@ -27,6 +27,7 @@ and reply is kept as history.
         "data/ofitec_whatsapp_reply_data.xml",
         "data/res_users_data.xml",
         "data/mail_activity_type_data.xml",
+        "data/ofitec_whatsapp_welcome_actions.xml",
         "views/ofitec_whatsapp_config_views.xml",
         "views/ofitec_whatsapp_template_views.xml",
         "views/ofitec_whatsapp_message_views.xml",

@@ -32,32 +32,42 @@ class OfitecWhatsappMessageHold(models.Model):
         return False
 
     def _hold_for_template(self, template):
-        """Outside the window, the template this message needs is not approved at Meta:
-        it waits (queued, reason shown) and goes when the approval arrives
+        """Outside the window, the template this message needs is not approved by its
+        provider (Meta's template, Twilio's Content): it waits (queued, reason shown)
+        and goes when the approval arrives
         (``ofitec.whatsapp.template._release_waiting_messages``); an hourly look in case
         the approval came by no route we hear of."""
         self.ensure_one()
+        if self.config_id.sudo().provider == "twilio":
+            reason = _(
+                "Twilio Content %(sid)s is not approved for WhatsApp (status: %(status)s): "
+                "the message waits in the queue and goes once it is approved.",
+                sid=template.twilio_content_sid,
+                status=template.twilio_approval_status or _("not submitted"),
+            )
+        else:
+            reason = _(
+                "Template %(name)s is not approved at Meta (status: %(status)s): the "
+                "message waits in the queue and goes once Meta approves it.",
+                name=template.meta_template_name,
+                status=template.meta_status or _("not submitted"),
+            )
         self.write(
             {
                 "error_code": TEMPLATE_NOT_APPROVED,
-                "error_message": _(
-                    "Template %(name)s is not approved at Meta (status: %(status)s): the "
-                    "message waits in the queue and goes once Meta approves it.",
-                    name=template.meta_template_name,
-                    status=template.meta_status or _("not submitted"),
-                ),
+                "error_message": reason,
                 "next_attempt": fields.Datetime.now() + TEMPLATE_RECHECK,
             }
         )
         return None
 
-    def _waits_for_meta_approval(self):
-        """True when this message needs its Meta template and Meta has not approved it.
+    def _waits_for_approval(self):
+        """True when this message needs its approved template and its number's provider
+        has not approved it (the rule: ``ofitec.whatsapp.template._is_approved_for``).
 
-        Test mode "sends" without Meta, so nothing waits there. Twilio numbers do not
-        track approvals here (the Content API's approval requests play that part)."""
+        Test mode "sends" without the provider, so nothing waits there."""
         self.ensure_one()
         config = self.config_id.sudo()
-        if config.provider != "meta" or self.template_id._is_approved_at_meta():
+        if self.template_id._is_approved_for(config.provider):
             return False
         return not config.test_mode or config._is_allowlisted(self.phone)

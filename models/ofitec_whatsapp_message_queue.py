@@ -302,7 +302,7 @@ class OfitecWhatsappMessageQueue(models.Model):
             # window is closed from now on. The message stays queued and its next claim
             # (in this run) sends the approved template: no second HTTP call from here.
             self._get_contact().write({"last_inbound_at": False})
-            if self._waits_for_meta_approval():
+            if self._waits_for_approval():
                 return self._hold_for_template(self.template_id)
             self._trigger_queue()
             return False
@@ -358,7 +358,7 @@ class OfitecWhatsappMessageQueue(models.Model):
                 return "interactive"
             return "text"
         if template and self._has_approved_template():
-            if self._waits_for_meta_approval():
+            if self._waits_for_approval():
                 raise TemplateNotApproved(template)
             return "template"
         raise PermanentError(

@@ -150,6 +150,15 @@ class OfitecWhatsappTemplate(models.Model):
             content_sid=(self.twilio_content_sid or "").strip() or None,
         )
 
+    def _is_approved_for(self, provider):
+        """May this template be sent outside the 24-hour window by ``provider``: the one
+        rule. Meta approves the template itself (``meta_status``); for Twilio the
+        Content API's approval of its Content plays that part."""
+        self.ensure_one()
+        if provider == "twilio":
+            return self._is_approved_at_twilio()
+        return self._is_approved_at_meta()
+
     def _render_body(self, values):
         """The text sent inside the window; lines whose values are all empty are left
         out (no "Fecha límite:" without a deadline)."""

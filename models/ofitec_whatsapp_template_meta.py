@@ -209,8 +209,9 @@ class OfitecWhatsappTemplateMeta(models.Model):
         self._release_waiting_messages()
 
     def _release_waiting_messages(self):
-        """Approved now: the messages that waited for these templates go at once."""
-        approved = self.filtered(lambda t: t._is_approved_at_meta())
+        """Approved now: the messages that waited for these templates go at once (those
+        whose number's provider approved it: Meta's template, Twilio's Content)."""
+        approved = self.filtered(lambda t: t._is_approved_at_meta() or t._is_approved_at_twilio())
         if not approved:
             return
         waiting = (
@@ -224,6 +225,9 @@ class OfitecWhatsappTemplateMeta(models.Model):
                     ("error_code", "=", "template_not_approved"),
                 ]
             )
+        )
+        waiting = waiting.filtered(
+            lambda m: m.template_id._is_approved_for(m.config_id.sudo().provider)
         )
         if waiting:
             waiting.write({"next_attempt": False, "error_code": False, "error_message": False})

@@ -23,8 +23,10 @@ from . import (
     test_test_modules_imported,
     test_token_pause,
     test_twilio,
+    test_twilio_approval,
     test_twilio_http,
     test_webhook_http,
     test_webhook_ingest,
     test_webhook_processing,
+    test_welcome,
 )

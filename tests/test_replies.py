@@ -318,6 +318,11 @@ class TestReplyPermissions(ReplyCase):
         inbound = self._write(STRANGER_WA, f"CANCELAR {action.id}")
         self.assertFalse(inbound.reply_processed)
         self.assertEqual(action.status, "pending")
+        # A number writing for the first time is welcomed (see test_welcome): set that
+        # aside to look at the refusal.
+        welcome = self._answers(STRANGER)[:1]
+        self.assertEqual(welcome.template_id.code, "welcome")
+        welcome.state = "cancelled"
         self.assertAnswer(STRANGER, ANSWER_NOT_ALLOWED)
         # A forged button payload, twice (after our refusal went out to them).
         for _attempt in range(2):

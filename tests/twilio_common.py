@@ -24,6 +24,7 @@ TWILIO_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_AUTH_TOKEN = "twilio-test-auth-token"
 TWILIO_FROM = "whatsapp:+14155238886"
 TWILIO_HOST = "api.twilio.com"
+CONTENT_HOST = "content.twilio.com"
 CONTENT_SID = "HX" + "b5b62575e6e4ff61" * 2
 QUICK_REPLY_SID = "HX" + "0a0b0c0d0e0f0102" * 2
 _sid_counter = itertools.count(1)
@@ -101,6 +102,9 @@ class TwilioTransport:
         self.answers = []  # queued (status, body) answers for sends, consumed in order
         self.errors = {}  # 'whatsapp:+E164' -> queued (status, body) answers
         self.account_status = "active"
+        # Content SID -> its WhatsApp approval status, or (status, rejection reason)
+        self.approvals = {}
+        self.approval_errors = []  # queued (status, body) answers to approval fetches
 
     def fail(self, number, *answers):
         self.errors.setdefault(f"whatsapp:{number}", []).extend(answers)
@@ -144,7 +148,35 @@ class TwilioTransport:
                 "status": self.account_status,
                 "type": "Full",
             }
+        if path.startswith("/v1/Content/") and path.endswith("/ApprovalRequests"):
+            return self._approval(path.split("/")[3])
         return twilio_error(404, 20404, "The requested resource was not found")
+
+    def _approval(self, content_sid):
+        """GET /v1/Content/{HX}/ApprovalRequests, as Twilio answers it (spec B9)."""
+        if self.approval_errors:
+            return self.approval_errors.pop(0)
+        approval = self.approvals.get(content_sid)
+        if approval is None:
+            return 200, {"sid": content_sid, "account_sid": TWILIO_ACCOUNT_SID, "whatsapp": {}}
+        status, reason = approval if isinstance(approval, tuple) else (approval, "")
+        whatsapp = {
+            "name": "ofitec_template",
+            "category": "UTILITY",
+            "content_type": "twilio/text",
+            "status": status,
+            "rejection_reason": reason,
+            "allow_category_change": True,
+            "type": "whatsapp",
+            "flows": None,
+        }
+        url = f"https://{CONTENT_HOST}/v1/Content/{content_sid}/ApprovalRequests"
+        return 200, {
+            "sid": content_sid,
+            "account_sid": TWILIO_ACCOUNT_SID,
+            "url": url,
+            "whatsapp": whatsapp,
+        }
 
 
 class TwilioMixin(WhatsAppMixin):
@@ -168,6 +200,8 @@ class TwilioMixin(WhatsAppMixin):
         cls.config.active = False
         cls.urgent_template = cls.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_urgent_action")
         cls.urgent_template.twilio_content_sid = CONTENT_SID
+        # Only an approved Content is sent: these tests start from an approved one.
+        cls.urgent_template.twilio_approval_status = "approved"
 
     @contextmanager
     def mock_twilio(self):
@@ -176,7 +210,7 @@ class TwilioMixin(WhatsAppMixin):
         guarded_send = requests.adapters.HTTPAdapter.send  # the kill switch, patched
 
         def send(adapter, request, *args, **kwargs):
-            if urlsplit(request.url).hostname != TWILIO_HOST:
+            if urlsplit(request.url).hostname not in (TWILIO_HOST, CONTENT_HOST):
                 return guarded_send(adapter, request, *args, **kwargs)
             status, payload = transport.answer(request, kwargs.get("timeout"))
             response = requests.Response()

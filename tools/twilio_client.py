@@ -42,6 +42,7 @@ from .errors import (
 from .phone import is_bsuid
 from .provider import Provider, SendResult
 from .render import sanitize_template_param, to_text, truncate
+from .twilio_content import parse_approval
 
 _logger = logging.getLogger(__name__)
 # The SDK logs every request (URL, headers but the Authorization) at INFO: keep that
@@ -53,6 +54,7 @@ __all__ = [
     "AUTH_CODES",
     "CONTENT_VARIABLE_MAX",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONTENT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "PERMANENT_CODES",
     "RATE_LIMIT_CODES",
@@ -72,6 +74,9 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
+#: The Content API's host (spec B9). A custom ``base_url`` (a local fake, a proxy)
+#: serves the Content API too.
+DEFAULT_CONTENT_BASE_URL = "https://content.twilio.com"
 #: Seconds, for connecting and for reading (TwilioHttpClient takes one number).
 DEFAULT_TIMEOUT = 30.0
 #: ``Body`` limit of the Messages API (spec B1.1).
@@ -310,6 +315,8 @@ class TwilioClient(Provider):
         self._client.edge = None
         self._client.region = None
         self._client.api.base_url = self.base_url
+        custom = self.base_url != DEFAULT_BASE_URL
+        self._client.content.base_url = self.base_url if custom else DEFAULT_CONTENT_BASE_URL
 
     def __repr__(self):
         return (
@@ -421,6 +428,32 @@ class TwilioClient(Provider):
         return classify_twilio_error(_to_int(code), http_status)
 
     # -- account --------------------------------------------------------------
+
+    def _fetch(self, fetch):
+        """Run one SDK fetch; its failures raised as our classes, the token scrubbed."""
+        try:
+            return fetch()
+        except TwilioException as exc:
+            if isinstance(exc, TwilioRestException) or hasattr(exc, "code"):
+                raise self._scrub(_error_from_sdk(exc)) from None
+            raise self._scrub(RetryableError("Twilio error", details=type(exc).__name__)) from None
+        except requests.exceptions.RequestException as exc:
+            raise self._scrub(network_error(exc, sent=False)) from None
+        except ValueError:
+            raise InvalidResponseError(
+                details="the answer is not a JSON object", http_status=200
+            ) from None
+
+    def fetch_content_approval(self, content_sid):
+        """The WhatsApp approval of a Content template (a
+        :class:`.twilio_content.ContentApproval`), through the SDK's approval fetch
+        ``GET /v1/Content/{HX…}/ApprovalRequests`` (spec B9). ``ValueError`` for a
+        value that is not a Content SID (nothing is sent)."""
+        sid = to_text(content_sid).strip()
+        if not is_content_sid(sid):
+            raise ValueError(f"invalid Content SID {sid!r} (expected HX followed by 32 hex digits)")
+        answer = self._fetch(self._client.content.v1.contents(sid).approval_fetch().fetch)
+        return parse_approval(sid, answer.whatsapp)
 
     def fetch_account(self):
         """``GET /2010-04-01/Accounts/{sid}.json``: ``{'sid', 'friendly_name', 'status',

@@ -1,0 +1,37 @@
+"""New WhatsApp contacts are welcomed; "Send welcome" on contacts."""
+
+from odoo import _, api, models
+
+from ..tools import phone
+
+
+class OfitecWhatsappContactWelcome(models.Model):
+    _inherit = "ofitec.whatsapp.contact"
+
+    @api.model
+    def _touch_from_inbound(self, config, inbound):
+        """A contact created from its first inbound message gets the welcome (its
+        window is open: the text goes as it is)."""
+        wa_id = inbound.from_wa_id
+        variants = phone.wa_id_variants(wa_id) if wa_id else ()
+        known = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
+        contact = super()._touch_from_inbound(config, inbound)
+        if not known and inbound.type != "system":
+            self.env["ofitec.whatsapp.message"]._queue_first_welcome(contact)
+        return contact
+
+    def action_send_welcome(self):
+        """Queue the welcome to these contacts (Action menu)."""
+        Message = self.env["ofitec.whatsapp.message"]
+        Message._check_welcome_access()
+        Message = Message.sudo()
+        messages, problems = Message, []
+        for contact in self.sudo():
+            vals = Message._prepare_welcome_vals(contact)
+            if not (contact.phone or contact.bsuid):
+                problems.append(_("%s: no WhatsApp number or user id.", contact.display_name))
+            elif not vals:
+                problems.append(_("There is no active welcome template."))
+            else:
+                messages |= Message.create(vals)
+        return Message._welcome_notification(messages._settle_manual_welcome(), problems)

@@ -1,0 +1,93 @@
+"""Twilio numbers send outside the window only a Content WhatsApp approved (spec B6, B9)."""
+
+from .common import WhatsAppCase
+from .twilio_common import CONTENT_SID, TwilioMixin, twilio_error
+
+OUTSIDER = "+56922222222"  # the assignee; nobody wrote from this number
+
+
+class TestTwilioApproval(TwilioMixin, WhatsAppCase):
+    def setUp(self):
+        super().setUp()
+        self.transport = self.enterContext(self.mock_twilio())
+        self.urgent_template.twilio_approval_status = False  # never read from Twilio
+        self.user_manager.partner_id.mobile = False  # one recipient: the assignee
+
+    def _approval_requests(self):
+        return [r for r in self.transport.requests if r["path"].endswith("/ApprovalRequests")]
+
+    def test_waits_for_approval_then_goes(self):
+        action = self._create_action()
+        self._run_queue()
+        waiting = self._messages(action, phone=OUTSIDER)
+        self.assertEqual(waiting.state, "queued")
+        self.assertEqual(waiting.error_code, "template_not_approved")
+        self.assertIn(CONTENT_SID, waiting.error_message)
+        self.assertIn("Twilio", waiting.error_message)
+        self.assertTrue(waiting.next_attempt)
+        self.assertFalse(self.transport.sends)
+        # Still pending at Twilio: it keeps waiting, the status is shown.
+        self.transport.approvals[CONTENT_SID] = "pending"
+        self.urgent_template.action_sync_from_twilio()
+        self.assertEqual(self.urgent_template.twilio_approval_status, "pending")
+        (request,) = self._approval_requests()
+        self.assertEqual(request["method"], "GET")
+        self.assertEqual(
+            request["url"], f"https://content.twilio.com/v1/Content/{CONTENT_SID}/ApprovalRequests"
+        )
+        self._make_due(waiting)
+        self._run_queue()
+        self.assertEqual(waiting.state, "queued")
+        self.assertIn("pending", waiting.error_message)
+        self.assertFalse(self.transport.sends)
+        # Approved: the hourly sync releases it at once.
+        self.transport.approvals[CONTENT_SID] = "approved"
+        self.env["ofitec.whatsapp.template"]._cron_sync_from_twilio()
+        self.assertTrue(self.urgent_template._is_approved_at_twilio())
+        self.assertFalse(waiting.next_attempt)
+        self.assertFalse(waiting.error_code)
+        self._run_queue()
+        self.assertEqual(waiting.state, "sent")
+        (form,) = self.transport.sent_to(OUTSIDER)
+        self.assertEqual(form["ContentSid"], CONTENT_SID)
+
+    def test_unknown_status_is_kept_as_text_and_waits(self):
+        self.transport.approvals[CONTENT_SID] = "Some_New_Status"
+        self.urgent_template.action_sync_from_twilio()
+        self.assertEqual(self.urgent_template.twilio_approval_status, "some_new_status")
+        action = self._create_action()
+        self._run_queue()
+        self.assertEqual(self._messages(action, phone=OUTSIDER).error_code, "template_not_approved")
+        self.assertFalse(self.transport.sends)
+
+    def test_rejection_reason_and_errors_are_shown(self):
+        self.transport.approvals[CONTENT_SID] = ("rejected", "Variables at the edges")
+        self.urgent_template.action_sync_from_twilio()
+        self.assertEqual(self.urgent_template.twilio_approval_status, "rejected")
+        self.assertEqual(self.urgent_template.twilio_rejection_reason, "Variables at the edges")
+        self.transport.approval_errors.append(twilio_error(404, 20404, "Content not found"))
+        self.urgent_template.action_sync_from_twilio()
+        self.assertIn("Content not found", self.urgent_template.twilio_error)
+        self.assertEqual(self.urgent_template.twilio_approval_status, "rejected", "unchanged")
+        self.assertFalse(self.twilio_config.sending_paused)
+
+    def test_refused_credentials_pause_the_number(self):
+        self.transport.approval_errors.append(twilio_error(401, 20003, "Authenticate"))
+        self.env["ofitec.whatsapp.template"]._cron_sync_from_twilio()
+        self.assertTrue(self.twilio_config.sending_paused)
+        self.assertIn("Authenticate", self.urgent_template.twilio_error)
+
+    def test_inside_the_window_no_approval_is_needed(self):
+        self._open_window(OUTSIDER, config=self.twilio_config)
+        action = self._create_action()
+        self._run_queue()
+        self.assertEqual(self._messages(action, phone=OUTSIDER).state, "sent")
+        (form,) = self.transport.sent_to(OUTSIDER)
+        self.assertIn("Body", form)
+
+    def test_meta_approval_does_not_count_for_twilio(self):
+        self.assertEqual(self.urgent_template.meta_status, "APPROVED")
+        self.assertTrue(self.urgent_template._is_approved_for("meta"))
+        self.assertFalse(self.urgent_template._is_approved_for("twilio"))
+        self.urgent_template.twilio_approval_status = "approved"
+        self.assertTrue(self.urgent_template._is_approved_for("twilio"))

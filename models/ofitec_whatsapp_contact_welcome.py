@@ -16,9 +16,28 @@ class OfitecWhatsappContactWelcome(models.Model):
         variants = phone.wa_id_variants(wa_id) if wa_id else ()
         known = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
         contact = super()._touch_from_inbound(config, inbound)
-        if not known and inbound.type != "system":
+        if not known and inbound.type != "system" and not self._was_written_to(contact):
             self.env["ofitec.whatsapp.message"]._queue_first_welcome(contact)
         return contact
+
+    def _was_written_to(self, contact):
+        """True when this number already sent this person a message: someone replying
+        to an alert is not new, even when the provider gave us no contact for them
+        (Twilio's answers carry no WhatsApp id)."""
+        numbers = {contact.phone} if contact.phone else set()
+        if contact.wa_id:
+            numbers |= {"+" + variant for variant in phone.wa_id_variants(contact.wa_id)}
+        identities = [("phone", "in", list(numbers))] if numbers else []
+        if contact.bsuid:
+            identities = ["|", ("bsuid", "=", contact.bsuid)] + (identities or [("id", "=", 0)])
+        if not identities:
+            return False
+        domain = [
+            ("config_id", "=", contact.config_id.id),
+            ("direction", "=", "outbound"),
+            ("state", "in", ("sent", "delivered", "read")),
+        ]
+        return bool(self.env["ofitec.whatsapp.message"].sudo().search_count(domain + identities))
 
     def action_send_welcome(self):
         """Queue the welcome to these contacts (Action menu)."""

@@ -2,8 +2,9 @@
 
 from odoo.exceptions import AccessError
 
-from .common import meta_payload, meta_text
+from .common import WhatsAppCase, meta_payload, meta_text
 from .test_replies import MANAGER, MANAGER_WA, STRANGER, STRANGER_WA, ReplyCase
+from .twilio_common import TwilioMixin, twilio_inbound_form
 
 NEWCOMER = "+56955555555"
 NEWCOMER_WA = "56955555555"
@@ -158,3 +159,21 @@ class TestSendWelcome(WelcomeCase):
             action = self.env.ref(xmlid)
             self.assertEqual(action.binding_model_id.model, model)
             self.assertIn(self.env.ref("ofitec_whatsapp.group_whatsapp_user"), action.groups_id)
+
+
+class TestTwilioWelcome(TwilioMixin, WhatsAppCase):
+    def test_a_notified_person_replying_is_not_welcomed(self):
+        with self.mock_twilio():
+            action = self._create_action()
+            self._run_queue()
+            # No contact before the reply (none recorded at the send, or removed since):
+            # the person was written to, so they are not new.
+            self.env["ofitec.whatsapp.contact"].search([]).unlink()
+            self._twilio_receive(twilio_inbound_form("SM" + "1" * 32, MANAGER, "OK"))
+        self.assertEqual(action.status, "in_progress")
+        welcome = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_welcome")
+        self.assertFalse(self._messages(template_id=welcome.id))
+        # A stranger writing through Twilio is welcomed.
+        with self.mock_twilio():
+            self._twilio_receive(twilio_inbound_form("SM" + "2" * 32, NEWCOMER, "Hola"))
+        self.assertEqual(len(self._messages(template_id=welcome.id, phone=NEWCOMER)), 1)

@@ -100,3 +100,25 @@ class TestSpanish(WhatsAppCase):
             "No se pudo preparar la notificación WhatsApp: ValueError: sin datos",
             self._notes(action),
         )
+
+    def test_welcome_completion_and_approval_in_spanish(self):
+        es = self.env(context=dict(self.env.context, lang="es_ES"))
+        self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_welcome").meta_status = "PENDING"
+        partner = self.env["res.partner"].create({"name": "Pedro", "mobile": "+56 9 7777 7777"})
+        nobody = self.env["res.partner"].create({"name": "Sin Número"})
+        result = (partner | nobody).with_env(es).action_send_whatsapp_welcome()
+        self.assertEqual(result["params"]["title"], "Bienvenida por WhatsApp")
+        self.assertIn("Sin Número: Este contacto no tiene", result["params"]["message"])
+        fields = es["ofitec.whatsapp.config"].fields_get(["notify_action_completed"])
+        self.assertEqual(
+            fields["notify_action_completed"]["string"], "Avisar a los destinatarios al completarse"
+        )
+        fields = es["ofitec.whatsapp.template"].fields_get(["twilio_approval_status"])
+        self.assertEqual(fields["twilio_approval_status"]["string"], "Aprobación en Twilio")
+        for xmlid in (
+            "ofitec_whatsapp.res_partner_action_send_whatsapp_welcome",
+            "ofitec_whatsapp.ofitec_whatsapp_contact_action_send_welcome",
+        ):
+            self.assertEqual(
+                self.env.ref(xmlid).with_env(es).name, "Enviar bienvenida por WhatsApp"
+            )

@@ -1,11 +1,14 @@
 """(b) create: the cost the addon adds to creating an urgent action, against the reference
-module alone, one committed transaction per action (shell/create.py)."""
+module alone, one committed transaction per action and in batches of 100 per ``create``
+call (shell/create.py); then what the notification cron takes to queue them."""
 
 import statistics
 
 from common import PHONE_NUMBER_ID, describe, fmt_ms, pick_ports, say, section
 
 NAME, LABEL = "create", "(b) create"
+BATCH_SIZE = 100  # actions per create() call, as an import or a scheduled job does
+BATCHES = 6  # timed batches per database (after one warm-up batch each)
 
 
 def run(ctx):
@@ -26,7 +29,8 @@ def run(ctx):
     )
     say(
         f"  warm-up {options.warmup} actions per database, then {options.actions} timed; "
-        "the two databases alternate, one process, admin user, commit per action"
+        "the two databases alternate, one process, admin user, commit per action; then "
+        f"1 + {BATCHES} batches of {BATCH_SIZE} actions per create() call, alternating too"
     )
     result = ctx.runner.shell(
         db,
@@ -38,6 +42,8 @@ def run(ctx):
             "warmup": options.warmup,
             "count": options.actions,
             "max_seconds": options.max_seconds,
+            "batch_size": BATCH_SIZE,
+            "batches": BATCHES,
         },
         "create",
         timeout=options.max_seconds + 600,
@@ -72,7 +78,52 @@ def run(ctx):
         f"(median), {figures['ratio_mean']:.2f}x (mean) (target <= 1.3x); "
         f"SQL queries {qref:.0f} -> {qwa:.0f}; network calls {result['network_calls']}"
     )
+    batch(ctx, result)
+    drain(ctx, result)
     check = result["wa_check"]
     expected = 2 * check["actions"]
     if check["queued"] != expected or check["notified"] != check["actions"]:
         ctx.note(f"    !! expected {expected} queued messages and every action notified: {check}")
+
+
+def batch(ctx, result):
+    """Batches of BATCH_SIZE per create() call: per-action times and the ratio."""
+    times, queries, size = (
+        result["batch_times"],
+        result["batch_queries"],
+        result["batch_size"],
+    )
+    if not times["ref"] or not times["wa"]:
+        ctx.note("(b) create in batches: not measured (time limit)")
+        return
+    ref, wa = describe(times["ref"]), describe(times["wa"])
+    qref, qwa = statistics.fmean(queries["ref"]), statistics.fmean(queries["wa"])
+    ratio = wa["median"] / ref["median"]
+    ctx.figures["create_batch"] = {"ref": ref, "wa": wa, "ratio_median": ratio}
+    for name, stats in (("reference alone", ref), ("with ofitec_whatsapp", wa)):
+        say(
+            f"  batches of {size}, {name:22s}: n={stats['n']} per action: median "
+            f"{fmt_ms(stats['median'])}, mean {fmt_ms(stats['mean'])}, min {fmt_ms(stats['min'])}"
+        )
+    say(f"  SQL queries per batch of {size}: {qref:.0f} -> {qwa:.0f}")
+    ctx.note(
+        f"(b) create in batches of {size}: reference {fmt_ms(ref['median'])} per action "
+        f"(median of {ref['n']} batches); with ofitec_whatsapp {fmt_ms(wa['median'])}; ratio "
+        f"{ratio:.2f}x (target <= 1.3x); SQL queries per batch {qref:.0f} -> {qwa:.0f}"
+    )
+
+
+def drain(ctx, result):
+    """The notification cron's job after the creations (None before issue 10)."""
+    all_pending, alone = result.get("drain"), result.get("drain_one")
+    if all_pending is None:
+        say("  no notification cron: the messages were queued in the user's transaction")
+        return
+    ctx.figures["create_drain"] = {"all": all_pending, "one": alone}
+    per_action = all_pending["seconds"] / max(all_pending["actions"], 1)
+    ctx.note(
+        f"    the notification cron then queued {all_pending['actions']} actions in "
+        f"{all_pending['seconds']:.2f} s ({fmt_ms(per_action)} and "
+        f"{all_pending['queries'] / max(all_pending['actions'], 1):.1f} SQL queries per "
+        f"action); one action alone: {fmt_ms(alone['seconds'])}, {alone['queries']} queries"
+    )

@@ -21,12 +21,20 @@ import requests
 from odoo import fields
 from odoo.tests import common
 
-from ..tools import cloud_api, commands
+from ..tools import cloud_api, commands, inbound_payloads
 from ..tools.errors import (
     RetryableError,
     UncertainDeliveryError,
     WhatsAppError,
     make_error,
+)
+from ..tools.inbound_payloads import (  # noqa: F401 (the tests' vocabulary)
+    meta_body,
+    meta_button,
+    meta_button_reply,
+    meta_message,
+    meta_status,
+    meta_text,
 )
 from ..tools.phone import is_bsuid
 from ..tools.signature import meta_signature_header
@@ -232,107 +240,17 @@ def meta_timestamp(at=None, **delta):
     return str(int(at.replace(tzinfo=timezone.utc).timestamp()))
 
 
-def meta_status(wamid, status, timestamp=None, recipient_id=None, callback_data=None, errors=None):
-    """One ``statuses[]`` element. ``errors``: list of ``(code, title, details)``."""
-    item = {"id": wamid, "status": status, "timestamp": timestamp or meta_timestamp()}
-    if recipient_id:
-        item["recipient_id"] = recipient_id
-    if callback_data:
-        item["biz_opaque_callback_data"] = callback_data
-    if errors:
-        item["errors"] = [
-            {
-                "code": code,
-                "title": title,
-                "message": title,
-                "error_data": {"details": details},
-            }
-            for code, title, details in errors
-        ]
-    return item
-
-
-def meta_message(
-    wamid, sender, msg_type="text", timestamp=None, context_id=None, user_id=None, **content
-):
-    """One ``messages[]`` element from ``sender`` (wa_id digits, or None for a
-    username user known only by ``user_id``, the BSUID)."""
-    item = {"id": wamid, "timestamp": timestamp or meta_timestamp(), "type": msg_type}
-    if sender:
-        item["from"] = sender
-    if user_id:
-        item["from_user_id"] = user_id
-    if context_id:
-        item["context"] = {"from": "15550783881", "id": context_id}
-    item[msg_type] = content
-    return item
-
-
-def meta_text(wamid, sender, body, **kwargs):
-    return meta_message(wamid, sender, "text", body=body, **kwargs)
-
-
-def meta_button(wamid, sender, payload, text, **kwargs):
-    """A template quick-reply tap (``type: button``)."""
-    return meta_message(wamid, sender, "button", payload=payload, text=text, **kwargs)
-
-
-def meta_button_reply(wamid, sender, reply_id, title, **kwargs):
-    """An interactive reply-button tap (``type: interactive``, ``button_reply``)."""
-    return meta_message(
-        wamid,
-        sender,
-        "interactive",
-        type="button_reply",
-        button_reply={"id": reply_id, "title": title},
-        **kwargs,
-    )
-
-
 def meta_change(statuses=(), messages=(), phone_number_id=META_PHONE_NUMBER_ID, names=None):
-    """One ``changes[]`` element of field ``messages``; ``contacts[]`` is derived
-    from the senders (``names``: sender -> profile name)."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-    }
-    contacts, seen = [], set()
-    for message in messages:
-        key = (message.get("from"), message.get("from_user_id"))
-        if key in seen:
-            continue
-        seen.add(key)
-        contact = {"profile": {"name": (names or {}).get(key[0] or key[1], "Usuario WhatsApp")}}
-        if key[0]:
-            contact["wa_id"] = key[0]
-        if key[1]:
-            contact["user_id"] = key[1]
-        contacts.append(contact)
-    if contacts:
-        value["contacts"] = contacts
-    if messages:
-        value["messages"] = list(messages)
-    if statuses:
-        value["statuses"] = list(statuses)
-    return {"field": "messages", "value": value}
+    """One ``changes[]`` element for the test number (see tools.inbound_payloads)."""
+    return inbound_payloads.meta_change(statuses, messages, phone_number_id, names)
 
 
 def meta_payload(statuses=(), messages=(), changes=None, entries=None, **change_kwargs):
-    """A whole webhook body (a dict): one entry with one change unless
-    ``changes`` (list of meta_change) or ``entries`` (list of lists of changes)."""
-    if entries is None:
-        if changes is None:
-            changes = [meta_change(statuses, messages, **change_kwargs)]
-        entries = [changes]
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": META_WABA_ID, "changes": list(c)} for c in entries],
-    }
-
-
-def meta_body(payload, ensure_ascii=True):
-    """The bytes Meta would send for ``payload`` (escaped unicode, no spaces)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=ensure_ascii).encode()
+    """A whole webhook body for the test account (see tools.inbound_payloads)."""
+    change_kwargs.setdefault("phone_number_id", META_PHONE_NUMBER_ID)
+    return inbound_payloads.meta_payload(
+        statuses, messages, changes, entries, waba_id=META_WABA_ID, **change_kwargs
+    )
 
 
 class WhatsAppMixin:

@@ -3,7 +3,8 @@
 ``mock_twilio()`` replaces only ``requests``' transport adapter for Twilio's host:
 the SDK's Client, its TwilioHttpClient and the requests Session all run, and every
 request is recorded with the form that would go on the wire. Twilio's webhooks are
-built and signed here independently of the addon (spec B4.1).
+built by ``tools.inbound_payloads`` (as test mode's Simulate reply builds them) and
+signed here independently of the addon and of the SDK (spec B4.1).
 """
 
 import base64
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from ..tools import inbound_payloads
 from .common import WhatsAppMixin
 
 TWILIO_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -67,31 +69,18 @@ def twilio_status_form(sid, status, error_code=None, to="whatsapp:+56922222222")
 
 
 def twilio_inbound_form(sid, sender, body, button_payload=None, replied_sid=None, name="Ana"):
-    """An inbound WhatsApp message from ``sender`` (``+E164``), as Twilio posts it."""
-    pairs = [
-        ("SmsMessageSid", sid),
-        ("MessageSid", sid),
-        ("SmsSid", sid),
-        ("AccountSid", TWILIO_ACCOUNT_SID),
-        ("From", f"whatsapp:{sender}"),
-        ("To", TWILIO_FROM),
-        ("Body", body),
-        ("NumMedia", "0"),
-        ("NumSegments", "1"),
-        ("SmsStatus", "received"),
-        ("ProfileName", name),
-        ("WaId", sender.lstrip("+")),
-        ("ApiVersion", "2010-04-01"),
-        ("MessageType", "button" if button_payload else "text"),
-    ]
-    if button_payload:
-        pairs += [("ButtonPayload", button_payload), ("ButtonText", body)]
-    if replied_sid:
-        pairs += [
-            ("OriginalRepliedMessageSid", replied_sid),
-            ("OriginalRepliedMessageSender", TWILIO_FROM),
-        ]
-    return pairs
+    """An inbound WhatsApp message from ``sender`` (``+E164``) to the test sender,
+    as Twilio posts it (see tools.inbound_payloads)."""
+    return inbound_payloads.twilio_inbound_form(
+        sid,
+        sender,
+        body,
+        TWILIO_ACCOUNT_SID,
+        TWILIO_FROM,
+        button_payload=button_payload,
+        replied_sid=replied_sid,
+        name=name,
+    )
 
 
 class TwilioTransport:

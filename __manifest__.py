@@ -28,6 +28,7 @@ and reply is kept as history.
         "data/res_users_data.xml",
         "data/mail_activity_type_data.xml",
         "data/ofitec_whatsapp_welcome_actions.xml",
+        "wizard/ofitec_whatsapp_simulate_reply_views.xml",
         "views/ofitec_whatsapp_config_views.xml",
         "views/ofitec_whatsapp_template_views.xml",
         "views/ofitec_whatsapp_message_views.xml",

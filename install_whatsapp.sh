@@ -305,6 +305,9 @@ The demo (test mode: nothing leaves Odoo):
            who got the notification; press Send WhatsApp Reminder;
            create an action with priority "Critica": its notifications appear there;
            WhatsApp > Messages and WhatsApp > Contacts: the history.
+  Reply    as a recipient would: WhatsApp > Messages, open a sent test message of an
+           urgent action, Simulate Reply > COMPLETADO: the signed webhook goes through
+           the real route and the action opens, completed.
 EOF
 fi
 

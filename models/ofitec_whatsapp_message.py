@@ -79,6 +79,9 @@ class OfitecWhatsappMessage(models.Model):
         help="Command recognised in an inbound reply.",
     )
     reply_processed = fields.Boolean(readonly=True, help="This reply changed an action.")
+    config_test_mode = fields.Boolean(
+        related="config_id.test_mode", string="Test Mode Number", help="Its number is in test mode."
+    )
     force_send = fields.Boolean(
         readonly=True, help="Sent even to an opted-out contact (the opt-out confirmation)."
     )

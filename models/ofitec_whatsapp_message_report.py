@@ -44,6 +44,17 @@ class OfitecWhatsappMessageReport(models.Model):
         cause = getattr(error, "network_cause", None)
         if not cause:
             return str(error)
+        names = {"meta": "Meta", "twilio": "Twilio"}
+        return _(
+            "Could not reach %(provider)s (%(host)s): %(cause)s",
+            provider=names.get(provider, provider or "WhatsApp"),
+            host=error.host or "?",
+            cause=self._network_cause_text(cause),
+        )
+
+    @api.model
+    def _network_cause_text(self, cause):
+        """A tools.network.CAUSES code in words, in the user's language."""
         causes = {
             "dns": _("name resolution failed"),
             "refused": _("connection refused"),
@@ -55,13 +66,7 @@ class OfitecWhatsappMessageReport(models.Model):
             "invalid_url": _("the address is not valid"),
             "other": _("network error"),
         }
-        names = {"meta": "Meta", "twilio": "Twilio"}
-        return _(
-            "Could not reach %(provider)s (%(host)s): %(cause)s",
-            provider=names.get(provider, provider or "WhatsApp"),
-            host=error.host or "?",
-            cause=causes.get(cause, causes["other"]),
-        )
+        return causes.get(cause, causes["other"])
 
     def _report_paused(self, reason):
         """Tell the actions of these queued messages that their number is paused."""

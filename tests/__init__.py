@@ -17,6 +17,8 @@ from . import (
     test_recipients,
     test_replies,
     test_request_body,
+    test_simulate_reply,
+    test_simulate_reply_tour,
     test_spanish,
     test_stats,
     test_template_meta,

@@ -1,0 +1,1 @@
+from . import ofitec_whatsapp_simulate_reply

@@ -17,8 +17,17 @@ Errors use Graph's envelope (``{"error": {"code": ..., "message": ..., ...}}``):
 code 190; ``--fail-every N`` answers every N-th send with the temporary error
 131000 (HTTP 500); an unknown path answers code 100.
 
-Two extra routes that Meta does not have, for scripts: ``GET /__stats`` (the
-counters as JSON) and ``POST /__reset`` (counters back to zero). Message ids are
+* ``POST /{version}/{waba_id}/message_templates``: a submission is stored as
+  ``PENDING`` and answered ``{"id", "status", "category"}``; the same name and
+  language twice is refused (code 100, subcode 2388023), as Meta does.
+
+Extra routes that Meta does not have, for scripts and walkthroughs: ``GET /__stats``
+(the counters as JSON), ``POST /__reset`` (counters back to zero),
+``POST /__templates`` (``{"status": "APPROVED", "name": optional, "category":
+optional, "rejected_reason": optional}``: what Meta's review decided, for one
+template or all) and ``POST /__token`` (``{"valid": false}``: from now on every
+call is refused with error 190, as when a token expires; ``{"valid": true}``
+restores it). ``--templates none`` starts with no template, as a new WABA does. Message ids are
 ``wamid.<counter>``; the counter starts at the current time in microseconds
 (``--wamid-start`` to choose), so ids stay unique across restarts, as Meta's do.
 
@@ -50,6 +59,7 @@ from urllib.parse import parse_qs, urlsplit
 _VERSION = r"v\d+(?:\.\d+)?"
 _NODE = r"[A-Za-z0-9_]+"
 MESSAGES_PATH = re.compile(rf"^/({_VERSION})/({_NODE})/messages/?$")
+TEMPLATE_EXISTS_SUBCODE = 2388023
 TEMPLATES_PATH = re.compile(rf"^/({_VERSION})/({_NODE})/message_templates/?$")
 NODE_PATH = re.compile(rf"^/({_VERSION})/({_NODE})/?$")
 MAX_BODY = 8 * 1024 * 1024
@@ -93,6 +103,7 @@ class Stats:
         "mark_read",
         "phone_info",
         "templates",
+        "templates_submitted",
         "auth_failures",
         "injected_failures",
         "bad_requests",
@@ -243,6 +254,8 @@ class GraphHandler(BaseHTTPRequestHandler):
             log.flush()
 
     def _auth_ok(self):
+        if self.server.token_expired:
+            return False
         token = self.options.token
         if not token:
             return True
@@ -274,7 +287,9 @@ class GraphHandler(BaseHTTPRequestHandler):
         if match:
             self.stats.add("templates")
             self._log("GET", url.path, 200, None)
-            return self._send_json(200, {"data": TEMPLATES, "paging": {"cursors": {}}})
+            with self.server.templates_lock:
+                data = [dict(template) for template in self.server.templates]
+            return self._send_json(200, {"data": data, "paging": {"cursors": {}}})
         match = NODE_PATH.match(url.path)
         if match and self._known_number(match.group(2)):
             self.stats.add("phone_info")
@@ -310,10 +325,20 @@ class GraphHandler(BaseHTTPRequestHandler):
         if url.path == "/__reset":
             self.stats.reset()
             return self._send_json(200, {"success": True})
+        if url.path == "/__templates":
+            return self._send_json(200, self._review_templates(_decode(raw) or {}))
+        if url.path == "/__token":
+            self.server.token_expired = not (_decode(raw) or {}).get("valid", True)
+            return self._send_json(200, {"valid": not self.server.token_expired})
         self._delay()
         if not self._auth_ok():
             self.stats.add("auth_failures")
             status, data = self._auth_error()
+            self._log("POST", url.path, status, _decode(raw))
+            return self._send_json(status, data)
+        match = TEMPLATES_PATH.match(url.path)
+        if match:
+            status, data = self._submit_template(_decode(raw))
             self._log("POST", url.path, status, _decode(raw))
             return self._send_json(status, data)
         match = MESSAGES_PATH.match(url.path)
@@ -371,6 +396,46 @@ class GraphHandler(BaseHTTPRequestHandler):
         message = {"id": self.stats.next_wamid()}
         return 200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
 
+    def _submit_template(self, payload):
+        """A template submission: stored as PENDING until ``POST /__templates``."""
+        if not isinstance(payload, dict) or not payload.get("name"):
+            self.stats.add("bad_requests")
+            return graph_error(100, "(#100) The parameter name is required.", 400)
+        name, language = payload["name"], payload.get("language") or "es"
+        with self.server.templates_lock:
+            if any(t["name"] == name and t["language"] == language for t in self.server.templates):
+                return graph_error(
+                    100,
+                    "Invalid parameter",
+                    400,
+                    subcode=TEMPLATE_EXISTS_SUBCODE,
+                    details=f"Content in this language already exists for {name}.",
+                )
+            template = {
+                "name": name,
+                "language": language,
+                "status": "PENDING",
+                "category": payload.get("category") or "UTILITY",
+                "id": str(900000000000100 + len(self.server.templates)),
+                "components": payload.get("components") or [],
+            }
+            self.server.templates.append(template)
+        self.stats.add("templates_submitted")
+        return 200, {k: template[k] for k in ("id", "status", "category")}
+
+    def _review_templates(self, decision):
+        """``POST /__templates``: Meta's review of one template (``name``) or all."""
+        changed = []
+        with self.server.templates_lock:
+            for template in self.server.templates:
+                if decision.get("name") and template["name"] != decision["name"]:
+                    continue
+                for key in ("status", "category", "rejected_reason", "quality_score"):
+                    if key in decision:
+                        template[key] = decision[key]
+                changed.append(template["name"])
+        return {"changed": changed}
+
     def _auth_error(self):
         return graph_error(
             190,
@@ -413,6 +478,11 @@ class FakeGraphServer(ThreadingHTTPServer):
         super().__init__((options.host, options.port), GraphHandler)
         self.options = options
         self.stats = Stats(options.wamid_start)
+        self.templates_lock = threading.Lock()
+        self.templates = (
+            [dict(template) for template in TEMPLATES] if options.templates == "approved" else []
+        )
+        self.token_expired = False
         self.log_lock = threading.Lock()
         self.log_file = open(options.log_file, "a", encoding="utf-8") if options.log_file else None
 
@@ -497,6 +567,13 @@ def parse_args(argv=None):
         help="first wamid number (wamid.N, wamid.N+1, ...); default: the "
         "current time in microseconds, so a restarted server never repeats "
         "an id",
+    )
+    parser.add_argument(
+        "--templates",
+        choices=("approved", "none"),
+        default="approved",
+        help="the WABA's templates at start: the three OFITEC ones approved (default), "
+        "or none (a new account: submit them from Odoo, approve with POST /__templates)",
     )
     parser.add_argument(
         "--display-phone-number", default="+56 2 2345 6789", help="number shown by Test Connection"

@@ -67,6 +67,8 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
     message_id = fields.Many2one(
         "ofitec.whatsapp.message", string="Message", required=True, ondelete="cascade"
     )
+    # Stored for the multi-company record rule: a message of another company is refused.
+    company_id = fields.Many2one(related="message_id.company_id", store=True)
     partner_id = fields.Many2one(related="message_id.partner_id", string="Recipient")
     next_action_id = fields.Many2one(related="message_id.next_action_id", string="Action")
     webhook_url = fields.Char(compute="_compute_webhook_url", string="Webhook URL")

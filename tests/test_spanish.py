@@ -122,3 +122,13 @@ class TestSpanish(WhatsAppCase):
             self.assertEqual(
                 self.env.ref(xmlid).with_env(es).name, "Enviar bienvenida por WhatsApp"
             )
+
+    def test_simulate_reply_dialog(self):
+        Wizard = self.env["ofitec.whatsapp.simulate.reply"].with_context(lang="es_ES")
+        arch = Wizard.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn("Modo de prueba: esto envía el webhook", arch)
+        self.assertIn("Enviar respuesta", arch)
+        self.assertEqual(
+            Wizard.with_context(lang="es_ES")._unreachable_text("http://x/y", "refused")[:31],
+            "No se pudo alcanzar la URL del ",
+        )

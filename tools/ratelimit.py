@@ -1,88 +1,49 @@
 """Client-side throttling helpers (spec A9).
 
-* :class:`TokenBucket`: per business number send rate (Meta's default is
-  80 messages/s per number; error 130429 beyond it).
+* :func:`grant_slots`: per business number send rate (Meta's default is
+  80 messages/s per number; error 130429 beyond it), shared by every worker through
+  one stored "theoretical arrival time" per number.
 * :func:`backoff_delay`: how long to wait before retry number ``attempt``
   (exponential with jitter; ``4**n`` seconds for the 131056 pair limit).
 
-Clock and sleep are injectable so tests are deterministic and never sleep.
+Pure functions: the caller supplies the clock, so tests never sleep.
 """
 
 from __future__ import annotations
 
+import math
 import random
-import threading
-import time
 
-__all__ = ["PAIR_BACKOFF_BASE", "TokenBucket", "backoff_delay"]
+__all__ = ["PAIR_BACKOFF_BASE", "backoff_delay", "grant_slots"]
 
 PAIR_BACKOFF_BASE = 4.0
 
 
-class TokenBucket:
-    """Token bucket allowing ``rate`` acquisitions per second on average.
+def grant_slots(tat, now, rate, wanted, horizon=0.5):
+    """Send slots for one number by GCRA (the "generic cell rate algorithm").
 
-    ``burst`` is the bucket size (how many acquisitions may happen at once after
-    an idle period); it defaults to ``max(1, rate)``, i.e. one second worth of
-    tokens, which matches Meta's per-second throughput limit. The bucket starts
-    full. ``rate`` of ``0``, ``None`` or negative means unlimited: :meth:`acquire`
-    returns at once without touching the clock.
+    ``tat`` is the number's theoretical arrival time: the earliest moment its next
+    message may go (seconds on one clock shared by every worker, e.g. the database's).
+    Slots are ``1 / rate`` apart, never earlier than ``now``, and only those that begin
+    before ``now + horizon`` are granted (at least one when the number is idle), so a
+    worker never books far ahead of the others (``horizon=None``: all ``wanted``).
+    Returns ``(slots, new_tat)``: up to ``wanted`` send times and the number's next
+    ``tat``. ``rate`` of 0 or less means unlimited: ``wanted`` slots at ``now``, ``tat`` unchanged.
 
-    Thread-safe: a caller reserves its token under a lock (the balance may go
-    negative) and sleeps outside it, so waiting callers are served in order.
+    There is no burst: any window of one second holds at most ``ceil(rate)`` slots.
     """
-
-    def __init__(self, rate, burst=None, clock=time.monotonic, sleep=time.sleep):
-        self.rate = float(rate) if rate and rate > 0 else 0.0
-        if burst is None:
-            burst = max(1.0, self.rate)
-        if burst <= 0:
-            raise ValueError("burst must be positive")
-        self.burst = float(burst)
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = self.burst
-        self._stamp = None
-
-    @property
-    def unlimited(self):
-        return self.rate <= 0
-
-    def _refill(self, now):
-        if self._stamp is None:
-            self._stamp = now
-            return
-        elapsed = now - self._stamp
-        if elapsed > 0:  # a clock going backwards never removes tokens
-            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-            self._stamp = now
-
-    def _reserve(self, tokens, max_wait):
-        with self._lock:
-            self._refill(self._clock())
-            missing = tokens - self._tokens
-            wait = missing / self.rate if missing > 0 else 0.0
-            if max_wait is not None and wait > max_wait:
-                return None
-            self._tokens -= tokens
-            return wait
-
-    def acquire(self, tokens=1, timeout=None):
-        """Take ``tokens``, sleeping as long as needed.
-
-        Returns the number of seconds waited (``0.0`` when a token was free).
-        With ``timeout``, gives up (returns ``None`` without taking anything)
-        when the wait would be longer than ``timeout`` seconds.
-        """
-        if tokens <= 0:
-            raise ValueError("tokens must be positive")
-        if self.unlimited:
-            return 0.0
-        wait = self._reserve(tokens, timeout)
-        if wait:
-            self._sleep(wait)
-        return wait
+    wanted = max(0, int(wanted))
+    if not rate or rate <= 0:
+        return [now] * wanted, tat
+    interval = 1.0 / rate
+    start = max(tat or 0.0, now)
+    if horizon is None:
+        count = wanted
+    else:
+        room = math.ceil((now + max(horizon, interval) - start) / interval - 1e-9)
+        count = max(0, min(wanted, room))
+    slots = [start + index * interval for index in range(count)]
+    return slots, (start + count * interval if count else tat)
 
 
 def backoff_delay(

@@ -1,130 +1,62 @@
-import threading
 import unittest
 
-from ofitec_whatsapp.tools.ratelimit import TokenBucket, backoff_delay
+from ofitec_whatsapp.tools.ratelimit import backoff_delay, grant_slots
 
 
-class FakeTime:
-    """A clock that only moves when someone sleeps (or the test advances it)."""
-
-    def __init__(self, start=1000.0):
-        self.now = start
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+def peak(times, window=1.0):
+    """The most times in any window [t, t + window)."""
+    times = sorted(times)
+    best, first = 0, 0
+    for last, ts in enumerate(times):
+        while ts - times[first] >= window - 1e-9:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
 
 
-def bucket(rate, burst=None):
-    fake = FakeTime()
-    return TokenBucket(rate, burst=burst, clock=fake.clock, sleep=fake.sleep), fake
-
-
-class TestTokenBucket(unittest.TestCase):
+class TestGrantSlots(unittest.TestCase):
     def test_unlimited(self):
         for rate in (0, None, -5, 0.0):
             with self.subTest(rate=rate):
+                self.assertEqual(grant_slots(7.0, 100.0, rate, 3), ([100.0] * 3, 7.0))
 
-                def explode(*_args):
-                    raise AssertionError("clock or sleep used")
+    def test_idle_number_starts_now_and_books_only_the_horizon(self):
+        slots, tat = grant_slots(0.0, 100.0, 10, 50, horizon=0.5)
+        self.assertEqual(len(slots), 5)
+        self.assertAlmostEqual(slots[0], 100.0)
+        self.assertAlmostEqual(slots[-1], 100.4)
+        self.assertAlmostEqual(tat, 100.5)
 
-                limiter = TokenBucket(rate, clock=explode, sleep=explode)
-                self.assertTrue(limiter.unlimited)
-                for _ in range(1000):
-                    self.assertEqual(limiter.acquire(), 0.0)
-                self.assertIsNotNone(limiter.acquire(timeout=0))
+    def test_a_busy_number_continues_where_the_last_grant_ended(self):
+        _slots, tat = grant_slots(0.0, 100.0, 10, 3)
+        slots, tat = grant_slots(tat, 100.05, 10, 3)
+        self.assertAlmostEqual(slots[0], 100.3)
+        self.assertEqual(len(slots), 3)
+        self.assertAlmostEqual(tat, 100.6)
 
-    def test_default_burst(self):
-        self.assertEqual(TokenBucket(80).burst, 80)
-        self.assertEqual(TokenBucket(0.5).burst, 1)
-        self.assertEqual(TokenBucket(2.5).burst, 2.5)
-        self.assertEqual(TokenBucket(10, burst=3).burst, 3)
-        with self.assertRaises(ValueError):
-            TokenBucket(10, burst=0)
+    def test_nothing_while_the_number_is_booked_beyond_the_horizon(self):
+        self.assertEqual(grant_slots(101.0, 100.0, 10, 5, horizon=0.5), ([], 101.0))
 
-    def test_burst_then_spacing(self):
-        limiter, fake = bucket(rate=2, burst=2)
-        self.assertEqual(limiter.acquire(), 0.0)
-        self.assertEqual(limiter.acquire(), 0.0)
-        self.assertEqual(fake.sleeps, [])
-        self.assertAlmostEqual(limiter.acquire(), 0.5)
-        self.assertAlmostEqual(limiter.acquire(), 0.5)
-        self.assertEqual(len(fake.sleeps), 2)
-        self.assertAlmostEqual(sum(fake.sleeps), 1.0)
+    def test_slow_rate_still_grants_one_slot_when_idle(self):
+        slots, tat = grant_slots(0.0, 100.0, 0.5, 5, horizon=0.5)
+        self.assertEqual(slots, [100.0])
+        self.assertEqual(tat, 102.0)
 
-    def test_average_rate_over_many_calls(self):
-        limiter, fake = bucket(rate=80)
-        start = fake.now
-        for _ in range(800):
-            limiter.acquire()
-        # 80 free (burst), the other 720 at 80/s.
-        self.assertAlmostEqual(fake.now - start, 720 / 80, places=6)
+    def test_no_burst_after_idle_time(self):
+        """A long idle time gives no credit: no second holds more than the rate."""
+        slots, tat = grant_slots(50.0, 100.0, 80, 1000, horizon=2.0)
+        self.assertEqual(len(slots), 160)
+        self.assertEqual(peak(slots), 80)
 
-    def test_refill_is_capped_at_burst(self):
-        limiter, fake = bucket(rate=1, burst=3)
-        for _ in range(3):
-            limiter.acquire()
-        fake.now += 3600  # idle for an hour
-        for _ in range(3):
-            self.assertEqual(limiter.acquire(), 0.0)
-        self.assertAlmostEqual(limiter.acquire(), 1.0)
-
-    def test_partial_refill(self):
-        limiter, fake = bucket(rate=1, burst=1)
-        limiter.acquire()
-        fake.now += 0.25
-        self.assertAlmostEqual(limiter.acquire(), 0.75)
-
-    def test_timeout_gives_up_without_taking(self):
-        limiter, fake = bucket(rate=1, burst=1)
-        limiter.acquire()
-        self.assertIsNone(limiter.acquire(timeout=0.5))
-        self.assertIsNone(limiter.acquire(timeout=0))
-        self.assertEqual(fake.sleeps, [])
-        # Nothing was reserved by the failed attempts: one second is enough.
-        fake.now += 1.0
-        self.assertIsNotNone(limiter.acquire(timeout=0))
-
-    def test_timeout_long_enough(self):
-        limiter, fake = bucket(rate=1, burst=1)
-        limiter.acquire()
-        self.assertAlmostEqual(limiter.acquire(timeout=2), 1.0)
-        self.assertEqual(len(fake.sleeps), 1)
-
-    def test_clock_going_backwards(self):
-        limiter, fake = bucket(rate=1, burst=1)
-        limiter.acquire()
-        fake.now -= 100
-        self.assertAlmostEqual(limiter.acquire(), 1.0)
-
-    def test_several_tokens(self):
-        limiter, _fake = bucket(rate=10, burst=10)
-        self.assertEqual(limiter.acquire(10), 0.0)
-        self.assertAlmostEqual(limiter.acquire(5), 0.5)
-        with self.assertRaises(ValueError):
-            limiter.acquire(0)
-
-    def test_threads_get_distinct_slots(self):
-        lock = threading.Lock()
-        waits = []
-        limiter = TokenBucket(10, burst=1, clock=lambda: 0.0, sleep=lambda s: None)
-
-        def worker():
-            wait = limiter.acquire()
-            with lock:
-                waits.append(round(wait, 6))
-
-        threads = [threading.Thread(target=worker) for _ in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        # With a frozen clock each caller reserves the next 0.1 s slot.
-        self.assertEqual(sorted(waits), [round(i * 0.1, 6) for i in range(20)])
+    def test_interleaved_workers_share_one_rate(self):
+        """Several workers taking turns on one stored tat never exceed the rate."""
+        tat, now, sent = 0.0, 100.0, []
+        for turn in range(200):
+            slots, tat = grant_slots(tat, now, 80, 7 + turn % 13, horizon=0.5)
+            sent += slots
+            now += 0.03 * (turn % 4)
+        self.assertEqual(len(sent), len(set(sent)))
+        self.assertLessEqual(peak(sent), 80)
 
 
 class TestBackoffDelay(unittest.TestCase):

@@ -2,13 +2,7 @@
 
 import json
 import logging
-import random
-import threading
-import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 
 import psycopg2
@@ -16,17 +10,16 @@ import psycopg2
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools import commands, phone, provider, ratelimit
+from ..tools import commands, phone, provider
 from ..tools.errors import (
     AuthError,
     PermanentError,
-    RateLimitedError,
     RetryableError,
-    UncertainDeliveryError,
     WhatsAppError,
     WindowClosedError,
 )
 from ..tools.provider import SendResult
+from .ofitec_whatsapp_message_claim import NotStarted, SendStep
 from .ofitec_whatsapp_message_hold import TemplateNotApproved
 
 _logger = logging.getLogger(__name__)
@@ -38,76 +31,8 @@ REPLY_BUTTONS = [
     (commands.CMD_CANCEL, "CANCELAR"),
 ]
 
-BACKOFF_BASE = 2.0  # seconds
-BACKOFF_CAP = 900.0  # 15 minutes
-UNCERTAIN_MIN_DELAY = 60.0  # leave time for a status webhook to reconcile a lost answer
-QUEUE_TIME_BUDGET = 120.0  # seconds per cron run before it hands over to a new run
-SEND_BATCH = 20  # messages claimed, sent and committed together
-SEND_THREADS = 4  # concurrent HTTP calls of a batch
-
 # What _guarded returns when the guarded method failed.
 _BROKEN = object()
-
-# Token buckets per (database, config id), kept across cron runs of this process.
-_BUCKETS = {}
-_BUCKETS_LOCK = threading.Lock()
-
-
-def _get_bucket(dbname, config):
-    key = (dbname, config.id)
-    with _BUCKETS_LOCK:
-        bucket = _BUCKETS.get(key)
-        if bucket is None or bucket.rate != config.rate_limit:
-            bucket = _BUCKETS[key] = ratelimit.TokenBucket(config.rate_limit)
-        return bucket
-
-
-@dataclass(frozen=True)
-class SendStep:
-    """One prepared send: what ``_prepare_send`` hands to a worker thread.
-
-    ``call`` sends the message through ``client`` (a tools.provider.Provider) when
-    invoked; it touches no ORM record. ``bucket`` paces the number's sends.
-    """
-
-    client: object
-    recipient: str
-    kind: str
-    call: object
-    bucket: object
-
-
-def _call(step):
-    """Run one prepared send: wait for the number's rate, then the HTTP call.
-
-    Runs in a worker thread: it touches no ORM record, only the pure client.
-    Returns ``(result, None)`` or ``(None, exception)``.
-    """
-    step.bucket.acquire()
-    try:
-        return step.call(), None
-    except Exception as error:  # recorded by _finish_send in the cron's thread
-        return None, error
-
-
-def _backoff_delay(attempt, error):
-    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1).
-
-    Exponential with jitter (2, 4, 8 … s, capped), 4^n (1, 4, 16 … s) for Meta's pair
-    rate limit (131056), and at least a minute after a read timeout.
-    """
-    pair_limited = isinstance(error, RateLimitedError) and error.pair_limited
-    delay = ratelimit.backoff_delay(
-        attempt,
-        base=BACKOFF_BASE,
-        cap=BACKOFF_CAP,
-        jitter=0.0 if pair_limited else 0.25,  # workers do not retry in lockstep
-        pair_limited=pair_limited,
-        rand=random.random,
-    )
-    if isinstance(error, UncertainDeliveryError):
-        delay = max(delay, UNCERTAIN_MIN_DELAY)
-    return delay
 
 
 class OfitecWhatsappMessageQueue(models.Model):
@@ -122,99 +47,6 @@ class OfitecWhatsappMessageQueue(models.Model):
         if cron:
             cron.sudo()._trigger_unless_pending(at)
 
-    @api.model
-    def _process_queue(
-        self, limit=None, time_budget=QUEUE_TIME_BUDGET, batch_size=None, threads=None
-    ):
-        """Send due queued messages; called by the cron. Returns the number handled.
-
-        Messages are claimed in small batches with ``FOR UPDATE SKIP LOCKED``; their
-        row locks are held until the commit that follows the batch, so two workers (or
-        two servers) never send the same message. The HTTP calls of a batch run in a
-        few threads (they are pure network calls, no ORM), everything else in this
-        transaction. Outside tests we commit after each batch: its messages' states are
-        final for this attempt, and nothing later can undo the record of sends Meta
-        accepted. A crash *during* a batch rolls its records back; those messages are
-        then sent again, unless a status webhook carrying our callback data comes first
-        and reconciles them (``_reconcile_callback``). ``batch_size`` and ``threads`` default
-        to SEND_BATCH and SEND_THREADS (1 and 1 in tests, which may ask for more).
-        """
-        auto_commit = not getattr(threading.current_thread(), "testing", False)
-        workers = threads or (SEND_THREADS if auto_commit else 1)
-        batch_size = batch_size or (SEND_BATCH if auto_commit else 1)
-        started = time.monotonic()
-        clients = {}
-        handled = 0
-        broken = set()  # messages whose outcome could not be recorded: not again this run
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
-            while limit is None or handled < limit:
-                if time_budget is not None and time.monotonic() - started > time_budget:
-                    # Hand over to a fresh cron run rather than exceed the worker's limits.
-                    self._trigger_queue()
-                    break
-                size = batch_size
-                if limit is not None:
-                    size = min(size, limit - handled)
-                try:
-                    with self.env.cr.savepoint(flush=False):
-                        batch = self._claim_batch(size, exclude=broken)
-                except psycopg2.extensions.TransactionRollbackError:
-                    # REPEATABLE READ: another worker sent (and committed) a message
-                    # this transaction still sees as queued. It is not ours to send;
-                    # only a new transaction sees the row as it is now.
-                    if not auto_commit:
-                        break
-                    self.env.cr.rollback()
-                    continue
-                if not batch:
-                    break
-                calls = []
-                for message in batch:
-                    step = message._guarded(message._prepare_send, clients)
-                    if step is _BROKEN:
-                        broken.add(message.id)
-                    elif step:
-                        calls.append((message, step, pool.submit(_call, step)))
-                for message, step, future in calls:
-                    if message._guarded(message._finish_send, step, future.result()) is _BROKEN:
-                        broken.add(message.id)
-                handled += len(batch)
-                if auto_commit:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
-        return handled
-
-    @api.model
-    def _claim_next(self):
-        """Lock and return the next due queued message, skipping rows others hold."""
-        return self._claim_batch(1)
-
-    @api.model
-    def _claim_batch(self, size, exclude=()):
-        """Lock and return up to ``size`` due queued messages, skipping rows others hold
-        and the ids in ``exclude``."""
-        # The query reads the table itself: write pending ORM changes first (a run that
-        # does not commit, like a test, would otherwise get the same row again).
-        self.env.flush_all()
-        self.env.cr.execute(
-            """
-            SELECT id FROM ofitec_whatsapp_message
-             WHERE state = 'queued' AND direction = 'outbound'
-               AND (next_attempt IS NULL OR next_attempt <= (now() at time zone 'UTC'))
-               AND NOT (id = ANY(%s))
-               AND NOT EXISTS (SELECT 1 FROM ofitec_whatsapp_config c
-                                WHERE c.id = config_id AND c.sending_paused)
-             ORDER BY next_attempt NULLS FIRST, id
-             LIMIT %s
-               FOR UPDATE SKIP LOCKED
-            """,
-            (list(exclude), size),
-            log_exceptions=False,  # a serialization failure is expected, see _process_queue
-        )
-        messages = self.browse([row[0] for row in self.env.cr.fetchall()])
-        # The rows may have been changed by the transactions that released them.
-        messages.invalidate_recordset()
-        return messages
-
     def _guarded(self, method, *args):
         """Run ``method`` in a savepoint: an error recording one message must not roll
         back the records of the other sends of its batch (Meta accepted those)."""
@@ -227,13 +59,6 @@ class OfitecWhatsappMessageQueue(models.Model):
             _logger.exception("WhatsApp message %s: its outcome could not be recorded", self.id)
             self.invalidate_recordset()
             return _BROKEN
-
-    def _send_one(self, clients):
-        """Send this claimed message once; record the outcome on it."""
-        self.ensure_one()
-        step = self._prepare_send(clients)
-        if step:
-            self._finish_send(step, _call(step))
 
     def _prepare_send(self, clients):
         """Everything before the HTTP call (ORM, this thread).
@@ -286,7 +111,6 @@ class OfitecWhatsappMessageQueue(models.Model):
             recipient=recipient,
             kind=kind,
             call=call,
-            bucket=_get_bucket(self.env.cr.dbname, config),
         )
 
     def _finish_send(self, step, outcome):
@@ -304,10 +128,14 @@ class OfitecWhatsappMessageQueue(models.Model):
             self._get_contact().write({"last_inbound_at": False})
             if self._waits_for_approval():
                 return self._hold_for_template(self.template_id)
+            self.next_attempt = False  # due again at once (its claim's lease ends)
             self._trigger_queue()
             return False
         if error is None:
             return self._mark_sent(result, step.kind)
+        if isinstance(error, NotStarted):
+            self.next_attempt = False  # never sent: due again at once
+            return False
         if isinstance(error, AuthError):
             return self._hold_for_token(error)
         if isinstance(error, RetryableError):
@@ -439,66 +267,3 @@ class OfitecWhatsappMessageQueue(models.Model):
         self.write({"state": "cancelled", "error_message": reason, "next_attempt": False})
         self._report_outcome()
         return False
-
-    def _schedule_retry(self, error):
-        attempt = self.retry_count + 1
-        max_attempts = self.config_id.max_attempts or 1
-        code = error.code
-        # Meta: code 1 ("API unknown") deserves at most two attempts.
-        if attempt >= max_attempts or (code == 1 and attempt >= 2):
-            self.retry_count = attempt
-            # A network failure has no provider title: its description is the title.
-            title = error.title if code is not None else None
-            return self._mark_failed(
-                code if code is not None else "retry", self._describe_error(error), title
-            )
-        next_attempt = fields.Datetime.now() + timedelta(seconds=_backoff_delay(attempt, error))
-        self.write(
-            {
-                "retry_count": attempt,
-                "next_attempt": next_attempt,
-                "error_code": str(code) if code is not None else "network",
-                "error_message": self._describe_error(error),
-            }
-        )
-        if isinstance(error, RateLimitedError) and error.pair_limited:
-            self._hold_same_recipient(next_attempt)
-        self._trigger_queue(at=next_attempt)
-        return False
-
-    def _hold_same_recipient(self, until):
-        """Other queued messages to this person would hit the same pair limit (131056):
-        delay them too. Rows another worker holds are skipped (it is sending them; two
-        workers holding each other's rows would deadlock), and this is only an
-        optimisation: if it cannot be done now, each message backs off on its own."""
-        self.ensure_one()
-        if not (self.phone or self.bsuid):
-            return
-        self.flush_recordset()
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    """
-                    UPDATE ofitec_whatsapp_message SET next_attempt = %(until)s
-                     WHERE id IN (
-                        SELECT id FROM ofitec_whatsapp_message
-                         WHERE id != %(id)s AND state = 'queued' AND direction = 'outbound'
-                           AND config_id = %(config)s
-                           AND (phone = %(phone)s OR (%(phone)s IS NULL AND bsuid = %(bsuid)s))
-                           AND (next_attempt IS NULL OR next_attempt < %(until)s)
-                           FOR UPDATE SKIP LOCKED)
-                    RETURNING id
-                    """,
-                    {
-                        "until": until,
-                        "id": self.id,
-                        "config": self.config_id.id,
-                        "phone": self.phone or None,
-                        "bsuid": self.bsuid or None,
-                    },
-                    log_exceptions=False,
-                )
-                held = self.browse([row[0] for row in self.env.cr.fetchall()])
-        except psycopg2.extensions.TransactionRollbackError:
-            return
-        held.invalidate_recordset(["next_attempt"])

@@ -14,6 +14,7 @@ from . import (
     test_outbound_queue,
     test_provider_cases,
     test_provider_wire,
+    test_queue_numbers,
     test_recipients,
     test_replies,
     test_request_body,

@@ -13,8 +13,9 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..models import ofitec_whatsapp_message_queue as message_module
-from ..tools import commands, ratelimit
+from ..models import ofitec_whatsapp_message_retry as retry_module
+from ..models import ofitec_whatsapp_message_send as send_module
+from ..tools import commands
 from ..tools.errors import RateLimitedError, RetryableError, UncertainDeliveryError
 from .common import RealNetworkCall, WhatsAppCase, meta_error
 
@@ -389,14 +390,14 @@ class TestRetries(QueueCase):
     def setUp(self):
         super().setUp()
         self.delays = []
-        original = message_module._backoff_delay
+        original = retry_module._backoff_delay
 
         def recording_delay(attempt, error):
             delay = original(attempt, error)
             self.delays.append(delay)
             return delay
 
-        patcher = patch.object(message_module, "_backoff_delay", recording_delay)
+        patcher = patch.object(retry_module, "_backoff_delay", recording_delay)
         patcher.start()
         self.addCleanup(patcher.stop)
 
@@ -458,22 +459,22 @@ class TestRetries(QueueCase):
         self.assertEqual(len(gateway.sent), 1)
 
     def test_backoff_delays(self):
-        with patch.object(message_module.random, "random", lambda: 1.0):
-            high = [message_module._backoff_delay(n, RetryableError(code=2)) for n in (1, 2, 3)]
-        with patch.object(message_module.random, "random", lambda: 0.0):
-            low = [message_module._backoff_delay(n, RetryableError(code=2)) for n in (1, 2, 3)]
+        with patch.object(retry_module.random, "random", lambda: 1.0):
+            high = [retry_module._backoff_delay(n, RetryableError(code=2)) for n in (1, 2, 3)]
+        with patch.object(retry_module.random, "random", lambda: 0.0):
+            low = [retry_module._backoff_delay(n, RetryableError(code=2)) for n in (1, 2, 3)]
         # Jitter spreads the delays, the next attempt always waits longer.
         self.assertLess(high[0], low[1])
         self.assertLess(high[1], low[2])
         self.assertLess(low[0], high[0])
         self.assertLessEqual(
-            message_module._backoff_delay(30, RetryableError(code=2)),
-            message_module.BACKOFF_CAP * 1.25,
+            retry_module._backoff_delay(30, RetryableError(code=2)),
+            retry_module.BACKOFF_CAP * 1.25,
         )
         pair = RateLimitedError(code=131056)
-        self.assertEqual([message_module._backoff_delay(n, pair) for n in (1, 2, 3)], [1, 4, 16])
+        self.assertEqual([retry_module._backoff_delay(n, pair) for n in (1, 2, 3)], [1, 4, 16])
         uncertain = UncertainDeliveryError("Read timeout")
-        self.assertGreaterEqual(message_module._backoff_delay(1, uncertain), 60)
+        self.assertGreaterEqual(retry_module._backoff_delay(1, uncertain), 60)
 
     def test_read_timeout_waits_for_the_status_webhook(self):
         self._open_window(MANAGER)
@@ -654,43 +655,54 @@ class TestRetries(QueueCase):
 
 @tagged("post_install", "-at_install")
 class TestRateLimit(QueueCase):
-    """config.rate_limit messages per second per number, through a token bucket."""
+    """config.rate_limit messages per second per number, paced by the shared slots of
+    ofitec.whatsapp.send.pace (on a fake clock here: nothing sleeps)."""
 
     def setUp(self):
         super().setUp()
-        self.buckets = []
+        self.clock = [1000.0]
         self.sleeps = []
-        clock = [1000.0]
+        self.sends = []  # (clock, recipient) when each HTTP call starts
         test = self
-        real_bucket = ratelimit.TokenBucket
+        real_call = send_module._call
 
-        class CountingBucket(real_bucket):
-            def __init__(self, rate, burst=None, **kwargs):
-                def sleep(seconds):
-                    test.sleeps.append(seconds)
-                    clock[0] += seconds
+        def sleep(seconds):
+            test.sleeps.append(seconds)
+            test.clock[0] += seconds
 
-                super().__init__(rate, burst, clock=lambda: clock[0], sleep=sleep)
-                self.acquired = 0
-                test.buckets.append(self)
+        def call(step):
+            outcome = real_call(step)
+            test.sends.append((test.clock[0], step.recipient))
+            return outcome
 
-            def acquire(self, tokens=1, timeout=None):
-                self.acquired += tokens
-                return super().acquire(tokens, timeout)
-
+        Pace = type(self.env["ofitec.whatsapp.send.pace"])
         for patcher in (
-            patch.object(message_module.ratelimit, "TokenBucket", CountingBucket),
-            patch.dict(message_module._BUCKETS, clear=True),
+            patch.object(send_module, "_sleep", sleep),
+            patch.object(send_module, "_monotonic", lambda: test.clock[0]),
+            patch.object(send_module, "_call", call),
+            patch.dict(send_module._PACERS, clear=True),
+            patch.object(Pace, "_now", lambda self: test.clock[0]),
         ):
             patcher.start()
             self.addCleanup(patcher.stop)
 
-    def _queue_many(self, count, config=None):
-        numbers = [f"+5699000{i:04d}" for i in range(count)]
+    def _queue_many(self, count, config=None, prefix="+5699000"):
+        numbers = [f"{prefix}{i:04d}" for i in range(count)]
         for number in numbers:
             self._open_window(number, config=config)
             self._queue(number, config_id=(config or self.config).id)
         return numbers
+
+    def _peak(self, times):
+        """The most sends in any window [t, t + 1 s)."""
+        times = sorted(times)
+        return max(sum(1 for other in times if start <= other < start + 1.0) for start in times)
+
+    def _second_number(self, rate):
+        other = self.config.copy({"name": "Second number", "phone_number_id": "777"})
+        other.access_token = "other-token"
+        other.rate_limit = rate
+        return other
 
     def test_rate_limit_respected(self):
         self.config.rate_limit = 2
@@ -698,20 +710,20 @@ class TestRateLimit(QueueCase):
         with self.mock_whatsapp_gateway() as gateway:
             self.assertEqual(self._run_queue(), 5)
         self.assertEqual(len(gateway.sent), 5)
-        (bucket,) = self.buckets
-        self.assertEqual(bucket.rate, 2)
-        self.assertEqual(bucket.acquired, 5)
-        # Two sends at once (a second's worth), then one every half second.
-        self.assertEqual(self.sleeps, [0.5, 0.5, 0.5])
+        times = [clock for clock, _recipient in self.sends]
+        self.assertEqual(times[0], 1000.0)
+        self.assertLessEqual(self._peak(times), 2)
+        self.assertTrue(all(b > a for a, b in zip(times, times[1:], strict=False)))
 
-    def test_default_rate_does_not_wait_for_a_burst(self):
-        self.assertEqual(self.config.rate_limit, 80)
-        self._queue_many(5)
+    def test_no_burst_after_a_quiet_time(self):
+        """The limit holds from the first second: a long idle time gives no credit."""
+        self.config.rate_limit = 3
+        self._queue_many(9)
+        self.clock[0] += 3600
         with self.mock_whatsapp_gateway():
-            self._run_queue()
-        self.assertEqual(self.buckets[0].rate, 80)
-        self.assertEqual(self.buckets[0].acquired, 5)
-        self.assertEqual(self.sleeps, [])
+            self._run_queue(batch_size=9)
+        self.assertEqual(len(self.sends), 9)
+        self.assertLessEqual(self._peak([clock for clock, _r in self.sends]), 3)
 
     def test_no_limit(self):
         self.config.rate_limit = 0
@@ -721,32 +733,60 @@ class TestRateLimit(QueueCase):
         self.assertEqual(len(gateway.sent), 4)
         self.assertEqual(self.sleeps, [])
 
-    def test_one_bucket_per_number_and_rate_change(self):
-        other = self.config.copy({"name": "Second number", "phone_number_id": "777"})
-        other.access_token = "other-token"
+    def test_numbers_do_not_wait_for_each_other(self):
+        """A number at its rate never holds another's messages: B's goes before A's
+        backlog, at once."""
         self.config.rate_limit = 1
-        other.rate_limit = 1
-        self._queue_many(2)
-        self._queue("+56933333333", config_id=other.id, template_id=self.template.id)
-        with self.mock_whatsapp_gateway() as gateway:
-            self._run_queue()
-            self.assertEqual(len(gateway.sent), 3)
-            self.assertEqual(len(self.buckets), 2)
-            self.assertEqual(sorted(b.acquired for b in self.buckets), [1, 2])
-            self.assertEqual(self.sleeps, [1.0])
-            # A new rate takes effect at once.
-            self.config.rate_limit = 5
-            self._queue_many(1)
-            self._run_queue()
-        self.assertEqual(len(self.buckets), 3)
-        self.assertEqual(self.buckets[-1].rate, 5)
-
-    def test_test_mode_does_not_use_the_bucket(self):
-        self.config.test_mode = True
+        other = self._second_number(1)
         self._queue_many(3)
+        self._queue_many(1, config=other, prefix="+5698000")
+        with self.mock_whatsapp_gateway():
+            self.assertEqual(self._run_queue(), 4)
+        recipients = [recipient for _clock, recipient in self.sends]
+        self.assertEqual(recipients[:2], ["+56990000000", "+56980000000"])
+        self.assertEqual(self.sends[1][0], 1000.0)
+        self.assertLessEqual(self._peak([c for c, r in self.sends if r.startswith("+56990")]), 1)
+
+    def test_rate_change_takes_effect(self):
+        self.config.rate_limit = 1
+        self._queue_many(2)
         with self.mock_whatsapp_gateway():
             self._run_queue()
-        self.assertEqual(sum(b.acquired for b in self.buckets), 0)
+            self.config.rate_limit = 4
+            self._queue_many(4, prefix="+5697000")
+            self.sends.clear()
+            self._run_queue(batch_size=4)
+        self.assertEqual(len(self.sends), 4)
+        self.assertEqual(self._peak([clock for clock, _r in self.sends]), 4)
+
+    def test_test_mode_books_no_slot(self):
+        self.config.test_mode = True
+        self.config.rate_limit = 1
+        self._queue_many(3)
+        with self.mock_whatsapp_gateway():
+            self.assertEqual(self._run_queue(), 3)
+        self.assertEqual(self.sleeps, [])
+        pace = self.env["ofitec.whatsapp.send.pace"].search([("config_id", "=", self.config.id)])
+        self.assertFalse(pace.tat)
+
+    def test_urgent_first_within_a_number(self):
+        self._queue_many(2)
+        action = self.env["ofitec.next.action"].create(
+            {
+                "name": "Filtración",
+                "description": "-",
+                "action_type": "planned",
+                "category": "risk",
+                "priority": "3",
+                "project_id": self.project.id,
+            }
+        )
+        self.env.cr.execute(
+            "UPDATE ofitec_next_action SET priority = '1' WHERE id = %s", (action.id,)
+        )
+        self._open_window("+56977777777")
+        urgent = self._queue("+56977777777", next_action_id=action.id)
+        self.assertEqual(self.Message._claim_next(), urgent)
 
 
 @tagged("post_install", "-at_install")
@@ -806,12 +846,11 @@ class TestTestMode(QueueCase):
         self.assertFalse(gateway.sent)
 
 
-@tagged("post_install", "-at_install")
-class TestQueueConcurrency(QueueCase):
+class ConcurrencyCase(QueueCase):
     """Two workers, two real transactions: PostgreSQL row locks decide, never luck.
 
-    Other transactions must see the messages, so this class commits its data in
-    cursors of its own (never the test's cursor) and deletes it afterwards.
+    Other transactions must see the messages, so these classes commit their data in
+    cursors of their own (never the test's cursor) and delete it afterwards.
     """
 
     def setUp(self):
@@ -911,6 +950,9 @@ class TestQueueConcurrency(QueueCase):
     def _sent_ids(gateway):
         return sorted(int(p["callback"].split(":")[1]) for p in gateway.sent)
 
+
+@tagged("post_install", "-at_install")
+class TestQueueConcurrency(ConcurrencyCase):
     def test_claimed_row_is_skipped_by_another_worker(self):
         ids = self._commit_messages([f"+5699100{i:04d}" for i in range(4)])
         with self.mock_whatsapp_gateway() as gateway:

@@ -1,0 +1,186 @@
+"""Claiming queued messages: per number, urgent first, within each number's shared pace,
+under a lease that a killed worker cannot keep."""
+
+from dataclasses import dataclass, field
+
+from odoo import api, models
+
+# A claim is committed at once with this lease (``next_attempt`` moved ahead): other
+# workers leave the message alone meanwhile, and if the claiming worker dies its messages
+# are due again when the lease ends. A worker starts no HTTP call later than
+# SEND_CUTOFF after its claim, so a lease never ends under a send still in progress
+# (the call's own timeouts are 5 s to connect and 30 s to read).
+SEND_LEASE = 60  # seconds
+SEND_CUTOFF = 20.0  # seconds
+URGENT_PRIORITIES = ("1", "2")
+
+_DUE = """
+    m.state = 'queued' AND m.direction = 'outbound'
+    AND (m.next_attempt IS NULL OR m.next_attempt <= (now() at time zone 'UTC'))
+    AND NOT (m.id = ANY(%(exclude)s))
+    AND NOT (COALESCE(m.phone, m.bsuid, '') = ANY(%(busy)s))
+    AND NOT COALESCE(c.sending_paused, false)
+"""
+
+
+class NotStarted(Exception):
+    """The send was not attempted: its claim was too old to start an HTTP call."""
+
+
+@dataclass(frozen=True)
+class SendStep:
+    """One prepared send: what ``_prepare_send`` hands to a worker thread.
+
+    ``call`` sends the message through ``client`` (a tools.provider.Provider) when
+    invoked; it touches no ORM record. ``start_at`` is its slot in the number's pace
+    (``_monotonic()`` time); no call starts after ``cutoff``, nor sooner than
+    ``spacing`` after the previous send of the same number (``pace_key``) here.
+    """
+
+    client: object
+    recipient: str
+    kind: str
+    call: object
+    start_at: float = 0.0
+    cutoff: float = None
+    pace_key: tuple = None
+    spacing: float = 0.0
+
+
+@dataclass
+class Claim:
+    """What one claim took: ``messages`` (locked until the claim commits, leased after),
+    the shared clock at the claim (``now``), each paced number's locked ``tat`` and rate,
+    and ``wake_at``: when a number that had messages but no free slot can send again."""
+
+    messages: object
+    now: float = 0.0
+    paces: dict = field(default_factory=dict)
+    wake_at: float = None
+    due: bool = False
+    calls: list = field(default_factory=list)
+
+
+class OfitecWhatsappMessageClaim(models.Model):
+    _inherit = "ofitec.whatsapp.message"
+
+    @api.model
+    def _claim_due(self, size, exclude=(), cap=None, busy=()):
+        """Lock and lease due queued messages: up to ``size`` per number and only as many
+        as the number's pace allows now (a number another worker is booking, or at its
+        rate, is skipped: its neighbours go instead), urgent actions first within a
+        number; ``cap`` bounds the whole claim. Messages to the recipients in ``busy``
+        (numbers or BSUIDs this worker is sending to) wait for the next claim: a pair
+        limit answer (131056) to those sends must hold them first. Returns a ``Claim``."""
+        # The queries read the table itself: write pending ORM changes first (a run that
+        # does not commit, like a test, would otherwise get the same row again).
+        self.env.flush_all()
+        params = {"exclude": list(exclude), "busy": list(busy)}
+        self.env.cr.execute(
+            f"""
+            SELECT m.config_id, COALESCE(c.rate_limit, 0), COALESCE(c.active, false)
+              FROM ofitec_whatsapp_message m
+              LEFT JOIN ofitec_whatsapp_config c ON c.id = m.config_id
+              LEFT JOIN ofitec_next_action a ON a.id = m.next_action_id
+             WHERE {_DUE}
+             GROUP BY m.config_id, c.rate_limit, c.active
+             ORDER BY bool_or(COALESCE(a.priority IN %(urgent)s, false)) DESC, min(m.id)
+            """,
+            dict(params, urgent=tuple(URGENT_PRIORITIES)),
+            log_exceptions=False,  # a serialization failure is expected, see _process_queue
+        )
+        numbers = self.env.cr.fetchall()
+        claim = Claim(messages=self.browse(), due=bool(numbers))
+        if not numbers:
+            return claim
+        Pace = self.env["ofitec.whatsapp.send.pace"]
+        rates = {cid: rate for cid, rate, active in numbers if cid and active and rate > 0}
+        claim.now = Pace._now()
+        locked = Pace._lock(list(rates))
+        ids = []
+        for config_id, _rate, _active in numbers:
+            wanted = size if cap is None else min(size, cap - len(ids))
+            if wanted <= 0:
+                break
+            if config_id in rates:
+                if config_id not in locked:
+                    continue  # another worker is booking this number's slots right now
+                tat = locked[config_id]
+                claim.paces[config_id] = (tat, rates[config_id])
+                wanted = Pace._room(tat, claim.now, rates[config_id], wanted)
+                if not wanted:
+                    wake = Pace._wake_at(tat, rates[config_id])
+                    claim.wake_at = wake if claim.wake_at is None else min(claim.wake_at, wake)
+                    continue
+            ids += self._claim_number(config_id, wanted, params)
+        if ids:
+            self.env.cr.execute(
+                """
+                UPDATE ofitec_whatsapp_message
+                   SET next_attempt = (now() at time zone 'UTC') + %s * interval '1 second'
+                 WHERE id = ANY(%s)
+                """,
+                (SEND_LEASE, ids),
+            )
+        claim.messages = self.browse(ids)
+        # The rows may have been changed by the transactions that released them.
+        claim.messages.invalidate_recordset()
+        return claim
+
+    @api.model
+    def _claim_number(self, config_id, size, params):
+        self.env.cr.execute(
+            f"""
+            SELECT m.id
+              FROM ofitec_whatsapp_message m
+              LEFT JOIN ofitec_whatsapp_config c ON c.id = m.config_id
+              LEFT JOIN ofitec_next_action a ON a.id = m.next_action_id
+             WHERE {_DUE} AND m.config_id IS NOT DISTINCT FROM %(config)s
+             ORDER BY COALESCE(a.priority IN %(urgent)s, false) DESC,
+                      m.next_attempt NULLS FIRST, m.id
+             LIMIT %(size)s
+               FOR UPDATE OF m SKIP LOCKED
+            """,
+            dict(params, config=config_id, size=size, urgent=tuple(URGENT_PRIORITIES)),
+            log_exceptions=False,
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _claim_next(self):
+        """Lock and return the next due queued message, skipping rows others hold."""
+        return self._claim_batch(1)
+
+    @api.model
+    def _claim_batch(self, size, exclude=()):
+        """Lock and return up to ``size`` due queued messages (see ``_claim_due``)."""
+        return self._claim_due(size, exclude=exclude, cap=size).messages
+
+    @api.model
+    def _claim_pace(self, config):
+        """A Claim holding only ``config``'s pace (locked, waiting for another worker
+        that books slots of this number right now): for a send outside ``_claim_due``."""
+        Pace = self.env["ofitec.whatsapp.send.pace"]
+        claim = Claim(messages=self.browse(), now=Pace._now())
+        config = config.sudo()
+        if config.active and config.rate_limit > 0:
+            tat = Pace._lock([config.id], wait=True)[config.id]
+            claim.paces[config.id] = (tat, config.rate_limit)
+        return claim
+
+    def _book_slots(self, claim, steps):
+        """Book one slot of its number's pace per prepared send (``steps``: a list of
+        ``(message, step)``). Returns the slot times, in order, on the shared clock."""
+        Pace = self.env["ofitec.whatsapp.send.pace"]
+        by_number = {}
+        for index, (message, _step) in enumerate(steps):
+            by_number.setdefault(message.config_id.id, []).append(index)
+        slots = [claim.now] * len(steps)
+        for config_id, indexes in by_number.items():
+            if config_id not in claim.paces:
+                continue  # unlimited
+            tat, rate = claim.paces[config_id]
+            booked = Pace._book(config_id, tat, claim.now, rate, len(indexes))
+            for index, slot in zip(indexes, booked, strict=True):
+                slots[index] = slot
+        return slots

@@ -1,0 +1,225 @@
+"""The send loop: claim a cycle, send at the booked slots, record, commit."""
+
+import dataclasses
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import psycopg2
+
+from odoo import api, fields, models
+
+from .ofitec_whatsapp_message_claim import SEND_CUTOFF, Claim, NotStarted
+from .ofitec_whatsapp_message_queue import _BROKEN
+
+# Seconds per cron run before it hands over to a fresh run (a trigger, at once). Well
+# under Odoo's limit_time_real (120 s by default), past which the prefork server kills the
+# cron worker with SIGKILL: mid-batch, which is what a run of 120 s used to get.
+QUEUE_TIME_BUDGET = 50.0
+SEND_BATCH = 20  # messages claimed per number and cycle (a claim is one transaction)
+SEND_THREADS = 8  # concurrent HTTP calls
+RECORD_ATTEMPTS = 5  # transactions tried to record a batch's outcomes
+IDLE_WAIT = 2.0  # longest sleep while every number with messages is at its rate
+IDLE_STEP = 0.005  # seconds slept past the moment a number has room again
+
+# Injectable for tests (the shared clock is the database's: ofitec.whatsapp.send.pace).
+_sleep = time.sleep
+_monotonic = time.monotonic
+
+
+class _Pacer:
+    """The start of this process's last send of one number (``_monotonic()`` time)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.last = float("-inf")
+
+
+# Per (database, number): sends of one number start in order and at least its slot
+# interval apart in this process, even when a thread wakes late (a busy machine) and
+# would otherwise send a late slot together with the next, on-time one.
+_PACERS = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def _pacer(key):
+    with _PACERS_LOCK:
+        return _PACERS.setdefault(key, _Pacer())
+
+
+def _call(step):
+    """Run one prepared send: wait for its slot, then the HTTP call.
+
+    Runs in a worker thread: it touches no ORM record, only the pure client.
+    Returns ``(result, None)`` or ``(None, exception)``.
+    """
+    pacer = _pacer(step.pace_key)
+    with pacer.lock:
+        wait = max(step.start_at, pacer.last + step.spacing) - _monotonic()
+        if wait > 0:
+            _sleep(wait)
+        started = _monotonic()
+        if step.cutoff is not None and started > step.cutoff:
+            return None, NotStarted()
+        pacer.last = started
+    try:
+        return step.call(), None
+    except Exception as error:  # recorded by _finish_send in the cron's thread
+        return None, error
+
+
+class OfitecWhatsappMessageSend(models.Model):
+    _inherit = "ofitec.whatsapp.message"
+
+    @api.model
+    def _process_queue(
+        self, limit=None, time_budget=QUEUE_TIME_BUDGET, batch_size=None, threads=None
+    ):
+        """Send due queued messages; called by the cron. Returns the number handled.
+
+        A cycle claims, per number, what its shared pace allows now (``_claim_due``:
+        ``FOR UPDATE SKIP LOCKED``, urgent first), prepares the sends and books their
+        slots, and commits: the messages are then leased (``next_attempt`` ahead) to
+        this worker, so no other worker or server sends them, and a worker that dies
+        frees them when the lease ends. The HTTP calls run in a few threads, each at
+        its slot (pure network calls, no ORM), while this thread claims the next cycle;
+        then the outcomes are recorded and committed. A number at its rate never holds
+        the others: its neighbours are claimed meanwhile. A crash between a send and the
+        commit of its record loses that record: the message goes again when its lease
+        ends, unless a status webhook carrying our callback data reconciles it first
+        (``_reconcile_callback``). ``batch_size`` and ``threads`` default to SEND_BATCH
+        and SEND_THREADS (1 and 1 in tests, which may ask for more).
+        """
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        workers = threads or (SEND_THREADS if auto_commit else 1)
+        size = batch_size or (SEND_BATCH if auto_commit else 1)
+        started = _monotonic()
+        run = {"clients": {}, "broken": set(), "auto_commit": auto_commit}
+        handled = 0
+        flight = None
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
+            while True:
+                claim = None
+                cap = None if limit is None else limit - handled
+                if time_budget is not None and _monotonic() - started > time_budget:
+                    # Hand over to a fresh cron run rather than exceed the worker's limits.
+                    self._trigger_queue()
+                elif cap is None or cap > 0:
+                    busy = [m.phone or m.bsuid for m, _s, _f in flight.calls] if flight else []
+                    claim = self._start_cycle(size, cap, pool, run, busy)
+                recorded = bool(flight)
+                if flight:
+                    self._record_flight(flight, run)
+                flight = claim and claim.messages and claim
+                if flight:
+                    handled += len(flight.messages)
+                    continue
+                if claim is None:
+                    break
+                if recorded:
+                    continue  # the sends just recorded may have freed their recipients
+                if not claim.due or claim.wake_at is None:
+                    break
+                wait = claim.wake_at - claim.now
+                if wait > IDLE_WAIT:
+                    # Every number with messages is at its rate for a while: the cron
+                    # comes back then, rather than this worker idling.
+                    self._trigger_queue(at=fields.Datetime.now() + timedelta(seconds=wait))
+                    break
+                # Wait for the first free slot (a little past it: the room opens after).
+                _sleep(max(wait, 0.0) + IDLE_STEP)
+        return handled
+
+    @api.model
+    def _start_cycle(self, size, cap, pool, run, busy=()):
+        """Claim, prepare and book slots in one transaction, commit, start the calls.
+
+        Returns the ``Claim`` (``claim.calls``: ``(message, step, future)``), or None
+        when another worker's snapshot conflict made this one give up the cycle."""
+        broken, clients = run["broken"], run["clients"]
+        # The slots are on the database's clock, read at the start of the claim: map
+        # them to this process's clock from there (not after the commit, whose time
+        # varies), so two cycles' sends keep their spacing.
+        base = _monotonic()
+        try:
+            with self.env.cr.savepoint(flush=False):
+                claim = self._claim_due(size, exclude=broken, cap=cap, busy=busy)
+        except psycopg2.extensions.TransactionRollbackError:
+            # REPEATABLE READ: another worker claimed (and committed) a message this
+            # transaction still sees as due. Only a new transaction sees the row as it is.
+            if not run["auto_commit"]:
+                return None
+            self.env.cr.rollback()
+            return Claim(messages=self.browse(), due=True, wake_at=0.0)
+        steps = []
+        for message in claim.messages:
+            step = message._guarded(message._prepare_send, clients)
+            if step is _BROKEN:
+                broken.add(message.id)
+            elif step:
+                steps.append((message, step))
+        slots = self._book_slots(claim, steps)
+        if run["auto_commit"]:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        claim.calls = []
+        for (message, step), slot in zip(steps, slots, strict=True):
+            step = self._schedule_step(message, step, base + slot - claim.now, claim)
+            step = dataclasses.replace(step, cutoff=base + SEND_CUTOFF)
+            claim.calls.append((message, step, pool.submit(_call, step)))
+        return claim
+
+    def _schedule_step(self, message, step, start_at, claim):
+        """``step`` with its start time and its number's spacing in this process."""
+        config_id = message.config_id.id
+        _tat, rate = claim.paces.get(config_id, (0.0, 0))
+        return dataclasses.replace(
+            step,
+            start_at=start_at,
+            pace_key=(self.env.cr.dbname, config_id),
+            spacing=message.env["ofitec.whatsapp.send.pace"]._spacing(rate),
+        )
+
+    def _record_flight(self, claim, run):
+        """Record the outcomes of a cycle's sends, in a transaction of their own.
+
+        The messages are not locked by us any more (their claim was committed): lock
+        them first, and start again in a new transaction when another writer changed
+        one meanwhile (REPEATABLE READ), so the record of a send Meta accepted is never
+        lost to a conflict."""
+        outcomes = [(message, step, future.result()) for message, step, future in claim.calls]
+        if not outcomes:
+            return
+        ids = [message.id for message, _step, _outcome in outcomes]
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(
+                        "SELECT id FROM ofitec_whatsapp_message WHERE id = ANY(%s) FOR UPDATE",
+                        (ids,),
+                        log_exceptions=False,
+                    )
+            except psycopg2.extensions.TransactionRollbackError:
+                if not run["auto_commit"] or attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                self.env.cr.rollback()
+                continue
+            break
+        for message, step, outcome in outcomes:
+            message.invalidate_recordset()
+            if message._guarded(message._finish_send, step, outcome) is _BROKEN:
+                run["broken"].add(message.id)
+        if run["auto_commit"]:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _send_one(self, clients):
+        """Send this claimed message once, in its slot of the number's pace; record the
+        outcome on it."""
+        self.ensure_one()
+        step = self._prepare_send(clients)
+        if step:
+            base = _monotonic()
+            claim = self._claim_pace(self.config_id)
+            (slot,) = self._book_slots(claim, [(self, step)])
+            step = self._schedule_step(self, step, base + slot - claim.now, claim)
+            self._finish_send(step, _call(step))

@@ -1,0 +1,98 @@
+"""Each number's send rate, shared by every worker and server through the database."""
+
+from odoo import api, fields, models
+
+from ..tools import ratelimit
+
+# Slots are booked a little under the number's rate: a send leaves a few milliseconds
+# after its slot, and a late one next to an early one must not make a second hold more
+# than the rate.
+PACE_MARGIN = 0.98
+PACE_HORIZON = 0.5  # seconds of slots one worker may book ahead
+
+
+class OfitecWhatsappSendPace(models.Model):
+    """One row per number: its GCRA "theoretical arrival time" (``tat``), the earliest
+    moment its next message may leave, on the database's clock. A worker locks the rows
+    of the numbers it claims for (``FOR UPDATE SKIP LOCKED``: a number another worker is
+    booking right now is skipped, never waited for), books slots and commits with its
+    claim; so every worker of every server shares one rate per number, with no burst."""
+
+    _name = "ofitec.whatsapp.send.pace"
+    _description = "WhatsApp Number Send Pace"
+    _log_access = False
+
+    config_id = fields.Many2one(
+        "ofitec.whatsapp.config", string="WhatsApp Number", required=True, ondelete="cascade"
+    )
+    tat = fields.Float(
+        string="Next Free Slot", help="Seconds since the epoch, on the database's clock."
+    )
+
+    _sql_constraints = [
+        ("config_uniq", "unique(config_id)", "One send pace per WhatsApp number."),
+    ]
+
+    @api.model
+    def _now(self):
+        """The shared clock: the database's, in seconds (not the transaction's start)."""
+        self.env.cr.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _lock(self, config_ids, wait=False):
+        """Lock the pace of these numbers, skipping those another worker holds (or
+        waiting for them with ``wait``).
+
+        Returns ``{config_id: tat}`` for the numbers locked (until this transaction
+        ends); a number seen for the first time gets its row here."""
+        if not config_ids:
+            return {}
+        self.env.cr.execute(
+            """
+            INSERT INTO ofitec_whatsapp_send_pace (config_id, tat)
+            SELECT c.id, 0 FROM ofitec_whatsapp_config c
+             WHERE c.id = ANY(%s)
+               AND NOT EXISTS (SELECT 1 FROM ofitec_whatsapp_send_pace p
+                                WHERE p.config_id = c.id)
+            ON CONFLICT (config_id) DO NOTHING
+            """,
+            (list(config_ids),),
+        )
+        self.env.cr.execute(
+            f"""
+            SELECT config_id, tat FROM ofitec_whatsapp_send_pace
+             WHERE config_id = ANY(%s)
+               FOR UPDATE {"" if wait else "SKIP LOCKED"}
+            """,
+            (list(config_ids),),
+            log_exceptions=False,  # a serialization failure is expected, see _process_queue
+        )
+        return dict(self.env.cr.fetchall())
+
+    @api.model
+    def _room(self, tat, now, rate, wanted):
+        """How many of ``wanted`` messages a locked number may claim now."""
+        slots, _tat = ratelimit.grant_slots(tat, now, rate * PACE_MARGIN, wanted, PACE_HORIZON)
+        return len(slots)
+
+    @api.model
+    def _spacing(self, rate):
+        """Seconds between two slots of a number (0: unlimited)."""
+        return 1.0 / (rate * PACE_MARGIN) if rate and rate > 0 else 0.0
+
+    @api.model
+    def _wake_at(self, tat, rate):
+        """When a number booked up to ``tat`` has room again."""
+        return tat - max(PACE_HORIZON, 1.0 / (rate * PACE_MARGIN))
+
+    @api.model
+    def _book(self, config_id, tat, now, rate, count):
+        """Book ``count`` slots of a number locked by ``_lock``; returns their times."""
+        slots, new_tat = ratelimit.grant_slots(tat, now, rate * PACE_MARGIN, count, horizon=None)
+        if slots and rate and rate > 0:
+            self.env.cr.execute(
+                "UPDATE ofitec_whatsapp_send_pace SET tat = %s WHERE config_id = %s",
+                (new_tat, config_id),
+            )
+        return slots

@@ -3,6 +3,7 @@
 #
 #   bench/run_benchmarks.sh [--odoo PATH] [--odoo-src DIR] [--python PATH] [--keep] [bench_queue.py options]
 #   bench/run_benchmarks.sh stats [--odoo PATH] [--messages N] [--keep]   (bench_stats.py)
+#   bench/run_benchmarks.sh --only numbers [--runs one,two,kill] [--keep]  (bench_numbers.py)
 #
 # Uses the Odoo 16 that the test command uses (--odoo, $ODOO_BIN, `odoo` on PATH, or
 # one provisioned from --odoo-src / $ODOO_SRC), and a reachable PostgreSQL.
@@ -15,6 +16,9 @@ script="bench_queue.py"
 if [ "${1:-}" = "stats" ]; then
   script="bench_stats.py"
   shift
+elif [ "${1:-}" = "numbers" ]; then
+  script="bench_numbers.py"
+  shift
 fi
 python_bin=""
 args=()
@@ -23,8 +27,11 @@ while [ $# -gt 0 ]; do
     --odoo) odoo_bin="${2:?}"; shift 2 ;;
     --odoo-src) odoo_src="${2:?}"; shift 2 ;;
     --python) python_bin="${2:?}"; shift 2 ;;
+    --only)
+      if [ "${2:-}" = "numbers" ]; then script="bench_numbers.py"; else args+=("$1" "${2:-}"); fi
+      shift 2 ;;
     -h|--help)
-      sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       echo
       args+=("--help"); shift ;;
     *) args+=("$1"); shift ;;

@@ -1,0 +1,130 @@
+"""The numbers bench's Odoo side, run inside ``odoo shell`` by bench_numbers.py.
+
+``setup(env, args)``: two active numbers A and B against the fake Graph API (same rate
+limit), a project tied to each, and ``args["count"]`` queued notifications for A (two per
+non-urgent action, to distinct recipients, as notifications are). Nothing is sent here:
+the servers' send cron drains the queue once they start.
+
+``urgent_for_b(env, args)``: waits until the fake server has received ``args["after"]``
+sends (A is draining), then creates one urgent action in B's project and commits; returns
+the wall-clock time of that commit, from which B's wait is measured in the fake's log.
+"""
+
+import json
+import time
+import urllib.request
+from datetime import timedelta
+
+
+def _config(env, args, name, phone_number_id):
+    return env["ofitec.whatsapp.config"].create(
+        {
+            "name": name,
+            "api_base_url": args["api_base_url"],
+            "access_token": args["token"],
+            "app_secret": f"bench-secret-{name[-1].lower()}",
+            "phone_number_id": phone_number_id,
+            "waba_id": args["waba_id"],
+            "test_mode": False,
+            "rate_limit": args["rate_limit"],
+        }
+    )
+
+
+def _person(env, name, mobile):
+    return env["res.users"].create(
+        {
+            "name": name,
+            "login": name.lower().replace(" ", "_"),
+            "mobile": mobile,
+            "groups_id": [(6, 0, [env.ref("base.group_user").id])],
+        }
+    )
+
+
+def setup(env, args):
+    from odoo import fields
+
+    env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue").active = True
+    Config = env["ofitec.whatsapp.config"].with_context(active_test=False)
+    Config.search([]).write({"active": False})
+    config_a = _config(env, args, "Bench number A", args["phone_number_ids"][0])
+    config_b = _config(env, args, "Bench number B", args["phone_number_ids"][1])
+    Project = env["project.project"]
+    project_a = Project.create({"name": "Obra A (bench)", "whatsapp_config_id": config_a.id})
+    manager_b = _person(env, "Jefe Obra B", "+56990000001")
+    project_b = Project.create(
+        {"name": "Obra B (bench)", "whatsapp_config_id": config_b.id, "user_id": manager_b.id}
+    )
+    template = env["ofitec.whatsapp.template"]._get_by_code("urgent_action")
+    # Approved at Meta (as the fake's template list says), before the send cron runs.
+    template.meta_status = "APPROVED"
+    count = args["count"]
+    deadline = fields.Date.today() + timedelta(days=3)
+    actions = env["ofitec.next.action"].create(
+        [
+            {
+                "name": f"Revisar hormigonado losa piso 3 (A {i})",
+                "description": "El laboratorio reporta resistencia bajo lo especificado.",
+                "action_type": "planned",
+                "priority": "3",
+                "category": "quality",
+                "project_id": project_a.id,
+                "deadline": deadline,
+            }
+            for i in range((count + 1) // 2)
+        ]
+    )
+    numbers = [f"+{args['phone_base'] + i}" for i in range(count)]
+    partners = env["res.partner"].create(
+        [{"name": f"Bench A {i}", "mobile": n} for i, n in enumerate(numbers)]
+    )
+    vals_list = []
+    for index, (partner, number) in enumerate(zip(partners, numbers, strict=True)):
+        action = actions[index // 2]
+        prepared = action._prepare_whatsapp_message(partner)
+        vals_list.append(
+            {
+                "direction": "outbound",
+                "state": "queued",
+                "config_id": config_a.id,
+                "company_id": config_a.company_id.id,
+                "partner_id": partner.id,
+                "phone": number,
+                "next_action_id": action.id,
+                "template_id": template.id,
+                "body": prepared["body"],
+                "template_params": json.dumps(prepared["template_params"]),
+            }
+        )
+    env["ofitec.whatsapp.message"].create(vals_list)
+    env.cr.commit()
+    return {"config_a": config_a.id, "config_b": config_b.id, "project_b": project_b.id}
+
+
+def _sends(stats_url):
+    with urllib.request.urlopen(stats_url, timeout=5) as response:
+        return json.loads(response.read())["sends"]
+
+
+def urgent_for_b(env, args):
+    from odoo import fields
+
+    deadline = time.monotonic() + args["max_wait"]
+    while _sends(args["stats_url"]) < args["after"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    action = env["ofitec.next.action"].create(
+        {
+            "name": "Filtración en sala eléctrica (urgente, bench)",
+            "description": "Agua sobre el tablero general.",
+            "action_type": "planned",
+            "priority": "1",
+            "category": "quality",
+            "project_id": args["project_b"],
+            "user_id": env["project.project"].browse(args["project_b"]).user_id.id,
+            "deadline": fields.Date.today() + timedelta(days=1),
+        }
+    )
+    env.cr.commit()
+    committed = time.time()
+    return {"action_id": action.id, "committed": committed}

@@ -133,7 +133,9 @@ class Sampler(threading.Thread):
         self.conn.close()
 
     def sending_pid(self, runner, db):
-        """The OS pid of the Odoo process whose transaction last touched the queue."""
+        """The OS pid of the Odoo cron worker running the send job: its job-lock cursor
+        (``ir_cron._acquire_one_job``) stays idle in its transaction for the whole run,
+        the oldest such transaction on the database."""
         conn = runner.pg(db)
         try:
             with conn.cursor() as cr:
@@ -141,9 +143,9 @@ class Sampler(threading.Thread):
                     """
                     SELECT application_name FROM pg_stat_activity
                      WHERE datname = %s AND application_name LIKE 'odoo-%%'
-                       AND query LIKE '%%ofitec_whatsapp_message%%'
-                       AND xact_start IS NOT NULL
-                     ORDER BY state_change DESC LIMIT 1
+                       AND state = 'idle in transaction'
+                       AND query LIKE '%%FOR NO KEY UPDATE SKIP LOCKED%%'
+                     ORDER BY xact_start LIMIT 1
                     """,
                     (db,),
                 )

@@ -102,13 +102,18 @@ class OfitecWhatsappMessageSend(models.Model):
             while True:
                 claim = None
                 cap = None if limit is None else limit - handled
+                recorded = bool(flight)
+                if flight and not auto_commit:
+                    # Tests run one cycle after the other: each outcome is recorded
+                    # before the next claim, as a single message's story reads.
+                    self._record_flight(flight, run)
+                    flight = None
                 if time_budget is not None and _monotonic() - started > time_budget:
                     # Hand over to a fresh cron run rather than exceed the worker's limits.
                     self._trigger_queue()
                 elif cap is None or cap > 0:
                     busy = [m.phone or m.bsuid for m, _s, _f in flight.calls] if flight else []
                     claim = self._start_cycle(size, cap, pool, run, busy)
-                recorded = bool(flight)
                 if flight:
                     self._record_flight(flight, run)
                 flight = claim and claim.messages and claim

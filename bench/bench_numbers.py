@@ -39,7 +39,7 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from bench_queue import (  # noqa: E402
+from common import (  # noqa: E402
     Runner,
     fake_graph_call,
     pick_ports,
@@ -51,13 +51,6 @@ from bench_queue import (  # noqa: E402
 PHONE_NUMBER_IDS = ("100000000000001", "100000000000002")
 WABA_ID = "100000000000009"
 TOKEN = "bench-token-numbers"
-
-SHELL = f"""
-import sys
-sys.path.insert(0, {BENCH_DIR!r})
-import numbers_in_shell
-emit(numbers_in_shell.{{function}}(env, ARGS))
-"""
 
 
 def start_server(runner, db, name, cron_threads, http_port=None):
@@ -228,7 +221,7 @@ class NumbersBench:
         base_url = f"http://127.0.0.1:{port}"
         setup = runner.shell(
             db,
-            SHELL.format(function="setup"),
+            "numbers_setup",
             {
                 "api_base_url": base_url,
                 "token": TOKEN,
@@ -258,7 +251,7 @@ class NumbersBench:
             killed = self._kill_sender(sampler, db, port, procs, after // 2)
         b_result = runner.shell(
             db,
-            SHELL.format(function="urgent_for_b"),
+            "numbers_urgent",
             {
                 "stats_url": f"{base_url}/__stats",
                 "after": after,

@@ -1,18 +1,9 @@
-"""The numbers bench's Odoo side, run inside ``odoo shell`` by bench_numbers.py.
-
-``setup(env, args)``: two active numbers A and B against the fake Graph API (same rate
+"""(f) numbers: two active numbers A and B against the fake Graph API (same rate
 limit), a project tied to each, and ``args["count"]`` queued notifications for A (two per
 non-urgent action, to distinct recipients, as notifications are). Nothing is sent here:
-the servers' send cron drains the queue once they start.
-
-``urgent_for_b(env, args)``: waits until the fake server has received ``args["after"]``
-sends (A is draining), then creates one urgent action in B's project and commits; returns
-the wall-clock time of that commit, from which B's wait is measured in the fake's log.
-"""
+the servers' send cron drains the queue once they start."""
 
 import json
-import time
-import urllib.request
 from datetime import timedelta
 
 
@@ -42,7 +33,7 @@ def _person(env, name, mobile):
     )
 
 
-def setup(env, args):
+def run(env, args):
     from odoo import fields
 
     env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue").active = True
@@ -100,31 +91,3 @@ def setup(env, args):
     env["ofitec.whatsapp.message"].create(vals_list)
     env.cr.commit()
     return {"config_a": config_a.id, "config_b": config_b.id, "project_b": project_b.id}
-
-
-def _sends(stats_url):
-    with urllib.request.urlopen(stats_url, timeout=5) as response:
-        return json.loads(response.read())["sends"]
-
-
-def urgent_for_b(env, args):
-    from odoo import fields
-
-    deadline = time.monotonic() + args["max_wait"]
-    while _sends(args["stats_url"]) < args["after"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    action = env["ofitec.next.action"].create(
-        {
-            "name": "Filtración en sala eléctrica (urgente, bench)",
-            "description": "Agua sobre el tablero general.",
-            "action_type": "planned",
-            "priority": "1",
-            "category": "quality",
-            "project_id": args["project_b"],
-            "user_id": env["project.project"].browse(args["project_b"]).user_id.id,
-            "deadline": fields.Date.today() + timedelta(days=1),
-        }
-    )
-    env.cr.commit()
-    committed = time.time()
-    return {"action_id": action.id, "committed": committed}

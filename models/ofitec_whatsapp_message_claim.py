@@ -60,6 +60,10 @@ class Claim:
     due: bool = False
     calls: list = field(default_factory=list)
 
+    @property
+    def futures(self):
+        return [future for _message, _step, future in self.calls]
+
 
 class OfitecWhatsappMessageClaim(models.Model):
     _inherit = "ofitec.whatsapp.message"

@@ -1,9 +1,10 @@
 """The send loop: claim a cycle, send at the booked slots, record, commit."""
 
+import collections
 import dataclasses
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
 
 import psycopg2
@@ -17,7 +18,8 @@ from .ofitec_whatsapp_message_queue import _BROKEN
 # under Odoo's limit_time_real (120 s by default), past which the prefork server kills the
 # cron worker with SIGKILL: mid-batch, which is what a run of 120 s used to get.
 QUEUE_TIME_BUDGET = 50.0
-SEND_BATCH = 20  # messages claimed per number and cycle (a claim is one transaction)
+SEND_BATCH = 40  # messages claimed per number and cycle (a claim is one transaction)
+SEND_TICK = 0.1  # seconds between two claims while sends are in flight
 SEND_THREADS = 8  # concurrent HTTP calls
 RECORD_ATTEMPTS = 5  # transactions tried to record a batch's outcomes
 IDLE_WAIT = 2.0  # longest sleep while every number with messages is at its rate
@@ -97,43 +99,46 @@ class OfitecWhatsappMessageSend(models.Model):
         started = _monotonic()
         run = {"clients": {}, "broken": set(), "auto_commit": auto_commit}
         handled = 0
-        flight = None
+        flights = collections.deque()  # claims whose sends are not recorded yet, in order
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
             while True:
-                claim = None
                 cap = None if limit is None else limit - handled
-                recorded = bool(flight)
-                if flight and not auto_commit:
+                out_of_time = time_budget is not None and _monotonic() - started > time_budget
+                claim = None
+                if not auto_commit:
                     # Tests run one cycle after the other: each outcome is recorded
                     # before the next claim, as a single message's story reads.
-                    self._record_flight(flight, run)
-                    flight = None
-                if time_budget is not None and _monotonic() - started > time_budget:
-                    # Hand over to a fresh cron run rather than exceed the worker's limits.
-                    self._trigger_queue()
-                elif cap is None or cap > 0:
-                    busy = [m.phone or m.bsuid for m, _s, _f in flight.calls] if flight else []
+                    self._record_flights(flights, run, wait=True)
+                if not out_of_time and (cap is None or cap > 0):
+                    busy = [m.phone or m.bsuid for f in flights for m, _s, _f in f.calls]
                     claim = self._start_cycle(size, cap, pool, run, busy)
-                if flight:
-                    self._record_flight(flight, run)
-                flight = claim and claim.messages and claim
-                if flight:
-                    handled += len(flight.messages)
-                    continue
+                    if claim and claim.messages:
+                        flights.append(claim)
+                        handled += len(claim.messages)
+                recorded = self._record_flights(flights, run, wait=claim is None)
                 if claim is None:
+                    if out_of_time:
+                        # Hand over to a fresh cron run rather than exceed the worker's
+                        # limits (Odoo kills a cron worker after limit_time_real).
+                        self._trigger_queue()
                     break
+                if flights:
+                    if not (claim.messages or recorded):
+                        # The slots booked are taken: wait a little for room or results.
+                        wait(flights[0].futures, timeout=SEND_TICK)
+                    continue
                 if recorded:
                     continue  # the sends just recorded may have freed their recipients
                 if not claim.due or claim.wake_at is None:
                     break
-                wait = claim.wake_at - claim.now
-                if wait > IDLE_WAIT:
+                idle = claim.wake_at - claim.now
+                if idle > IDLE_WAIT:
                     # Every number with messages is at its rate for a while: the cron
                     # comes back then, rather than this worker idling.
-                    self._trigger_queue(at=fields.Datetime.now() + timedelta(seconds=wait))
+                    self._trigger_queue(at=fields.Datetime.now() + timedelta(seconds=idle))
                     break
                 # Wait for the first free slot (a little past it: the room opens after).
-                _sleep(max(wait, 0.0) + IDLE_STEP)
+                _sleep(max(idle, 0.0) + IDLE_STEP)
         return handled
 
     @api.model
@@ -184,6 +189,15 @@ class OfitecWhatsappMessageSend(models.Model):
             pace_key=(self.env.cr.dbname, config_id),
             spacing=message.env["ofitec.whatsapp.send.pace"]._spacing(rate),
         )
+
+    def _record_flights(self, flights, run, wait=False):
+        """Record the flights whose sends are all done, oldest first (all of them with
+        ``wait``). Returns whether any was recorded."""
+        recorded = False
+        while flights and (wait or all(future.done() for future in flights[0].futures)):
+            self._record_flight(flights.popleft(), run)
+            recorded = True
+        return recorded
 
     def _record_flight(self, claim, run):
         """Record the outcomes of a cycle's sends, in a transaction of their own.

@@ -7,7 +7,7 @@ from ..tools import ratelimit
 # Slots are booked a little under the number's rate: a send leaves a few milliseconds
 # after its slot, and a late one next to an early one must not make a second hold more
 # than the rate.
-PACE_MARGIN = 0.98
+PACE_MARGIN = 0.97
 PACE_HORIZON = 0.5  # seconds of slots one worker may book ahead
 
 

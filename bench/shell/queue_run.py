@@ -4,23 +4,22 @@ import json
 import time
 import urllib.request
 
-from odoo.addons.ofitec_whatsapp.tools import ratelimit
+from odoo.addons.ofitec_whatsapp.models import ofitec_whatsapp_message_send as send_module
 
 from .common import make_actions
 
 
 def record_limiter_waits():
-    """Wrap the token bucket's acquire() to record how long it made the queue wait
-    (acquire returns it); return the list the waits are appended to."""
+    """Wrap the send loop's sleep to record how long the rate limit made the sends wait
+    (the per-number slots of ofitec.whatsapp.send.pace); return the list of waits."""
     waits = []
-    original = ratelimit.TokenBucket.acquire
+    original = send_module._sleep
 
-    def recording_acquire(bucket, tokens=1, timeout=None):
-        waited = original(bucket, tokens, timeout)
-        waits.append(waited or 0.0)
-        return waited
+    def recording_sleep(seconds):
+        waits.append(seconds)
+        return original(seconds)
 
-    ratelimit.TokenBucket.acquire = recording_acquire
+    send_module._sleep = recording_sleep
     return waits
 
 

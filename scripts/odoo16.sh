@@ -86,6 +86,10 @@ _odoo16_requirements() {
   # gevent 22.10's websocket worker fails to load zope.interface 6 and later (their
   # metadata is unreadable to the pkg_resources pinned above).
   echo 'zope.interface<6'
+  # zope.event 5.1 and later name their metadata zope_event, which that pkg_resources
+  # cannot find: the gevent (long-polling) process of a --workers server then dies at
+  # start and is respawned in a loop, eating CPU and leaving the bus without websockets.
+  echo 'zope.event<5.1'
   # Odoo skips its browser tests silently without it.
   echo 'websocket-client'
 }

@@ -1,8 +1,11 @@
 """What a Spanish-speaking user reads is Spanish, including what the cron writes."""
 
+from pathlib import Path
 from unittest.mock import patch
 
-from odoo.tests import tagged
+import polib
+
+from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
 from ..tools.errors import PermanentError
@@ -132,3 +135,15 @@ class TestSpanish(WhatsAppCase):
             Wizard.with_context(lang="es_ES")._unreachable_text("http://x/y", "refused")[:31],
             "No se pudo alcanzar la URL del ",
         )
+
+
+@tagged("post_install", "-at_install")
+class TestTranslationFiles(TransactionCase):
+    def test_every_spanish_entry_is_in_the_pot(self):
+        """Odoo merges es.po with the .pot when it loads it (``PoFileReader``): an entry
+        the .pot lacks becomes obsolete and its Spanish never reaches the user."""
+        i18n = Path(__file__).resolve().parent.parent / "i18n"
+        template = {entry.msgid for entry in polib.pofile(str(i18n / "ofitec_whatsapp.pot"))}
+        spanish = polib.pofile(str(i18n / "es.po"))
+        missing = [e.msgid for e in spanish if not e.obsolete and e.msgid not in template]
+        self.assertEqual(missing, [], "es.po entries missing from ofitec_whatsapp.pot")

@@ -281,10 +281,11 @@ Next steps:
   2. In the Meta App Dashboard > WhatsApp > Configuration: Callback URL = the webhook
      URL above (public HTTPS), Verify token = the one shown in Odoo; subscribe to the
      'messages' field.
-  3. In WhatsApp Manager, create the templates named on WhatsApp > Configuration > Templates
-     (ofitec_urgent_action first, body parameters in the order shown there) and wait
-     for Meta's approval: until then, people who have not written to the number in
-     the last 24 hours cannot be reached.
+  3. WhatsApp > Configuration > Templates: open each template and press "Submit to
+     Meta" (the number needs its WhatsApp Business Account ID), then "Sync from Meta"
+     (a daily cron and Meta's webhook also keep them current). Until Meta approves
+     them, messages to people who have not written in the last 24 hours wait in the
+     queue with that reason, and go out on approval.
   4. Give the project managers and assignees a mobile number (+56 9 ...).
   5. Settings > Users: give the WhatsApp User group to the people who should see the
      WhatsApp figures, history and reminder button (WhatsApp Manager for those who

@@ -33,7 +33,8 @@ while [ $# -gt 0 ]; do
     -h|--help)
       sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       echo
-      args+=("--help"); shift ;;
+      # Help needs no Odoo: the scripts' option parsers are plain Python.
+      exec python3 "$here/$script" --help ;;
     *) args+=("$1"); shift ;;
   esac
 done

@@ -157,7 +157,7 @@ def _report_backlog(ctx, srv, start, samples, load_end, after_5s, drained_at, st
     end = samples[-1]
     moved = ctx.query(
         srv.db,
-        "SELECT count(*) FROM ofitec_next_action a WHERE a.status IN ('in_progress', 'done')"
+        "SELECT count(*) FROM ofitec_next_action a WHERE a.status IN ('in_progress', 'completed')"
         " AND EXISTS (SELECT 1 FROM ofitec_whatsapp_message m WHERE m.next_action_id = a.id"
         " AND m.whatsapp_message_id LIKE 'wamid.bench.inbound.%%')",
     )

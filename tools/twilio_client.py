@@ -458,18 +458,7 @@ class TwilioClient(Provider):
     def fetch_account(self):
         """``GET /2010-04-01/Accounts/{sid}.json``: ``{'sid', 'friendly_name', 'status',
         'type'}``; Twilio's exact error (e.g. 20003) raised as our classes otherwise."""
-        try:
-            account = self._client.api.v2010.accounts(self.account_sid).fetch()
-        except TwilioException as exc:
-            if isinstance(exc, TwilioRestException) or hasattr(exc, "code"):
-                raise self._scrub(_error_from_sdk(exc)) from None
-            raise self._scrub(RetryableError("Twilio error", details=type(exc).__name__)) from None
-        except requests.exceptions.RequestException as exc:
-            raise self._scrub(network_error(exc, sent=False)) from None
-        except ValueError:
-            raise InvalidResponseError(
-                details="the answer is not a JSON object", http_status=200
-            ) from None
+        account = self._fetch(self._client.api.v2010.accounts(self.account_sid).fetch)
         return {
             "sid": account.sid,
             "friendly_name": account.friendly_name,

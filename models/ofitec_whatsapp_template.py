@@ -55,6 +55,13 @@ class OfitecWhatsappTemplate(models.Model):
         string="Template Parameters",
         help="Comma-separated keys, in the order of the approved template's {{1}}, {{2}}, …",
     )
+    meta_param_texts = fields.Text(
+        string="Parameter Texts",
+        help="Optional, one line per parameter whose text differs from its key's value: "
+        "'key: text with {{placeholders}}', e.g. 'title: 🔔 Recordatorio: {{title}}'. "
+        "A template that reuses another's approved template can so say more without a "
+        "new approval (a parameter holds no line breaks).",
+    )
     meta_button_commands = fields.Char(
         string="Quick Reply Commands",
         help="Comma-separated commands (ok, completed, cancel) of the approved template's "
@@ -84,7 +91,9 @@ class OfitecWhatsappTemplate(models.Model):
         ("code_company_uniq", "unique(code, company_id)", "The template code must be unique."),
     ]
 
-    @api.depends("body", "meta_template_name", "meta_param_keys", "empty_param_text")
+    @api.depends(
+        "body", "meta_template_name", "meta_param_keys", "meta_param_texts", "empty_param_text"
+    )
     def _compute_preview(self):
         for template in self:
             text = template._render_body(TEMPLATE_KEYS)
@@ -100,7 +109,7 @@ class OfitecWhatsappTemplate(models.Model):
             # Escaped by whatsapp_to_html: only its own tags are HTML.
             template.preview_html = Markup(render.whatsapp_to_html(text))
 
-    @api.constrains("meta_param_keys", "meta_button_commands")
+    @api.constrains("meta_param_keys", "meta_param_texts", "meta_button_commands")
     def _check_keys(self):
         valid_commands = {commands.CMD_OK, commands.CMD_COMPLETED, commands.CMD_CANCEL}
         for template in self:
@@ -108,6 +117,14 @@ class OfitecWhatsappTemplate(models.Model):
             if unknown:
                 raise ValidationError(
                     _("Unknown template parameters: %s", ", ".join(sorted(unknown)))
+                )
+            unknown = set(template._get_param_texts()) - set(template._get_param_keys())
+            if unknown:
+                raise ValidationError(
+                    _(
+                        "Parameter texts name keys that are not template parameters: %s",
+                        ", ".join(sorted(unknown)),
+                    )
                 )
             unknown = set(template._get_button_commands()) - valid_commands
             if unknown:
@@ -128,6 +145,16 @@ class OfitecWhatsappTemplate(models.Model):
         self.ensure_one()
         return [key.strip() for key in (self.meta_param_keys or "").split(",") if key.strip()]
 
+    def _get_param_texts(self):
+        """{key: text} of the parameters whose text is not just their key's value."""
+        self.ensure_one()
+        texts = {}
+        for line in (self.meta_param_texts or "").splitlines():
+            key, sep, text = line.partition(":")
+            if sep and key.strip():
+                texts[key.strip()] = text.strip()
+        return texts
+
     def _get_button_commands(self):
         self.ensure_one()
         return [c.strip() for c in (self.meta_button_commands or "").split(",") if c.strip()]
@@ -136,8 +163,12 @@ class OfitecWhatsappTemplate(models.Model):
         """Ordered, sanitised parameter texts for the approved template."""
         self.ensure_one()
         empty = self.empty_param_text or "-"
+        texts = self._get_param_texts()
         return [
-            render.sanitize_template_param(values.get(key), empty=empty)
+            render.sanitize_template_param(
+                render.render_text(texts[key], values) if key in texts else values.get(key),
+                empty=empty,
+            )
             for key in self._get_param_keys()
         ]
 

@@ -172,6 +172,21 @@ class TestTruthfulMessages(ReportCase):
         self.assertIn("Recordatorio", payload["body"])
         self.assertIn(f"Acción #{action.id}", payload["body"])
 
+    def test_reminder_outside_the_window_says_it_is_one(self):
+        """The approved template's fixed text cannot change: its title parameter says
+        it is a reminder, on one line as Meta requires."""
+        action = self._create_action(name="Revisar\thormigonado\nlosa")
+        action.action_send_whatsapp_reminder()
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        payload = gateway.sent_to(MANAGER)[-1]
+        self.assertEqual(payload["kind"], "template")
+        self.assertEqual(payload["name"], "ofitec_urgent_action")
+        self.assertEqual(payload["params"][2], "🔔 Recordatorio: Revisar hormigonado losa")
+        # The first notification is not one.
+        first = gateway.sent_to(MANAGER)[0]
+        self.assertEqual(first["params"][2], "Revisar hormigonado losa")
+
     def test_free_text_in_test_mode_outside_the_window(self):
         """A send in test mode is a send in test mode, window or not."""
         self.config.test_mode = True

@@ -173,6 +173,26 @@ class TestTwilioSending(TwilioCase):
             sorted(r["sid"] for r in transport.sends),
         )
 
+    def test_reminder_outside_the_window_says_it_is_one(self):
+        """A reminder reuses the notification's approved Content: its title variable
+        says it is a reminder."""
+        reminder = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_action_reminder")
+        reminder.write({"twilio_content_sid": CONTENT_SID, "twilio_approval_status": "approved"})
+        with self.mock_twilio() as transport:
+            action, _messages = self._send_urgent_action(transport)
+            action.action_send_whatsapp_reminder()
+            self._run_queue()
+        first, second = transport.sent_to(ASSIGNEE)
+        self.assertEqual(second["ContentSid"], CONTENT_SID)
+        title_index = str(reminder._get_param_keys().index("title") + 1)
+        self.assertEqual(
+            json.loads(second["ContentVariables"])[title_index],
+            "🔔 Recordatorio: Revisar hormigonado losa piso 3",
+        )
+        self.assertEqual(
+            json.loads(first["ContentVariables"])[title_index], "Revisar hormigonado losa piso 3"
+        )
+
     def test_window_open_sends_text_or_quick_replies(self):
         self._open_window(ASSIGNEE, config=self.twilio_config)
         with self.mock_twilio() as transport:

@@ -32,6 +32,7 @@ from . import (
     ofitec_whatsapp_message_send,
     ofitec_whatsapp_message_stats,
     ofitec_whatsapp_message_welcome,
+    ofitec_whatsapp_message_withdraw,
     ofitec_whatsapp_send_pace,
     ofitec_whatsapp_stats_hour,
     ofitec_whatsapp_status,

@@ -1,11 +1,12 @@
-"""An action was completed: the people it was notified to are told, once each."""
+"""An action was completed: the people it was notified to are told, once each. An
+action completed or cancelled withdraws its alerts still waiting in the queue."""
 
 import logging
 
 from odoo import models
 
 from ..tools import phone
-from .ofitec_next_action_report import NOTIFICATION_CODES, OK_STATES
+from .ofitec_next_action_report import CLOSED_STATUSES, NOTIFICATION_CODES
 
 _logger = logging.getLogger(__name__)
 
@@ -13,6 +14,9 @@ COMPLETED = "completed"
 # Messages that told a person this action is completed: the notice, or the answer
 # to their own COMPLETADO.
 COMPLETION_CODES = ("action_completed", "reply_completed")
+# An alert still queued is not told yet: if it is being sent right now, its recipient
+# is told once it is recorded as sent (ofitec_whatsapp_message_withdraw).
+SENT_STATES = ("sent", "delivered", "read")
 
 
 class OfitecNextActionCompleted(models.Model):
@@ -24,6 +28,13 @@ class OfitecNextActionCompleted(models.Model):
             before = {action.id: action.status for action in self}
         res = super().write(vals)
         if before:
+            closed = self.filtered(
+                lambda a: a.status in CLOSED_STATUSES and before.get(a.id) not in CLOSED_STATUSES
+            )
+            if closed:
+                # First: the completion notice then goes only to people who were (or
+                # are being) sent the alert.
+                self.env["ofitec.whatsapp.message"].sudo()._withdraw_for_closed(closed)
             done = self.filtered(lambda a: a.status == COMPLETED and before.get(a.id) != COMPLETED)
             if done:
                 done._whatsapp_notify_completed()
@@ -52,7 +63,7 @@ class OfitecNextActionCompleted(models.Model):
                 ("next_action_id", "=", self.id),
                 ("direction", "=", "outbound"),
                 ("template_id.code", "in", NOTIFICATION_CODES),
-                ("state", "in", OK_STATES),
+                ("state", "in", SENT_STATES),
             ],
             order="id",
         )

@@ -20,6 +20,10 @@ _logger = logging.getLogger(__name__)
 NOTIFICATION_CODES = ("urgent_action", "action_reminder")
 PROBLEM_STATES = ("failed", "cancelled")
 OK_STATES = ("queued", "sent", "delivered", "read")
+CLOSED_STATUSES = ("completed", "cancelled")
+# error_code of a notification withdrawn because its action was closed before it was
+# sent (ofitec_whatsapp_message_withdraw): no problem for anyone to solve.
+WITHDRAWN = "withdrawn"
 
 
 class OfitecNextActionReport(models.Model):
@@ -59,7 +63,7 @@ class OfitecNextActionReport(models.Model):
                         why=config.paused_reason or "?",
                     )
                 )
-            elif message.state in PROBLEM_STATES:
+            elif message.state in PROBLEM_STATES and message.error_code != WITHDRAWN:
                 lines.append(
                     _(
                         "%(who)s: %(why)s",
@@ -109,7 +113,12 @@ class OfitecNextActionReport(models.Model):
         """Note what became of ``message`` once it was sent, failed or cancelled."""
         self.ensure_one()
         if message.state in PROBLEM_STATES:
-            self._whatsapp_report_problems(message)
+            if message.error_code == WITHDRAWN:
+                # A note, no activity: nobody has anything to do about it.
+                body = self._whatsapp_problem_line(message)
+                self.message_post(body=body, subtype_xmlid="mail.mt_note")
+            else:
+                self._whatsapp_report_problems(message)
             return
         if message.template_id.code not in NOTIFICATION_CODES:
             return
@@ -126,16 +135,16 @@ class OfitecNextActionReport(models.Model):
         """One note naming who could not be reached and why, and an activity for the
         responsible user (one open activity per action is enough)."""
         self.ensure_one()
-        lines = []
-        for message in messages:  # not a comprehension: _() reads its caller's language
-            lines.append(
-                _(
-                    "No WhatsApp message for %(who)s: %(why)s",
-                    who=message._whatsapp_recipient_label(),
-                    why=message.error_message or _("unknown reason"),
-                )
-            )
+        lines = [self._whatsapp_problem_line(message) for message in messages]
         self._whatsapp_alert(lines)
+
+    def _whatsapp_problem_line(self, message):
+        """Who ``message`` did not reach and why, in this action's language."""
+        return _(
+            "No WhatsApp message for %(who)s: %(why)s",
+            who=message._whatsapp_recipient_label(),
+            why=message.error_message or _("unknown reason"),
+        )
 
     def _whatsapp_report_paused(self, messages, reason):
         """``messages`` wait because their number is paused (its token was refused):

@@ -76,6 +76,8 @@ class OfitecWhatsappMessageQueue(models.Model):
         config = self.config_id.sudo()
         if not config or not config.active:
             return self._mark_failed("config", _("No active WhatsApp configuration."))
+        if self._is_for_closed_action():
+            return self._mark_withdrawn()
         contact = self._get_contact()
         if contact.opted_out and not self.force_send:
             return self._mark_cancelled(_("The recipient opted out (STOP/BAJA)."))
@@ -247,6 +249,7 @@ class OfitecWhatsappMessageQueue(models.Model):
                 error.pgerror or type(error).__name__,
             )
         self._report_outcome()
+        self._tell_completed_if_closed()
         return True
 
     def _mark_failed(self, code, message, title=None):

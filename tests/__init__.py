@@ -3,6 +3,7 @@
 from . import (
     test_action_completed,
     test_action_notify,
+    test_action_withdraw,
     test_api,
     test_config_health,
     test_config_security,

@@ -146,23 +146,7 @@ class TestWithdrawConcurrency(WithdrawMixin, ConcurrencyCase):
         the action: B does not wait for A, leaves A's alert alone and withdraws the
         other one."""
         urgent = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_urgent_action")
-        with self._cursor() as cr:
-            action = (
-                self._env(cr)["ofitec.next.action"]
-                .with_context(tracking_disable=True, mail_create_nosubscribe=True)
-                .create(
-                    {
-                        "name": "Withdraw concurrency action",
-                        "description": "-",
-                        "action_type": "planned",
-                        "category": "risk",
-                        "priority": "3",
-                        "company_id": self.company.id,
-                    }
-                )
-            )
-            action_id = action.id
-        self.addCleanup(self._delete_committed_action, action_id)
+        action_id = self._commit_action("Withdraw concurrency action")
         ids = self._commit_messages(["+56991120001", "+56991120002"])
         with self._cursor() as cr:
             cr.execute(
@@ -182,16 +166,3 @@ class TestWithdrawConcurrency(WithdrawMixin, ConcurrencyCase):
         with self._cursor() as cr:
             cr.execute("SELECT error_code FROM ofitec_whatsapp_message WHERE id = %s", (ids[1],))
             self.assertEqual(cr.fetchone()[0], WITHDRAWN)
-
-    def _delete_committed_action(self, action_id):
-        with self._cursor() as cr:
-            cr.execute(
-                "DELETE FROM ofitec_whatsapp_message WHERE next_action_id = %s", (action_id,)
-            )
-            for table in ("mail_followers", "mail_message", "mail_activity"):
-                column = "res_model" if table != "mail_message" else "model"
-                cr.execute(
-                    f"DELETE FROM {table} WHERE {column} = 'ofitec.next.action' AND res_id = %s",  # noqa: S608
-                    (action_id,),
-                )
-            cr.execute("DELETE FROM ofitec_next_action WHERE id = %s", (action_id,))

@@ -915,6 +915,46 @@ class ConcurrencyCase(QueueCase):
                 ),
             )
 
+    def _commit_action(self, name):
+        """A committed, non-urgent action (deleted after the test); returns its id."""
+        with self._cursor() as cr:
+            action = (
+                self._env(cr)["ofitec.next.action"]
+                .with_context(tracking_disable=True, mail_create_nosubscribe=True)
+                .create(
+                    {
+                        "name": name,
+                        "description": "-",
+                        "action_type": "planned",
+                        "category": "risk",
+                        "priority": "3",
+                        "company_id": self.company.id,
+                    }
+                )
+            )
+            action_id = action.id
+        self.addCleanup(self._delete_committed_action, action_id)
+        return action_id
+
+    def _delete_committed_action(self, action_id):
+        with self._cursor() as cr:
+            cr.execute(
+                "DELETE FROM ofitec_whatsapp_message WHERE next_action_id = %s", (action_id,)
+            )
+            cr.execute(
+                "DELETE FROM mail_followers WHERE res_model = 'ofitec.next.action' AND res_id = %s",
+                (action_id,),
+            )
+            cr.execute(
+                "DELETE FROM mail_message WHERE model = 'ofitec.next.action' AND res_id = %s",
+                (action_id,),
+            )
+            cr.execute(
+                "DELETE FROM mail_activity WHERE res_model = 'ofitec.next.action' AND res_id = %s",
+                (action_id,),
+            )
+            cr.execute("DELETE FROM ofitec_next_action WHERE id = %s", (action_id,))
+
     def _commit_messages(self, numbers):
         with self._cursor() as cr:
             # A committed, approved template of its own: the approval of the seed
@@ -1031,23 +1071,7 @@ class TestQueueConcurrency(ConcurrencyCase):
         """Recording a send must not write the action's row: a concurrent writer of
         the action (another worker, a user) would otherwise make the record of a
         message Meta accepted roll back, and the message would go out again."""
-        with self._cursor() as cr:
-            action = (
-                self._env(cr)["ofitec.next.action"]
-                .with_context(tracking_disable=True, mail_create_nosubscribe=True)
-                .create(
-                    {
-                        "name": "Concurrency action",
-                        "description": "-",
-                        "action_type": "planned",
-                        "category": "risk",
-                        "priority": "3",
-                        "company_id": self.company.id,
-                    }
-                )
-            )
-            action_id = action.id
-        self.addCleanup(self._delete_committed_action, action_id)
+        action_id = self._commit_action("Concurrency action")
         ids = self._commit_messages(["+56991110004", "+56991110005"])
         with self._cursor() as cr:
             cr.execute(
@@ -1069,21 +1093,6 @@ class TestQueueConcurrency(ConcurrencyCase):
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
         with self._cursor() as cr:
             self.assertTrue(self._env(cr)["ofitec.next.action"].browse(action_id).whatsapp_sent)
-
-    def _delete_committed_action(self, action_id):
-        with self._cursor() as cr:
-            cr.execute(
-                "DELETE FROM ofitec_whatsapp_message WHERE next_action_id = %s", (action_id,)
-            )
-            cr.execute(
-                "DELETE FROM mail_followers WHERE res_model = 'ofitec.next.action' AND res_id = %s",
-                (action_id,),
-            )
-            cr.execute(
-                "DELETE FROM mail_message WHERE model = 'ofitec.next.action' AND res_id = %s",
-                (action_id,),
-            )
-            cr.execute("DELETE FROM ofitec_next_action WHERE id = %s", (action_id,))
 
     def test_parallel_runs_send_each_message_once(self):
         """Two cron runs at the same time, in threads, committing per message as in

@@ -40,6 +40,7 @@ from . import (
     ofitec_whatsapp_template_meta,
     ofitec_whatsapp_template_twilio,
     ofitec_whatsapp_webhook_event,
+    ofitec_whatsapp_webhook_event_apply,
     project_project,
     res_partner,
 )

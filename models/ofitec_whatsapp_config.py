@@ -326,7 +326,9 @@ class OfitecWhatsappConfig(models.Model):
         """The environment webhook processing runs in: the WhatsApp technical user,
         restricted to this number's company (not a blanket sudo)."""
         self.ensure_one()
-        bot = self.env.ref("ofitec_whatsapp.user_whatsapp_bot").sudo()
+        # By id from the cached xml id lookup: env.ref() also checks that it exists.
+        bot_id = self.env["ir.model.data"]._xmlid_to_res_id("ofitec_whatsapp.user_whatsapp_bot")
+        bot = self.env["res.users"].sudo().browse(bot_id)
         if self.company_id not in bot.company_ids:
             bot.write({"company_ids": [(4, self.company_id.id)]})
         env = self.env(user=bot.id, su=False)

@@ -1,14 +1,13 @@
 import logging
 import threading
 import time
-from datetime import timezone
 
 from odoo import SUPERUSER_ID, _, api, fields, models
 
 _logger = logging.getLogger(__name__)
 
 PROCESSING_CRON = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
-EVENT_BATCH = 20  # events processed per transaction by the cron
+EVENT_BATCH = 100  # events claimed per transaction (fewer with texts: MESSAGES_PER_BATCH)
 RUN_TIME_BUDGET = 60  # seconds a cron run processes before it yields (then runs again)
 # A run that finds nothing left looks again for IDLE_LINGER seconds before it ends, and
 # a worker process notifies the cron workers at most every NOTIFY_EVERY seconds: a
@@ -28,6 +27,33 @@ def _notify_cron_workers(cron):
         return
     _LAST_NOTIFY[0] = now
     cron._notifydb()
+
+
+# The dashboards of a number are told to refresh at most once per NOTICE_EVERY seconds
+# by a cron run (they refresh at most once a second anyway), and as soon as the backlog
+# is gone: each notice costs a bus row and a connection to send its NOTIFY.
+NOTICE_EVERY = 1.0
+
+
+class _Notices:
+    """The dashboard notices of a cron run: ``pending`` (config -> actions) gathers
+    them; they are sent with the commit of a batch at most every ``every`` seconds."""
+
+    def __init__(self, env, every):
+        self.env = env
+        self.every = every
+        self.pending = {}
+        self.sent_at = None
+
+    def send_when_due(self):
+        if self.sent_at is None or time.monotonic() - self.sent_at >= self.every:
+            self.send()
+
+    def send(self):
+        if self.pending:
+            self.env["ofitec.whatsapp.config"]._notify_dashboards(self.pending)
+            self.pending = {}
+            self.sent_at = time.monotonic()
 
 
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
@@ -151,20 +177,24 @@ class OfitecWhatsappWebhookEvent(models.Model):
     def _process_pending(self, limit=None):
         """Process received events in id order, a batch of them per transaction.
 
-        Each event runs in its own savepoint: one that fails is marked failed and the
-        others of its batch still apply. A batch shares one commit and one dashboard
-        notification per number: per event, those cost more than most events' work.
-        Row locks (``SKIP LOCKED``) keep other workers off the batch's events.
+        A batch is applied together (``_process_batch``: its statuses in one set-based
+        step, its events marked in one UPDATE), event by event only when that fails, so
+        one bad event is marked failed and the others still apply. A batch shares one
+        commit and one dashboard notification per number: per event, those cost more
+        than most events' work. Row locks (``SKIP LOCKED``) keep other workers off the
+        batch's events.
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         handled = 0
         deadline = time.monotonic() + RUN_TIME_BUDGET
         idle_since = None
+        notices = _Notices(self.env, every=NOTICE_EVERY if auto_commit else 0)
         while limit is None or handled < limit:
             if auto_commit and time.monotonic() > deadline:
                 # Give the cron worker back to the other jobs; a trigger of its own
                 # (not one Odoo deletes at the end of this run) brings it back at once.
                 self._processing_cron()._trigger_now()
+                notices.send()
                 self.env.cr.commit()  # pylint: disable=invalid-commit
                 break
             # The query below reads the table itself: write what the last batch changed
@@ -183,6 +213,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
             )
             events = self.browse([row[0] for row in self.env.cr.fetchall()])
             if not events:
+                notices.send()  # the backlog is gone: refresh what it changed now
                 if not auto_commit:
                     break
                 # Look again a little before ending the run: a request that did not
@@ -196,24 +227,14 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 continue
             idle_since = None
             events.invalidate_recordset()
-            notices = {}
-            for event in events:
-                try:
-                    with self.env.cr.savepoint():
-                        event._process(notices)
-                except Exception as error:  # never let one event block the ones after it
-                    _logger.exception("WhatsApp webhook %s could not be processed", event.id)
-                    event.write(
-                        {
-                            "state": "failed",
-                            "error": f"{type(error).__name__}: {error}",
-                            "attempt_count": event.attempt_count + 1,
-                        }
-                    )
-                handled += 1
-            self.env["ofitec.whatsapp.config"]._notify_dashboards(notices)
+            handled += len(events._process_batch(notices.pending))
+            notices.send_when_due()
             if auto_commit:
                 # A batch is a unit of work; committing releases its locks.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        if notices.pending:  # the limit was reached
+            notices.send()
+            if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return handled
 
@@ -222,89 +243,3 @@ class OfitecWhatsappWebhookEvent(models.Model):
         # By id from the cached xml id lookup: env.ref() would also query the cron.
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id(PROCESSING_CRON)
         return self.env["ir.cron"].sudo().browse(cron_id)
-
-    def _process(self, notices=None):
-        """Apply every status and message of this event; one bad item never stops the rest.
-
-        The dashboards of the number are notified at once, or, given ``notices`` (a dict
-        config -> actions), later by the caller, once for many events.
-        """
-        self.ensure_one()
-        config = self.config_id
-        env = config._get_processing_env()
-        errors = []
-        try:
-            parsed = config._get_webhook_handler().parse(
-                self.payload.encode("utf-8"),
-                received_at=self.create_date.replace(tzinfo=timezone.utc).timestamp(),
-            )
-        except ValueError as error:  # WebhookPayloadError included
-            self.write(
-                {
-                    "state": "failed",
-                    "error": str(error),
-                    "attempt_count": self.attempt_count + 1,
-                }
-            )
-            return False
-        errors.extend(f"{path}: {reason}" for path, reason in parsed.invalid_items)
-        touched_actions = env["ofitec.next.action"]
-        statuses = [s for s in parsed.statuses if self._is_for_config(s.phone_number_id)]
-        messages = [m for m in parsed.messages if self._is_for_config(m.phone_number_id)]
-        try:
-            # Meta batches up to 1,000 statuses per POST: apply them together...
-            with self.env.cr.savepoint():
-                env["ofitec.whatsapp.status"]._ingest_batch(config, statuses)
-        except Exception:
-            # ... and when that fails, one by one, so one bad item never stops the others.
-            _logger.info("WhatsApp webhook %s: statuses applied one by one", self.id)
-            for status in statuses:
-                try:
-                    with self.env.cr.savepoint():
-                        env["ofitec.whatsapp.status"]._ingest(config, status)
-                except Exception as error:
-                    _logger.exception(
-                        "WhatsApp webhook %s: status %s failed", self.id, status.wamid
-                    )
-                    errors.append(f"status {status.wamid}: {error}")
-        for message in messages:
-            try:
-                with self.env.cr.savepoint():
-                    touched_actions |= env["ofitec.whatsapp.message"]._ingest_inbound(
-                        config, message
-                    )
-            except Exception as error:
-                _logger.exception("WhatsApp webhook %s: message %s failed", self.id, message.wamid)
-                errors.append(f"message {message.wamid}: {error}")
-        for change in parsed.template_updates:
-            env["ofitec.whatsapp.template"]._apply_meta_status(change)
-        self.write(
-            {
-                "state": "failed" if errors else "processed",
-                "error": "\n".join(errors) or False,
-                "processed_date": fields.Datetime.now(),
-                "attempt_count": self.attempt_count + 1,
-                "message_count": len(messages),
-                "status_count": len(statuses),
-            }
-        )
-        if statuses or messages:
-            if notices is None:
-                config._notify_dashboard(touched_actions)
-            else:
-                notices[config] = notices.get(config, touched_actions) | touched_actions
-        return not errors
-
-    def _is_for_config(self, phone_number_id):
-        """Items for another number of the same app are not ours: log and skip them."""
-        expected = self.config_id.phone_number_id
-        if not expected or not phone_number_id or phone_number_id == expected:
-            return True
-        _logger.info(
-            "WhatsApp webhook %s: item for phone_number_id %s ignored (config %s expects %s)",
-            self.id,
-            phone_number_id,
-            self.config_id.id,
-            expected,
-        )
-        return False

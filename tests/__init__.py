@@ -29,6 +29,7 @@ from . import (
     test_twilio,
     test_twilio_approval,
     test_twilio_http,
+    test_webhook_batch,
     test_webhook_http,
     test_webhook_ingest,
     test_webhook_processing,

@@ -24,7 +24,7 @@ MANAGER = "+56911111111"
 MANAGER_WA = "56911111111"
 ASSIGNEE = "+56922222222"
 ASSIGNEE_WA = "56922222222"
-EVENT_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_webhook_event"
+EVENT_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_webhook_event_apply"
 
 
 def _dt(timestamp):
@@ -570,14 +570,14 @@ class TestWebhookRouting(WebhookProcessingCase):
                 meta_payload(statuses=[meta_status("wamid.OUT.NEXT", "delivered")])
             )
             Event = type(self.Event)
-            original = Event._process
+            original = Event._parse_payload
 
-            def process(events, *args):
+            def parse(events, *args):
                 if events == broken:
                     raise RuntimeError("unexpected")
                 return original(events, *args)
 
-            with patch.object(Event, "_process", process), mute_logger(EVENT_LOGGER):
+            with patch.object(Event, "_parse_payload", parse), mute_logger(EVENT_LOGGER):
                 self.assertEqual(self._process_webhooks(), 2)
             self.assertEqual(broken.state, "failed")
             self.assertIn("unexpected", broken.error)

@@ -252,3 +252,48 @@ def after_stop(ctx, srv):
     say(f"  cProfile of the webhook requests (cumulative): {profile_path}")
     for line in result["profile"].splitlines()[:40]:
         say("    " + line)
+    cron_processing_profile(ctx, srv)
+
+
+def cron_processing_profile(ctx, srv):
+    """With the server stopped, the cron's side: one-status events (as the passes sent
+    them) processed in `odoo shell`, the batch path against the per-event path on the
+    same messages, alternated: time and SQL queries per event, and a profile."""
+    count = min(300, ctx.options.threads * ctx.options.requests)
+    if not ctx.options.profile_requests or not count:
+        return
+    result = ctx.runner.shell(
+        srv.db,
+        "status_events",
+        {"config_id": srv.config_id, "pattern": "wamid.bench.c.%", "count": count, "rounds": 2},
+        "status_events",
+    )
+    profile_path = ctx.runner.log_path("status_events_profile.txt")
+    with open(profile_path, "w", encoding="utf-8") as handle:
+        handle.write(result["profile"])
+    by_mode = {}
+    for run in result["runs"]:
+        by_mode.setdefault(run["mode"], []).append(run)
+    figures = {}
+    for mode, runs in by_mode.items():
+        best = min(r["elapsed"] for r in runs)
+        figures[mode] = {
+            "best_s": best,
+            "events_per_s": result["events"] / best,
+            "queries_per_event": runs[-1]["queries"] / result["events"],
+            "all_delivered": all(r["delivered"] == result["events"] for r in runs),
+        }
+    ctx.figures.setdefault("webhook", {})["cron_processing"] = figures
+    per_event, batched = figures.get("per event"), figures.get("batched")
+    text = ", ".join(
+        f"{mode} {f['events_per_s']:.0f} events/s ({f['queries_per_event']:.2f} SQL queries "
+        f"per event{'' if f['all_delivered'] else ', NOT all delivered'})"
+        for mode, f in figures.items()
+    )
+    ratio = ""
+    if per_event and batched:
+        ratio = f"; batched/per event {batched['events_per_s'] / per_event['events_per_s']:.1f}x"
+    ctx.note(
+        f"    cron processing of {result['events']} one-status events alone (odoo shell, "
+        f"best of 2 each, alternated): {text}{ratio} (profile: {profile_path})"
+    )

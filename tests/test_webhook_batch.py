@@ -1,0 +1,141 @@
+"""The processing cron applies a batch of events together (what Meta sends: one status
+or one message per POST, many POSTs), and event by event only when the batch fails."""
+
+from datetime import datetime, timezone
+from unittest.mock import patch
+
+from odoo.tools import mute_logger
+
+from ..models import ofitec_whatsapp_webhook_event_apply as apply_module
+from .common import meta_payload, meta_status, meta_text, meta_timestamp
+from .test_webhook_processing import EVENT_LOGGER, MANAGER_WA, WebhookProcessingCase
+
+
+def _dt(timestamp):
+    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).replace(tzinfo=None)
+
+
+class TestWebhookBatch(WebhookProcessingCase):
+    def _status_events(self, gateway, names, status="delivered"):
+        """A sent message per name and one event carrying its ``status``."""
+        messages, events = {}, {}
+        for name in names:
+            wamid = f"wamid.OUT.{name}"
+            messages[name] = self._sent_text(gateway, wamid)
+            events[name] = self._deliver_webhook(
+                meta_payload(statuses=[meta_status(wamid, status)])
+            )
+        return messages, events
+
+    def test_statuses_of_many_events_are_applied_in_one_batch(self):
+        Status = type(self.Status)
+        original = Status._ingest_batch
+        calls = []
+
+        def ingest_batch(model, config, updates):
+            calls.append(sorted(u.wamid for u in updates))
+            return original(model, config, updates)
+
+        with self.mock_whatsapp_gateway() as gateway:
+            messages, events = self._status_events(gateway, ["M1", "M2", "M3"])
+            with patch.object(Status, "_ingest_batch", ingest_batch):
+                self.assertEqual(self._process_webhooks(), 3)
+        self.assertEqual(calls, [["wamid.OUT.M1", "wamid.OUT.M2", "wamid.OUT.M3"]])
+        for name, event in events.items():
+            self.assertEqual(messages[name].state, "delivered")
+            self.assertEqual(
+                (event.state, event.status_count, event.message_count, event.attempt_count),
+                ("processed", 1, 0, 1),
+            )
+            self.assertFalse(event.error)
+            self.assertTrue(event.processed_date)
+
+    def test_one_bad_event_is_failed_alone_and_the_others_apply(self):
+        """The batch fails on one event's status: it is rolled back and applied event by
+        event, so only that event fails (with its error); a body that cannot be parsed
+        fails alone without undoing the batch."""
+        Status = type(self.Status)
+        original = Status._prepare_vals
+
+        def prepare_vals(model, config, update):
+            if update.wamid == "wamid.OUT.BAD":
+                raise ValueError("poisoned status")
+            return original(model, config, update)
+
+        with self.mock_whatsapp_gateway() as gateway:
+            messages, events = self._status_events(gateway, ["G1", "BAD", "G2"])
+            broken = self._deliver_webhook(b'{"object": "whatsapp_business_account", "entry": 3}')
+            text = self._deliver_webhook(
+                meta_payload(messages=[meta_text("wamid.IN.BATCH", MANAGER_WA, "Hola")])
+            )
+            with patch.object(Status, "_prepare_vals", prepare_vals), mute_logger(EVENT_LOGGER):
+                self.assertEqual(self._process_webhooks(), 5)
+        self.assertEqual(events["BAD"].state, "failed")
+        self.assertIn("poisoned status", events["BAD"].error)
+        self.assertEqual(messages["BAD"].state, "sent")
+        self.assertEqual(broken.state, "failed")
+        self.assertTrue(broken.error)
+        for name in ("G1", "G2"):
+            self.assertEqual((events[name].state, messages[name].state), ("processed", "delivered"))
+            self.assertFalse(events[name].error)
+        self.assertEqual((text.state, text.message_count), ("processed", 1))
+        self.assertEqual(
+            self.Message.search_count([("whatsapp_message_id", "=", "wamid.IN.BATCH")]), 1
+        )
+
+        # Reprocessing the failed one, once fixed, applies it and nothing twice.
+        events["BAD"].action_reprocess()
+        self._process_webhooks()
+        self.assertEqual((events["BAD"].state, events["BAD"].attempt_count), ("processed", 2))
+        self.assertEqual(messages["BAD"].state, "delivered")
+        self.assertEqual(len(self._statuses("wamid.OUT.G1")), 1)
+
+    def test_a_parse_error_alone_does_not_send_the_batch_one_by_one(self):
+        with self.mock_whatsapp_gateway() as gateway:
+            messages, events = self._status_events(gateway, ["P1"])
+            broken = self._deliver_webhook(b"not json")
+            Event = type(self.Event)
+            with patch.object(Event, "_process", side_effect=AssertionError("one by one")):
+                self.assertEqual(self._process_webhooks(), 2)
+        self.assertEqual(broken.state, "failed")
+        self.assertIn("malformed JSON", broken.error)
+        self.assertEqual((events["P1"].state, messages["P1"].state), ("processed", "delivered"))
+
+    def test_statuses_never_go_backwards_across_events_of_a_batch(self):
+        """A ``read`` event before a ``delivered`` event of the same message (Meta does
+        not keep order) in one batch: the message ends read, each date set once."""
+        stamps = {"delivered": meta_timestamp(minutes=-8), "read": meta_timestamp(minutes=-6)}
+        with self.mock_whatsapp_gateway() as gateway:
+            message = self._sent_text(gateway, "wamid.OUT.BACK")
+            sent_date = message.sent_date
+            for status in ("read", "delivered", "sent"):
+                self._deliver_webhook(
+                    meta_payload(
+                        statuses=[meta_status("wamid.OUT.BACK", status, stamps.get(status))]
+                    )
+                )
+            self.assertEqual(self._process_webhooks(), 3)
+        self.assertEqual(message.state, "read")
+        self.assertEqual(message.delivered_date, _dt(stamps["delivered"]))
+        self.assertEqual(message.read_date, _dt(stamps["read"]))
+        self.assertEqual(message.sent_date, sent_date)
+        self.assertEqual(len(self._statuses("wamid.OUT.BACK")), 3)
+        # Redelivered, in another batch: nothing changes.
+        self._receive(meta_payload(statuses=[meta_status("wamid.OUT.BACK", "delivered")]))
+        self.assertEqual(message.state, "read")
+        self.assertEqual(len(self._statuses("wamid.OUT.BACK")), 3)
+
+    def test_a_batch_takes_a_bounded_number_of_texts(self):
+        """Texts cost far more than statuses: a batch stops after MESSAGES_PER_BATCH
+        inbound messages; the events after them stay received for the next batch."""
+        with patch.object(apply_module, "MESSAGES_PER_BATCH", 2):
+            events = self.Event
+            for index in range(3):
+                events |= self._deliver_webhook(
+                    meta_payload(messages=[meta_text(f"wamid.IN.CAP{index}", MANAGER_WA, "Hola")])
+                )
+            taken = events.sudo()._process_batch({})
+            self.assertEqual(taken, events[:2])
+            self.assertEqual(events.mapped("state"), ["processed", "processed", "received"])
+            self.assertEqual(self._process_webhooks(), 1)
+        self.assertEqual(events[2].state, "processed")

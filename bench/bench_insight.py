@@ -19,9 +19,7 @@ Run with Odoo's Python: ``python bench/bench_insight.py --odoo PATH [--messages 
 ``shell/insight.py``.
 """
 
-import argparse
 import os
-import shutil
 import sys
 import time
 
@@ -29,7 +27,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
 from bench_stats import INSERT  # noqa: E402
-from common import Runner, say, section  # noqa: E402
+from common import Runner, bench_parser, require_odoo, say, section  # noqa: E402
 
 # What bench_stats' rows lack: numbers, read dates, errors, commands.
 COMPLETE = """
@@ -50,20 +48,15 @@ UPDATE ofitec_whatsapp_message AS m
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--odoo", default=os.environ.get("ODOO_BIN") or shutil.which("odoo"))
+    parser = bench_parser(__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per figure")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--workdir", default="")
-    parser.add_argument("--json", default="")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     options = parse_args(argv)
-    if not options.odoo:
-        sys.exit("bench_insight.py: give --odoo PATH (or put odoo on PATH)")
+    require_odoo(options, "bench_insight.py")
     runner = Runner(options)
     figures = {}
     try:

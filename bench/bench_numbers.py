@@ -25,11 +25,9 @@ Run with Odoo's Python: ``bench/run_benchmarks.sh numbers`` or
 ``python bench/bench_numbers.py --odoo PATH``.
 """
 
-import argparse
 import collections
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,8 +39,10 @@ sys.path.insert(0, BENCH_DIR)
 
 from common import (  # noqa: E402
     Runner,
+    bench_parser,
     fake_graph_call,
     pick_ports,
+    require_odoo,
     say,
     section,
     start_fake_graph,
@@ -359,8 +359,7 @@ class NumbersBench:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--odoo", default=os.environ.get("ODOO_BIN") or shutil.which("odoo"))
+    parser = bench_parser(__doc__.split("\n")[0])
     parser.add_argument("--runs", default="one,two,kill")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--rate-limit", type=int, default=80)
@@ -369,16 +368,12 @@ def parse_args(argv=None):
     parser.add_argument("--http", action="store_true", help="servers with HTTP and long polling on")
     parser.add_argument("--addon", default="", help="benchmark this checkout of the addon")
     parser.add_argument("--template-db", default="", help="an installed database to clone")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--workdir", default="")
-    parser.add_argument("--json", default="")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     options = parse_args(argv)
-    if not options.odoo:
-        sys.exit("bench_numbers.py: give --odoo PATH (or put odoo on PATH)")
+    require_odoo(options, "bench_numbers.py")
 
     def _terminate(signum, _frame):
         raise SystemExit(128 + signum)

@@ -26,7 +26,6 @@ Everything runs on 127.0.0.1, on ports 18600-18699, in databases named
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ import sys
 import time
 
 from benches import burst, create, inbound, queue, server, webhook
-from common import Context, Runner, odoo_python_from_command, say, section
+from common import Context, Runner, bench_parser, odoo_python_from_command, say, section
 
 # Kept importable from here for bench_stats.py and older callers.
 __all__ = ["Runner", "main", "say", "section"]
@@ -62,8 +61,8 @@ def run(ctx, selected):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Benchmarks of ofitec_whatsapp on Odoo 16 (queue drain, action creation "
+    parser = bench_parser(
+        "Benchmarks of ofitec_whatsapp on Odoo 16 (queue drain, action creation "
         "cost, webhook ingestion, status burst). Prints figures; asserts nothing.",
     )
     parser.add_argument(
@@ -73,19 +72,10 @@ def parse_args(argv=None):
         "default: all",
     )
     parser.add_argument(
-        "--odoo",
-        default=os.environ.get("ODOO_BIN") or shutil.which("odoo"),
-        help="the Odoo 16 command (default: 'odoo' on PATH)",
-    )
-    parser.add_argument(
         "--python",
         default="",
         help="the Python that runs Odoo (default: read from the odoo command)",
     )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the databases and the work folder"
-    )
-    parser.add_argument("--workdir", default="", help="work folder (default: a new temp folder)")
     parser.add_argument("--queue-size", type=int, default=1000, help="(a) messages per run")
     parser.add_argument("--rate-limit", type=int, default=80, help="(a) limited run's rate")
     parser.add_argument("--actions", type=int, default=300, help="(b) timed actions per database")
@@ -125,7 +115,6 @@ def parse_args(argv=None):
     parser.add_argument(
         "--max-seconds", type=float, default=600, help="time limit of each timed loop (default 600)"
     )
-    parser.add_argument("--json", default="", help="also write the figures to this JSON file")
     options = parser.parse_args(argv)
     selected = []
     for name in options.only.split(","):

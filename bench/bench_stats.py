@@ -13,17 +13,15 @@ Run with Odoo's Python: ``bench/run_benchmarks.sh --only stats`` or
 ``python bench/bench_stats.py --odoo PATH``.
 """
 
-import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from common import Runner, say, section  # noqa: E402
+from common import Runner, bench_parser, require_odoo, say, section  # noqa: E402
 
 # Spread over 30 days, 25 % inbound; outbound: 10 % sent, 1 % failed, the rest delivered
 # or read; one in 500 a test message; one in ten in company B.
@@ -47,20 +45,15 @@ SELECT CASE WHEN i %% 10 = 7 THEN %(company_b)s ELSE %(company_a)s END,
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--odoo", default=os.environ.get("ODOO_BIN") or shutil.which("odoo"))
+    parser = bench_parser(__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per variant")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--workdir", default="")
-    parser.add_argument("--json", default="")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     options = parse_args(argv)
-    if not options.odoo:
-        sys.exit("bench_stats.py: give --odoo PATH (or put odoo on PATH)")
+    require_odoo(options, "bench_stats.py")
     runner = Runner(options)
     lines = []
     try:

@@ -7,6 +7,7 @@ entry point can start under any Python and re-execute itself under Odoo's.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import importlib.util
 import json
@@ -45,6 +46,29 @@ def section(title):
     say("=" * 78)
     say(title)
     say("=" * 78)
+
+
+def bench_parser(description):
+    """An option parser with the options every bench takes: --odoo, --keep,
+    --workdir, --json (a bench adds its own)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--odoo",
+        default=os.environ.get("ODOO_BIN") or shutil.which("odoo"),
+        help="the Odoo 16 command (default: $ODOO_BIN, else 'odoo' on PATH)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the databases and the work folder"
+    )
+    parser.add_argument("--workdir", default="", help="work folder (default: a new temp folder)")
+    parser.add_argument("--json", default="", help="also write the figures to this JSON file")
+    return parser
+
+
+def require_odoo(options, script):
+    """Stop with a clear message when no Odoo command was given or found."""
+    if not options.odoo:
+        sys.exit(f"{script}: give --odoo PATH (or put odoo on PATH)")
 
 
 def fmt_ms(seconds):
@@ -306,25 +330,24 @@ class Runner:
         conn.autocommit = True
         return conn
 
-    def drop(self, db):
+    def admin(self, sql):
+        """Run one statement on the maintenance database (CREATE/DROP DATABASE)."""
         conn = self.pg()
         try:
             with conn.cursor() as cr:
-                cr.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+                cr.execute(sql)
         finally:
             conn.close()
+
+    def drop(self, db):
+        self.admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         shutil.rmtree(os.path.join(self.data_dir, "filestore", db), ignore_errors=True)
 
     def clone(self, source, target):
         """A copy of ``source`` (database and filestore), like Odoo's duplicate."""
         self.drop(target)
         self.databases.append(target)
-        conn = self.pg()
-        try:
-            with conn.cursor() as cr:
-                cr.execute(f'CREATE DATABASE "{target}" ENCODING \'unicode\' TEMPLATE "{source}"')
-        finally:
-            conn.close()
+        self.admin(f'CREATE DATABASE "{target}" ENCODING \'unicode\' TEMPLATE "{source}"')
         src = os.path.join(self.data_dir, "filestore", source)
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(self.data_dir, "filestore", target))
@@ -371,16 +394,29 @@ def start_fake_graph(runner, port, token, log_file):
     proc = runner.start(
         command, stdout=subprocess.DEVNULL, stderr=open(runner.log_path("fake_graph.stderr"), "a")
     )
-    deadline = time.monotonic() + 20
+    return wait_ready(
+        proc,
+        lambda: fake_graph_call(port, "GET", "/__stats") is not None,
+        20,
+        0.1,
+        "the fake Graph server",
+    )
+
+
+def wait_ready(proc, probe, seconds, pause, what, log=None):
+    """Return ``proc`` once ``probe()`` is true (an OSError counts as not yet); raise
+    when it exits first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("the fake Graph server exited at start")
+            raise RuntimeError(f"{what} exited at start" + (f" (see {log})" if log else ""))
         try:
-            fake_graph_call(port, "GET", "/__stats")
-            return proc
+            if probe():
+                return proc
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the fake Graph server did not answer in 20 s")
+            pass
+        time.sleep(pause)
+    raise RuntimeError(f"{what} did not answer in {seconds} s")
 
 
 def fake_graph_call(port, method, path):
@@ -407,22 +443,16 @@ def start_odoo_server(runner, db, port):
     proc = runner.start(
         command, stdout=subprocess.DEVNULL, stderr=open(runner.log_path("odoo_server.stderr"), "a")
     )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Odoo exited at start (see {runner.log_path(log)})")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/web/health")
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            if response.status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("Odoo did not answer /web/health in 180 s")
+
+    def healthy():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/web/health")
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return response.status == 200
+
+    return wait_ready(proc, healthy, 180, 0.5, "Odoo (/web/health)", runner.log_path(log))
 
 
 # ---------------------------------------------------------------------------

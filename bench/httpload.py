@@ -72,8 +72,8 @@ def run_load(port, requests_by_thread, max_seconds):
     return elapsed, latencies, statuses, errors
 
 
-def status_payload(wamids_and_recipients, status="delivered"):
-    timestamp = str(int(time.time()))
+def _webhook(value):
+    """A Meta webhook body with one change to the bench number carrying ``value``."""
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -88,57 +88,46 @@ def status_payload(wamids_and_recipients, status="delivered"):
                                 "display_phone_number": "56223456789",
                                 "phone_number_id": PHONE_NUMBER_ID,
                             },
-                            "statuses": [
-                                {
-                                    "id": wamid,
-                                    "status": status,
-                                    "timestamp": timestamp,
-                                    "recipient_id": recipient,
-                                    "pricing": {
-                                        "billable": True,
-                                        "pricing_model": "PMP",
-                                        "category": "utility",
-                                    },
-                                }
-                                for wamid, recipient in wamids_and_recipients
-                            ],
+                            **value,
                         },
                     }
                 ],
             }
         ],
     }
+
+
+def status_payload(wamids_and_recipients, status="delivered"):
+    timestamp = str(int(time.time()))
+    return _webhook(
+        {
+            "statuses": [
+                {
+                    "id": wamid,
+                    "status": status,
+                    "timestamp": timestamp,
+                    "recipient_id": recipient,
+                    "pricing": {"billable": True, "pricing_model": "PMP", "category": "utility"},
+                }
+                for wamid, recipient in wamids_and_recipients
+            ]
+        }
+    )
 
 
 def inbound_text_payload(wamid, sender, text, name="Usuario WhatsApp"):
     """A webhook carrying one inbound text from ``sender`` (wa_id digits)."""
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "56223456789",
-                                "phone_number_id": PHONE_NUMBER_ID,
-                            },
-                            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
-                            "messages": [
-                                {
-                                    "from": sender,
-                                    "id": wamid,
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    return _webhook(
+        {
+            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
+            "messages": [
+                {
+                    "from": sender,
+                    "id": wamid,
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": text},
+                }
+            ],
+        }
+    )

@@ -3,8 +3,7 @@ limit), a project tied to each, and ``args["count"]`` queued notifications for A
 non-urgent action, to distinct recipients, as notifications are). Nothing is sent here:
 the servers' send cron drains the queue once they start."""
 
-import json
-from datetime import timedelta
+from .common import queue_messages
 
 
 def _config(env, args, name, phone_number_id):
@@ -34,8 +33,6 @@ def _person(env, name, mobile):
 
 
 def run(env, args):
-    from odoo import fields
-
     env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue").active = True
     Config = env["ofitec.whatsapp.config"].with_context(active_test=False)
     Config.search([]).write({"active": False})
@@ -50,44 +47,6 @@ def run(env, args):
     template = env["ofitec.whatsapp.template"]._get_by_code("urgent_action")
     # Approved at Meta (as the fake's template list says), before the send cron runs.
     template.meta_status = "APPROVED"
-    count = args["count"]
-    deadline = fields.Date.today() + timedelta(days=3)
-    actions = env["ofitec.next.action"].create(
-        [
-            {
-                "name": f"Revisar hormigonado losa piso 3 (A {i})",
-                "description": "El laboratorio reporta resistencia bajo lo especificado.",
-                "action_type": "planned",
-                "priority": "3",
-                "category": "quality",
-                "project_id": project_a.id,
-                "deadline": deadline,
-            }
-            for i in range((count + 1) // 2)
-        ]
-    )
-    numbers = [f"+{args['phone_base'] + i}" for i in range(count)]
-    partners = env["res.partner"].create(
-        [{"name": f"Bench A {i}", "mobile": n} for i, n in enumerate(numbers)]
-    )
-    vals_list = []
-    for index, (partner, number) in enumerate(zip(partners, numbers, strict=True)):
-        action = actions[index // 2]
-        prepared = action._prepare_whatsapp_message(partner)
-        vals_list.append(
-            {
-                "direction": "outbound",
-                "state": "queued",
-                "config_id": config_a.id,
-                "company_id": config_a.company_id.id,
-                "partner_id": partner.id,
-                "phone": number,
-                "next_action_id": action.id,
-                "template_id": template.id,
-                "body": prepared["body"],
-                "template_params": json.dumps(prepared["template_params"]),
-            }
-        )
-    env["ofitec.whatsapp.message"].create(vals_list)
+    queue_messages(env, config_a, project_a, "A", args["phone_base"], args["count"])
     env.cr.commit()
     return {"config_a": config_a.id, "config_b": config_b.id, "project_b": project_b.id}

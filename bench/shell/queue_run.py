@@ -1,12 +1,11 @@
 """(a) queue: drain freshly queued notifications with _process_queue, timed."""
 
-import json
 import time
 import urllib.request
 
 from odoo.addons.ofitec_whatsapp.models import ofitec_whatsapp_message_send as send_module
 
-from .common import make_actions
+from .common import queue_messages
 
 
 def record_limiter_waits():
@@ -21,37 +20,6 @@ def record_limiter_waits():
 
     send_module._sleep = recording_sleep
     return waits
-
-
-def queue_messages(env, config, project, label, base, count):
-    """``count`` queued template notifications to distinct numbers, committed."""
-    template = env["ofitec.whatsapp.template"]._get_by_code("urgent_action")
-    numbers = [f"+{base + i}" for i in range(count)]
-    actions = make_actions(env, project, (count + 1) // 2, label)
-    partners = env["res.partner"].create(
-        [{"name": f"Bench {label} {i}", "mobile": n} for i, n in enumerate(numbers)]
-    )
-    vals_list = []
-    for index, (partner, number) in enumerate(zip(partners, numbers, strict=True)):
-        action = actions[index // 2]
-        prepared = action._prepare_whatsapp_message(partner)
-        vals_list.append(
-            {
-                "direction": "outbound",
-                "state": "queued",
-                "config_id": config.id,
-                "company_id": config.company_id.id,
-                "partner_id": partner.id,
-                "phone": number,
-                "next_action_id": action.id,
-                "template_id": template.id,
-                "body": prepared["body"],
-                "template_params": json.dumps(prepared["template_params"]),
-            }
-        )
-    messages = env["ofitec.whatsapp.message"].create(vals_list)
-    env.cr.commit()
-    return messages
 
 
 def run(env, args):

@@ -67,6 +67,16 @@ def _api(func):
     return wrapper
 
 
+def _api_route(path, method="POST"):
+    """A route of the JSON API: plain HTTP (never ``type='json'``, which answers 200 on
+    errors), a logged-in user, no CSRF token (API clients have none) and no session
+    written back; errors mapped by ``_api``."""
+    route = http.route(
+        path, type="http", auth="user", methods=[method], csrf=False, save_session=False
+    )
+    return lambda func: route(_api(func))
+
+
 def _read_json_object():
     httprequest = request.httprequest
     if httprequest.mimetype != "application/json":
@@ -142,15 +152,7 @@ def _browse_existing(model, record_id, field):
 
 
 class WhatsappApiController(http.Controller):
-    @http.route(
-        "/api/whatsapp/send_message",
-        type="http",
-        auth="user",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
-    @_api
+    @_api_route("/api/whatsapp/send_message")
     def send_message(self, **_kwargs):
         """Queue a message to a partner or a phone: free text or a template code.
 
@@ -200,15 +202,7 @@ class WhatsappApiController(http.Controller):
             raise ApiError(str(error.args[0]), field=error.field) from None
         return _json({"id": message.id, "state": message.state}, status=201)
 
-    @http.route(
-        "/api/whatsapp/test_connection",
-        type="http",
-        auth="user",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
-    @_api
+    @_api_route("/api/whatsapp/test_connection")
     def test_connection(self, **_kwargs):
         """Body ``{"config_id": 1}`` (optional: the company's default number)."""
         data = _read_json_object()
@@ -226,13 +220,6 @@ class WhatsappApiController(http.Controller):
         result["config_id"] = config.id
         return _json(result, status=200)
 
-    @http.route(
-        "/api/whatsapp/get_stats",
-        type="http",
-        auth="user",
-        methods=["GET"],
-        save_session=False,
-    )
-    @_api
+    @_api_route("/api/whatsapp/get_stats", method="GET")
     def get_stats(self, **_kwargs):
         return _json(request.env["ofitec.whatsapp.message"].get_whatsapp_stats())

@@ -44,6 +44,7 @@ __all__ = [
     "classify_error",
     "error_from_response",
     "make_error",
+    "to_int",
 ]
 
 #: Transient server-side problems (A8 retry policy).
@@ -278,7 +279,7 @@ def make_error(
 ):
     """Build the right :class:`WhatsAppError` subclass instance for these facts
     (e.g. for an error reported by a ``failed`` status webhook)."""
-    code = _to_int(code)
+    code = to_int(code)
     cls = classify_error(code, http_status=http_status, is_transient=is_transient)
     return cls(
         title,
@@ -291,7 +292,9 @@ def make_error(
     )
 
 
-def _to_int(value):
+def to_int(value):
+    """An error code or HTTP status as the provider sent it (an int, or digits in a
+    string) as an int; None for anything else."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -370,5 +373,5 @@ def error_from_response(status_code, body):
         http_status=status_code,
         fbtrace_id=error.get("fbtrace_id"),
         is_transient=is_transient,
-        error_subcode=_to_int(error.get("error_subcode")),
+        error_subcode=to_int(error.get("error_subcode")),
     )

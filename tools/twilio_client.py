@@ -38,6 +38,7 @@ from .errors import (
     RetryableError,
     WindowClosedError,
     classify_http_status,
+    to_int,
 )
 from .phone import is_bsuid
 from .provider import Provider, SendResult
@@ -130,7 +131,7 @@ def make_twilio_error(code=None, message=None, http_status=None, template=None):
     ``template`` (a Content SID or a template name) is named in the message of the
     template codes (21656, 63027, 63028), so a manager knows which one to fix.
     """
-    code = _to_int(code)
+    code = to_int(code)
     cls = classify_twilio_error(code, http_status)
     title = to_text(message).strip() or None
     if code in TEMPLATE_CODES and template:
@@ -138,20 +139,11 @@ def make_twilio_error(code=None, message=None, http_status=None, template=None):
     return cls(title, code=code, http_status=http_status)
 
 
-def _to_int(value):
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    return int(text) if text.isdigit() else None
-
-
 def _error_from_sdk(exc, template=None):
     """Map a ``TwilioRestException`` (or the RFC 9457 ``TwilioServiceException`` of
     recent SDKs) to our hierarchy, with Twilio's own message kept verbatim."""
-    status = _to_int(getattr(exc, "status", None))
-    code = _to_int(getattr(exc, "code", None))
+    status = to_int(getattr(exc, "status", None))
+    code = to_int(getattr(exc, "code", None))
     if code == status:  # the SDK puts the HTTP status there when the body had no code
         code = None
     message = getattr(exc, "msg", None) or getattr(exc, "detail", None)
@@ -425,7 +417,7 @@ class TwilioClient(Provider):
     @classmethod
     def classify_error(cls, code, http_status=None):
         """The :mod:`.errors` class of a Twilio error code (also for status callbacks)."""
-        return classify_twilio_error(_to_int(code), http_status)
+        return classify_twilio_error(to_int(code), http_status)
 
     # -- account --------------------------------------------------------------
 

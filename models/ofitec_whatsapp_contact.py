@@ -100,9 +100,12 @@ class OfitecWhatsappContact(models.Model):
                 vals["wa_id"] = inbound.new_wa_id
             if inbound.new_user_id:
                 vals["bsuid"] = inbound.new_user_id
-        if not contact:
+        created = not contact
+        if created:
             vals.setdefault("wa_id", wa_id or False)
             vals["config_id"] = config.id
+            # Given at once: the stored related field would cost an UPDATE after the INSERT.
+            vals["company_id"] = config.company_id.id
             contact = self.create(vals)
         elif vals:
             contact.write(vals)
@@ -110,7 +113,13 @@ class OfitecWhatsappContact(models.Model):
             contact.phone = phone.normalize_phone("+" + contact.wa_id)
         if not contact.partner_id and contact.phone:
             contact.partner_id = self._match_partner(config, contact.phone)
+        if created:
+            contact._created_from_inbound(inbound)
         return contact
+
+    def _created_from_inbound(self, inbound):
+        """Hook: this contact was just created from ``inbound``, its first message."""
+        return None
 
     @api.model
     def _match_partner(self, config, number):

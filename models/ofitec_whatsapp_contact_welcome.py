@@ -1,6 +1,6 @@
 """New WhatsApp contacts are welcomed; "Send welcome" on contacts."""
 
-from odoo import _, api, models
+from odoo import _, models
 
 from ..tools import phone
 
@@ -8,17 +8,13 @@ from ..tools import phone
 class OfitecWhatsappContactWelcome(models.Model):
     _inherit = "ofitec.whatsapp.contact"
 
-    @api.model
-    def _touch_from_inbound(self, config, inbound):
+    def _created_from_inbound(self, inbound):
         """A contact created from its first inbound message gets the welcome (its
         window is open: the text goes as it is)."""
-        wa_id = inbound.from_wa_id
-        variants = phone.wa_id_variants(wa_id) if wa_id else ()
-        known = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
-        contact = super()._touch_from_inbound(config, inbound)
-        if not known and inbound.type != "system" and not self._was_written_to(contact):
-            self.env["ofitec.whatsapp.message"]._queue_first_welcome(contact)
-        return contact
+        result = super()._created_from_inbound(inbound)
+        if inbound.type != "system" and not self._was_written_to(self):
+            self.env["ofitec.whatsapp.message"]._queue_first_welcome(self)
+        return result
 
     def _was_written_to(self, contact):
         """True when this number already sent this person a message: someone replying

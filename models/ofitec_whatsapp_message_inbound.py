@@ -16,6 +16,13 @@ _COMMAND_WORDS = {
 }
 
 
+def _is_silent(inbound):
+    """Messages that carry no command and get no answer."""
+    return inbound.type in ("reaction", "system", "unsupported") or (
+        inbound.type == "interactive" and not inbound.payload
+    )
+
+
 def _describe_inbound(inbound):
     """The human-readable content of an inbound message, for the history."""
     if inbound.text:
@@ -42,11 +49,10 @@ class OfitecWhatsappMessageInbound(models.Model):
         Returns the actions the message changed (for the dashboard notification).
         """
         Action = self.env["ofitec.next.action"]
-        if self.search_count(
-            [("config_id", "=", config.id), ("whatsapp_message_id", "=", inbound.wamid)]
-        ):
+        if self._is_inbound_stored(config, inbound.wamid):
             return Action  # a redelivery: it was handled the first time
         contact = self.env["ofitec.whatsapp.contact"]._touch_from_inbound(config, inbound)
+        command, action_ref, from_payload = self._parse_inbound_command(config, inbound)
         vals = {
             "direction": "inbound",
             "state": "received",
@@ -59,32 +65,52 @@ class OfitecWhatsappMessageInbound(models.Model):
             "partner_id": contact.partner_id.id or False,
             "body": _describe_inbound(inbound),
             "message_type": _INBOUND_TYPES.get(inbound.type, "other"),
+            # Known before the INSERT: stored with it, not by an UPDATE after it.
+            "command": command or False,
         }
         try:
             with self.env.cr.savepoint(flush=True):
                 message = self.create(vals)
         except psycopg2.IntegrityError:
             return Action  # stored meanwhile by another worker, which handles it
-        return message._handle_reply(contact, inbound)
+        return message._handle_reply(contact, inbound, command, action_ref, from_payload)
 
-    def _handle_reply(self, contact, inbound):
-        """Interpret the text or button of this inbound message; answer the sender."""
-        self.ensure_one()
-        Action = self.env["ofitec.next.action"]
-        config = self.config_id
-        if inbound.type in ("reaction", "system", "unsupported") or (
-            inbound.type == "interactive" and not inbound.payload
-        ):
-            return Action
-        command, action_ref = None, None
+    @api.model
+    def _is_inbound_stored(self, config, wamid):
+        """True when the message ``wamid`` of ``config`` is already stored (a
+        redelivery). The unique index stays the guard against two workers storing it
+        at once; this check spares the failed INSERT, which PostgreSQL and Odoo log
+        as an error, on every redelivery."""
+        self.env.cr.execute(
+            """
+            SELECT 1 FROM ofitec_whatsapp_message
+             WHERE config_id = %s AND whatsapp_message_id = %s
+             LIMIT 1
+            """,
+            (config.id, wamid),
+        )
+        return bool(self.env.cr.fetchone())
+
+    @api.model
+    def _parse_inbound_command(self, config, inbound):
+        """``(command, action id or None, from_payload)`` of an inbound message; no
+        command for what is not a text or a button (reactions, system messages...)."""
+        if _is_silent(inbound):
+            return None, None, False
         from_payload = commands.parse_button_payload(inbound.payload) if inbound.payload else None
         if from_payload:
             command, action_ref = from_payload
-        else:
-            parsed = commands.parse_command(inbound.text or "", config._get_synonyms())
-            command, action_ref = parsed.command, parsed.action_ref
-        if command:
-            self.command = command
+            return command, action_ref, True
+        parsed = commands.parse_command(inbound.text or "", config._get_synonyms())
+        return parsed.command, parsed.action_ref, False
+
+    def _handle_reply(self, contact, inbound, command, action_ref, from_payload):
+        """Act on the command of this inbound message (parsed by
+        ``_parse_inbound_command``); answer the sender."""
+        self.ensure_one()
+        Action = self.env["ofitec.next.action"]
+        if _is_silent(inbound):
+            return Action
         if command == commands.CMD_STOP:
             # Dated by the message itself: a message written before the STOP but
             # delivered after it does not end the opt-out (see _touch_from_inbound).
@@ -93,16 +119,37 @@ class OfitecWhatsappMessageInbound(models.Model):
             return Action
         if not command:
             if inbound.type in ("text", "button", "interactive"):
-                self._reply("reply_help")
+                self._reply("reply_help", contact=contact)
             return Action
         candidates = self._get_reply_candidates(contact)
+        action = self._get_reply_target(inbound, action_ref, from_payload, candidates, command)
+        if action is None:
+            return Action  # answered already (no such action, or which one?)
+        if action not in candidates:
+            # Only someone the action was sent to may change it. The refusal is not
+            # linked to the action (a message about it would make the stranger one of
+            # its recipients) and tells nothing about it.
+            self.next_action_id = action.id
+            self._reply("reply_not_allowed")
+            return Action
+        result = action._whatsapp_apply_command(command, self)
+        applied = result in ("reply_ok", "reply_completed", "reply_cancel")
+        # One UPDATE of this message (the command came with its INSERT).
+        self.write({"next_action_id": action.id, "reply_processed": applied})
+        self._reply(result, action=action, command=command)
+        return action if applied else Action
+
+    def _get_reply_target(self, inbound, action_ref, from_payload, candidates, command):
+        """The action this command is about, or None when the sender was answered
+        that there is none, or asked which one."""
+        Action = self.env["ofitec.next.action"]
         action = Action
         if from_payload:
             action = Action.browse(action_ref).exists()
         elif inbound.context_id:
             quoted = self.search(
                 [
-                    ("config_id", "=", config.id),
+                    ("config_id", "=", self.config_id.id),
                     ("whatsapp_message_id", "=", inbound.context_id),
                     ("direction", "=", "outbound"),
                 ],
@@ -115,54 +162,50 @@ class OfitecWhatsappMessageInbound(models.Model):
                 # The sender named an action that does not exist (any more): the
                 # command must not fall on another one.
                 self._reply("reply_no_action")
-                return Action
-        if not action:
-            open_candidates = candidates.filtered(lambda a: a.status in ("pending", "in_progress"))
-            if len(open_candidates) == 1:
-                action = open_candidates
-            elif len(open_candidates) > 1:
-                self._reply_choose(open_candidates, command)
-                return Action
-            else:
-                self._reply("reply_no_action")
-                return Action
-        self.next_action_id = action.id
-        if action not in candidates:
-            # Only someone the action was sent to may change it. The refusal is not
-            # linked to the action (a message about it would make the stranger one of
-            # its recipients) and tells nothing about it.
-            self._reply("reply_not_allowed")
-            return Action
-        result = action._whatsapp_apply_command(command, self)
-        self._reply(result, action=action, command=command)
-        if result in ("reply_ok", "reply_completed", "reply_cancel"):
-            self.reply_processed = True
+                return None
+        if action:
             return action
-        return Action
+        open_candidates = candidates.filtered(lambda a: a.status in ("pending", "in_progress"))
+        if len(open_candidates) == 1:
+            return open_candidates
+        if open_candidates:
+            self._reply_choose(open_candidates, command)
+        else:
+            self._reply("reply_no_action")
+        return None
 
     def _get_reply_candidates(self, contact):
-        """Actions this sender was sent a message about (by this number)."""
+        """Actions this sender was sent a message about (by this number): one query."""
         self.ensure_one()
-        identities = ["|", "|"]
-        ids = set()
+        wa_ids = set()
         for wa_id in filter(None, {self.wa_id, contact.wa_id}):
-            ids |= phone.wa_id_variants(wa_id)
-        identities += [("wa_id", "in", list(ids) or [False])]
-        identities += [("bsuid", "=", self.bsuid or contact.bsuid or "-")]
-        identities += [("phone", "=", contact.phone or "-")]
-        sent = self.search(
-            [
-                ("config_id", "=", self.config_id.id),
-                ("direction", "=", "outbound"),
-                ("next_action_id", "!=", False),
-                ("state", "in", ("sent", "delivered", "read")),
-            ]
-            + identities
+            wa_ids |= phone.wa_id_variants(wa_id)
+        self.flush_model(
+            ["config_id", "direction", "next_action_id", "state", "wa_id", "bsuid", "phone"]
         )
-        return sent.mapped("next_action_id")
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT next_action_id FROM ofitec_whatsapp_message
+             WHERE config_id = %s
+               AND direction = 'outbound'
+               AND next_action_id IS NOT NULL
+               AND state IN ('sent', 'delivered', 'read')
+               AND (wa_id = ANY(%s) OR bsuid = %s OR phone = %s)
+            """,
+            (
+                self.config_id.id,
+                list(wa_ids),
+                self.bsuid or contact.bsuid or "-",
+                contact.phone or "-",
+            ),
+        )
+        return self.env["ofitec.next.action"].browse([row[0] for row in self.env.cr.fetchall()])
 
-    def _reply(self, template_code, action=None, command=None, force=False, extra=None):
-        """Queue an answer to the sender of this inbound message (inside the window)."""
+    def _reply(
+        self, template_code, action=None, command=None, force=False, extra=None, contact=None
+    ):
+        """Queue an answer to the sender of this inbound message (inside the window).
+        ``contact``: the sender's contact, when the caller has it at hand."""
         self.ensure_one()
         template = self.env["ofitec.whatsapp.template"]._get_by_code(
             template_code, self.config_id.company_id

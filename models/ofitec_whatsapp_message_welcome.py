@@ -55,15 +55,16 @@ class OfitecWhatsappMessageWelcome(models.Model):
         vals["once_key"] = self._welcome_key(contact)
         return self.sudo()._create_once([vals])
 
-    def _reply(self, template_code, *args, **kwargs):
-        if template_code == "reply_help" and self._welcome_waits():
+    def _reply(self, template_code, *args, contact=None, **kwargs):
+        if template_code == "reply_help" and self._welcome_waits(contact):
             return self.browse()  # the welcome just queued lists the commands
-        return super()._reply(template_code, *args, **kwargs)
+        return super()._reply(template_code, *args, contact=contact, **kwargs)
 
-    def _welcome_waits(self):
-        """True when the first welcome of this inbound message's sender is queued."""
+    def _welcome_waits(self, contact=None):
+        """True when the first welcome of this inbound message's sender is queued
+        (``contact``: the sender's contact, looked up when not given)."""
         self.ensure_one()
-        contact = self._get_contact()
+        contact = contact or self._get_contact()
         if not contact:
             return False
         return bool(

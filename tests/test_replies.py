@@ -342,6 +342,26 @@ class TestReplyPermissions(ReplyCase):
         refusals = self.Message.search([("phone", "=", STRANGER), ("direction", "=", "outbound")])
         self.assertFalse(refusals.next_action_id)
 
+    def test_a_stranger_known_only_by_a_user_id_cannot_change_an_action(self):
+        """A sender without a phone number (a username: only a BSUID) is no recipient of
+        the notifications that carry no WhatsApp id either."""
+        action = self._notify()
+        notifications = self._messages(action, direction="outbound")
+        notifications.write({"wa_id": False, "bsuid": False})
+        event = self._receive(
+            meta_payload(
+                messages=[meta_text("wamid.IN.BSUIDONLY", None, f"OK {action.id}", user_id="AR.7")]
+            )
+        )
+        self.assertEqual(event.state, "processed", event.error)
+        self.assertEqual(action.status, "pending")
+        inbound = self.Message.search([("whatsapp_message_id", "=", "wamid.IN.BSUIDONLY")])
+        self.assertFalse(inbound.reply_processed)
+        answers = self.Message.search(
+            [("direction", "=", "outbound"), ("bsuid", "=", "AR.7")], order="id"
+        )
+        self.assertEqual(answers.mapped("template_id.code"), ["welcome", "reply_not_allowed"])
+
     def test_a_recipient_of_another_action_cannot_change_this_one(self):
         contractor = self.env["res.partner"].create(
             {"name": "Carlos Contratista", "mobile": "+56 9 4444 4444"}

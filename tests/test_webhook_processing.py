@@ -131,7 +131,7 @@ class TestWebhookIdempotence(WebhookProcessingCase):
             replies = self.Message.search_count([("direction", "=", "outbound")])
             # The duplicate check "did not see" the row: the insert must fail quietly.
             Message = type(self.Message)
-            with patch.object(Message, "search_count", lambda self, domain, limit=None: 0):
+            with patch.object(Message, "_is_inbound_stored", lambda self, config, wamid: False):
                 with mute_logger("odoo.sql_db"):
                     event = self._receive(payload)
             self.assertEqual(event.state, "processed")

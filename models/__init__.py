@@ -37,6 +37,7 @@ from . import (
     ofitec_whatsapp_stats_hour,
     ofitec_whatsapp_status,
     ofitec_whatsapp_template,
+    ofitec_whatsapp_template_lookup,
     ofitec_whatsapp_template_meta,
     ofitec_whatsapp_template_twilio,
     ofitec_whatsapp_webhook_event,

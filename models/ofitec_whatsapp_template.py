@@ -197,15 +197,6 @@ class OfitecWhatsappTemplate(models.Model):
         return render.render_text(self.body or "", values, drop_empty_lines=True)
 
     @api.model
-    def _get_by_code(self, code, company=None):
-        """The active template ``code`` of ``company``, else the shared one."""
-        company = company or self.env.company
-        templates = self.sudo().search(
-            [("code", "=", code), ("company_id", "in", [company.id, False])]
-        )
-        return templates.sorted(lambda t: not t.company_id)[:1]
-
-    @api.model
     def _apply_meta_status(self, update):
         """message_template_status_update webhook: remember Meta's verdict."""
         templates = self.sudo().search(

@@ -23,6 +23,7 @@ from . import (
     test_simulate_reply_tour,
     test_spanish,
     test_stats,
+    test_template_lookup,
     test_template_meta,
     test_test_modules_imported,
     test_token_pause,

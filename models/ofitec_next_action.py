@@ -347,8 +347,11 @@ class OfitecNextAction(models.Model):
                 self.with_user(actor).with_context(whatsapp_reply_id=inbound_message.id), method
             )()
             result = answer
-        # The note is signed like the transition: by the sender's user, or the bot.
-        self.sudo().message_post(
+        # The note is signed like the transition: by the sender's user, or the bot. It
+        # is logged as the tracking of the status is (the history of the action), not
+        # posted: a note tells no follower unless one chose to follow notes, so
+        # message_post's followers and notification work would be spent on nobody.
+        self.sudo()._message_log(
             author_id=actor.partner_id.id,
             # What a WhatsApp user wrote is text, never HTML: escape it.
             body=escape(
@@ -359,7 +362,6 @@ class OfitecNextAction(models.Model):
                     result=_("applied") if result == answer else _("nothing changed"),
                 )
             ),
-            subtype_xmlid="mail.mt_note",
         )
         return result
 

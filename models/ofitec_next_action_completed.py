@@ -58,22 +58,19 @@ class OfitecNextActionCompleted(models.Model):
     def _whatsapp_notify_completed_one(self):
         self.ensure_one()
         Message = self.env["ofitec.whatsapp.message"].sudo()
-        notified = Message.search(
+        # One query for both: who was notified, and who was already told.
+        sent = Message.search(
             [
                 ("next_action_id", "=", self.id),
                 ("direction", "=", "outbound"),
-                ("template_id.code", "in", NOTIFICATION_CODES),
-                ("state", "in", SENT_STATES),
+                ("template_id.code", "in", NOTIFICATION_CODES + COMPLETION_CODES),
             ],
             order="id",
         )
-        told = Message.search(
-            [
-                ("next_action_id", "=", self.id),
-                ("direction", "=", "outbound"),
-                ("template_id.code", "in", COMPLETION_CODES),
-            ]
+        notified = sent.filtered(
+            lambda m: m.template_id.code in NOTIFICATION_CODES and m.state in SENT_STATES
         )
+        told = sent.filtered(lambda m: m.template_id.code in COMPLETION_CODES)
         skip = {m._whatsapp_identity() for m in told} | self._whatsapp_completer_identities()
         vals_list = []
         for message in notified:
@@ -107,7 +104,8 @@ class OfitecNextActionCompleted(models.Model):
         reply_id = self.env.context.get("whatsapp_reply_id")
         if not reply_id:
             return set()
-        reply = self.env["ofitec.whatsapp.message"].sudo().browse(reply_id).exists()
+        # The inbound message being handled (no exists(): it was stored just before).
+        reply = self.env["ofitec.whatsapp.message"].sudo().browse(reply_id)
         identities = set()
         for message in reply:
             identities.add(message._whatsapp_identity())

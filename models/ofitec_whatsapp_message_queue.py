@@ -43,9 +43,12 @@ class OfitecWhatsappMessageQueue(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _trigger_queue(self, at=None):
-        cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue", raise_if_not_found=False)
-        if cron:
-            cron.sudo()._trigger_unless_pending(at)
+        # By id from the cached xml id lookup: env.ref() would also query the cron.
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "ofitec_whatsapp.ir_cron_whatsapp_send_queue", raise_if_not_found=False
+        )
+        if cron_id:
+            self.env["ir.cron"].sudo().browse(cron_id)._trigger_unless_pending(at)
 
     def _guarded(self, method, *args):
         """Run ``method`` in a savepoint: an error recording one message must not roll

@@ -285,7 +285,8 @@ Next steps:
      Meta" (the number needs its WhatsApp Business Account ID), then "Sync from Meta"
      (a daily cron and Meta's webhook also keep them current). Until Meta approves
      them, messages to people who have not written in the last 24 hours wait in the
-     queue with that reason, and go out on approval.
+     queue with that reason, and go out on approval. Twilio numbers: "Submit to
+     Twilio", then "Sync from Twilio".
   4. Give the project managers and assignees a mobile number (+56 9 ...).
   5. Settings > Users: give the WhatsApp User group to the people who should see the
      WhatsApp figures, history and reminder button (WhatsApp Manager for those who

@@ -9,6 +9,10 @@ It speaks just enough of Twilio for ``tools/twilio_client.py`` (spec Part B):
   A ``Body`` and a ``ContentSid`` are both accepted; ``--window-closed`` answers
   every ``Body`` send with error 63016, as Twilio does outside the 24 h window.
 * ``GET /2010-04-01/Accounts/{AccountSid}.json``: the account, status ``active``.
+* The Content API (spec B9; served on this host, as the client sends Content calls
+  to a custom base URL): ``POST /v1/Content`` (JSON) creates a Content ``HX<32 hex>``,
+  ``POST /v1/Content/{HX}/ApprovalRequests/whatsapp`` submits it (status
+  ``received``), ``GET /v1/Content/{HX}/ApprovalRequests`` reads its approval.
 * Wrong credentials: ``401`` with code 20003, Twilio's error body.
 
 Then, like Twilio, it POSTs signed status callbacks (``sent``, ``delivered``,
@@ -19,6 +23,9 @@ parameters, computed here independently of the SDK) to each message's
 Routes Twilio does not have, for scripts:
 
 * ``GET /__messages``: every message received, with its form, as JSON;
+* ``GET /__content``: every Content created, with its approval;
+* ``POST /__content`` (JSON ``{"status": "approved", "sid", "rejection_reason"}``): plays
+  WhatsApp's review: every submitted Content (or the one ``sid``) gets that status;
 * ``POST /__inbound`` (JSON ``{"url", "from", "body", "button_payload",
   "button_text", "replied_sid", "profile_name"}``): sends a signed inbound
   WhatsApp message to ``url`` as Twilio would, and returns Odoo's answer
@@ -50,6 +57,7 @@ from urllib.request import Request, urlopen
 
 ACCOUNT_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})\.json$")
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Messages\.json$")
+APPROVAL_PATH = re.compile(r"^/v1/Content/(HX[0-9a-fA-F]{32})/ApprovalRequests(/whatsapp)?$")
 
 
 def twilio_signature(auth_token, url, pairs):
@@ -120,6 +128,11 @@ class TwilioHandler(BaseHTTPRequestHandler):
         if self.path == "/__messages":
             with self.server.lock:
                 return self._answer(200, list(self.server.messages))
+        if self.path == "/__content":
+            with self.server.lock:
+                return self._answer(200, dict(self.server.contents))
+        if self.path.startswith("/v1/Content"):
+            return self._content(self.path, None)
         match = ACCOUNT_PATH.match(self.path)
         if not match:
             return self._error(404, 20404, "The requested resource was not found")
@@ -139,6 +152,10 @@ class TwilioHandler(BaseHTTPRequestHandler):
         body = self._body()
         if self.path == "/__inbound":
             return self._inbound(json.loads(body or b"{}"))
+        if self.path == "/__content":
+            return self._review(json.loads(body or b"{}"))
+        if self.path.startswith("/v1/Content"):
+            return self._content(self.path, json.loads(body or b"{}"))
         match = MESSAGES_PATH.match(self.path)
         if not match:
             return self._error(404, 20404, "The requested resource was not found")
@@ -176,6 +193,57 @@ class TwilioHandler(BaseHTTPRequestHandler):
             threading.Thread(
                 target=self._status_callbacks, args=(callback, sid, params), daemon=True
             ).start()
+
+    def _content(self, path, request):
+        """The Content API: create (``request`` given, path ``/v1/Content``), submit
+        for WhatsApp approval, or read the approval (``request`` None)."""
+        if not self._authorized(self.server.options.account_sid):
+            return self._error(401, 20003, "Authenticate")
+        contents = self.server.contents
+        if path == "/v1/Content" and request is not None:
+            missing = [k for k in ("friendly_name", "language", "types") if not request.get(k)]
+            if missing:
+                return self._error(400, 20001, f"Missing required parameter {missing[0]}")
+            sid = "HX" + secrets.token_hex(16)
+            with self.server.lock:
+                contents[sid] = {**request, "approval": {}}
+            self.log_message("content %s %s", sid, request["friendly_name"])
+            return self._answer(
+                201, {"sid": sid, "account_sid": self.server.options.account_sid, **request}
+            )
+        match = APPROVAL_PATH.match(path)
+        if not match or match.group(1) not in contents:
+            return self._error(404, 20404, "The requested resource was not found")
+        sid = match.group(1)
+        if request is None:
+            return self._answer(
+                200,
+                {
+                    "sid": sid,
+                    "account_sid": self.server.options.account_sid,
+                    "whatsapp": contents[sid]["approval"],
+                },
+            )
+        approval = {
+            "name": request.get("name"),
+            "category": request.get("category"),
+            "status": "received",
+            "rejection_reason": "",
+        }
+        with self.server.lock:
+            contents[sid]["approval"] = approval
+        return self._answer(201, approval)
+
+    def _review(self, spec):
+        """WhatsApp's review of the submitted Content (a route Twilio does not have)."""
+        reviewed = []
+        with self.server.lock:
+            for sid, content in self.server.contents.items():
+                if content["approval"] and spec.get("sid") in (None, sid):
+                    content["approval"]["status"] = spec.get("status", "approved")
+                    content["approval"]["rejection_reason"] = spec.get("rejection_reason", "")
+                    reviewed.append(sid)
+        return self._answer(200, {"reviewed": reviewed})
 
     def _status_callbacks(self, url, sid, params):
         options = self.server.options
@@ -247,6 +315,7 @@ def main(argv=None):
     server.options = options
     server.lock = threading.Lock()
     server.messages = []
+    server.contents = {}  # Content SID -> what was created, with its "approval"
     sys.stderr.write(f"fake-twilio: listening on http://{options.host}:{options.port}\n")
     try:
         with contextlib.suppress(KeyboardInterrupt):

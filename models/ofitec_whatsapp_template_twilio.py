@@ -1,10 +1,11 @@
-"""Templates at Twilio: the WhatsApp approval of their Content (spec B6, B9).
+"""Templates at Twilio: their Content, submitted for WhatsApp approval (spec B6, B9).
 
 Twilio sends outside the 24-hour window only a Content template WhatsApp approved.
-Its approval is read from Twilio's Content API (button, hourly cron) and stored
-here; messages that wait for it are released as for Meta
-(``_release_waiting_messages``). Whether a template may be sent is decided in one
-place: ``ofitec.whatsapp.template._is_approved_for``.
+*Submit to Twilio* creates the template's Content (the text submitted to Meta, the
+same parameters) and asks for its WhatsApp approval; the approval is read from
+Twilio's Content API (button, hourly cron) and stored here; messages that wait for
+it are released as for Meta (``_release_waiting_messages``). Whether a template may
+be sent is decided in one place: ``ofitec.whatsapp.template._is_approved_for``.
 """
 
 import logging
@@ -12,9 +13,15 @@ import logging
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools import twilio_content
 from ..tools.errors import AuthError, WhatsAppError
+from ..tools.templates import TemplateSubmissionError
+from .ofitec_whatsapp_template import TEMPLATE_KEYS
 
 _logger = logging.getLogger(__name__)
+
+# Twilio's approval statuses under which a new submission would only be refused.
+SUBMITTED = ("received", "pending", "approved")
 
 
 class OfitecWhatsappTemplateTwilio(models.Model):
@@ -33,10 +40,47 @@ class OfitecWhatsappTemplateTwilio(models.Model):
     )
     twilio_error = fields.Text(string="Twilio's Last Error", readonly=True, copy=False)
     twilio_synced_at = fields.Datetime(string="Last Twilio Sync", readonly=True, copy=False)
+    twilio_account_missing = fields.Boolean(compute="_compute_twilio_account_missing")
+
+    @api.depends_context("company")
+    def _compute_twilio_account_missing(self):
+        for template in self:
+            template.twilio_account_missing = not template._get_twilio_account()
 
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
+    def action_submit_to_twilio(self):
+        """Create this template's Content at Twilio and submit it for WhatsApp approval.
+
+        A Content WhatsApp has not judged yet (a SID typed in, or one whose submission
+        failed) is submitted as it is; a rejected one is replaced by a new Content, as
+        its text cannot change. Twilio's refusal is shown on the template."""
+        self.ensure_one()
+        template = self.sudo()
+        status = (template.twilio_approval_status or "").lower()
+        if status in SUBMITTED:
+            raise UserError(_("This template was already submitted to Twilio (%s).", status))
+        config = template._get_twilio_account(raise_if_missing=True)
+        try:
+            content = template._prepare_twilio_content()
+            request = twilio_content.build_approval_request(template.meta_template_name)
+        except TemplateSubmissionError as error:
+            raise UserError(_("This template cannot be submitted: %s", error)) from None
+        sid = (template.twilio_content_sid or "").strip()
+        try:
+            client = config._get_client()
+            if not sid or status == "rejected":
+                sid = client.create_content(content)
+                # Kept even if the submission below fails: the next one reuses it.
+                template.twilio_content_sid = sid
+            approval = client.submit_content_approval(sid, request)
+        except (WhatsAppError, UserError, ValueError) as error:
+            template._note_twilio_error(config, _("Submission failed: %s", error), error)
+            return True
+        template._store_twilio_approval(approval)
+        return True
+
     def action_sync_from_twilio(self):
         """Read the WhatsApp approval of these templates' Content from Twilio."""
         for template in self.filtered("twilio_content_sid"):
@@ -95,13 +139,25 @@ class OfitecWhatsappTemplateTwilio(models.Model):
         try:
             approval = config._get_client().fetch_content_approval(sid)
         except (WhatsAppError, UserError, ValueError) as error:
-            message = error.args[0] if isinstance(error, UserError) else str(error)
-            template.write({"twilio_error": _("Sync failed: %s", message)})
-            if isinstance(error, AuthError):
-                config._pause_sending(message)
-                return False
-            return True
-        template.write(
+            return template._note_twilio_error(config, _("Sync failed: %s", error), error)
+        template._store_twilio_approval(approval)
+        return True
+
+    def _prepare_twilio_content(self):
+        """The Content of this template: the text and parameters submitted to Meta."""
+        self.ensure_one()
+        return twilio_content.build_content_request(
+            self.meta_template_name,
+            self.meta_language or "es",
+            self.meta_body or self.body,
+            self._get_param_keys(),
+            TEMPLATE_KEYS,
+            quick_replies=self._get_button_commands(),
+        )
+
+    def _store_twilio_approval(self, approval):
+        """Store a ``tools.twilio_content.ContentApproval``; release what waited for it."""
+        self.write(
             {
                 "twilio_approval_status": approval.status or False,
                 "twilio_rejection_reason": approval.rejection_reason or False,
@@ -109,5 +165,13 @@ class OfitecWhatsappTemplateTwilio(models.Model):
                 "twilio_synced_at": fields.Datetime.now(),
             }
         )
-        template._release_waiting_messages()
+        self._release_waiting_messages()
+
+    def _note_twilio_error(self, config, text, error):
+        """Show what Twilio refused; refused credentials pause the number (as a refused
+        send does). Returns False then, True otherwise."""
+        self.write({"twilio_error": text})
+        if isinstance(error, AuthError):
+            config._pause_sending(str(error))
+            return False
         return True

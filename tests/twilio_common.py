@@ -94,6 +94,8 @@ class TwilioTransport:
         # Content SID -> its WhatsApp approval status, or (status, rejection reason)
         self.approvals = {}
         self.approval_errors = []  # queued (status, body) answers to approval fetches
+        self.contents = {}  # Content SID -> what was created (POST /v1/Content)
+        self.content_errors = []  # queued (status, body) answers to Content creations/submissions
 
     def fail(self, number, *answers):
         self.errors.setdefault(f"whatsapp:{number}", []).extend(answers)
@@ -109,7 +111,8 @@ class TwilioTransport:
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        is_json = "json" in (request.headers.get("Content-Type") or "")
+        form = {} if is_json else dict(parse_qsl(body.decode(), keep_blank_values=True))
         path = urlsplit(request.url).path
         self.requests.append(
             {
@@ -117,6 +120,7 @@ class TwilioTransport:
                 "url": request.url,
                 "path": path,
                 "form": form,
+                "json": json.loads(body) if is_json else None,
                 "headers": dict(request.headers),
                 "timeout": timeout,
             }
@@ -139,6 +143,24 @@ class TwilioTransport:
             }
         if path.startswith("/v1/Content/") and path.endswith("/ApprovalRequests"):
             return self._approval(path.split("/")[3])
+        if self.content_errors and path.startswith("/v1/Content"):
+            return self.content_errors.pop(0)
+        if request.method == "POST" and path == "/v1/Content":
+            sid = f"HX{next(_sid_counter):032x}"
+            self.contents[sid] = self.requests[-1]["json"]
+            return 201, {"sid": sid, "account_sid": TWILIO_ACCOUNT_SID, **self.contents[sid]}
+        if path.startswith("/v1/Content/") and path.endswith("/ApprovalRequests/whatsapp"):
+            sid = path.split("/")[3]
+            self.approvals[sid] = "received"
+            submitted = self.requests[-1]["json"]
+            return 201, {
+                "name": submitted["name"],
+                "category": submitted["category"],
+                "content_type": "twilio/quick-reply",
+                "status": "received",
+                "rejection_reason": "",
+                "allow_category_change": True,
+            }
         return twilio_error(404, 20404, "The requested resource was not found")
 
     def _approval(self, content_sid):

@@ -20,6 +20,12 @@ __all__ = [
     "TemplateInfo",
     "TemplateSubmissionError",
     "build_template_submission",
+    "check_quick_replies",
+    "param_key_list",
+    "reviewed_text",
+    "sample_values",
+    "template_language",
+    "template_name",
     "parse_template_list",
     "to_positional",
 ]
@@ -31,6 +37,7 @@ QUICK_REPLY_TITLES = {"ok": "OK", "completed": "COMPLETADO", "cancel": "CANCELAR
 _NAME = re.compile(r"[a-z0-9_]{1,512}")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _BODY_MAX = 1024
+_ADJACENT = re.compile(r"\}\}\s*\{\{")  # two parameters with nothing between them
 
 
 class TemplateSubmissionError(ValueError):
@@ -77,6 +84,57 @@ def to_positional(text, keys):
     return result
 
 
+def template_name(name):
+    """The name WhatsApp reviews a template under (Meta's rule, also Twilio's approval
+    request): lowercase letters, digits and underscores."""
+    name = to_text(name).strip()
+    if not _NAME.fullmatch(name):
+        raise TemplateSubmissionError(
+            "the template name may hold only lowercase letters, digits and underscores"
+        )
+    return name
+
+
+def template_language(language):
+    language = to_text(language).strip()
+    if not language:
+        raise TemplateSubmissionError("a template language is required")
+    return language
+
+
+def param_key_list(param_keys):
+    return [to_text(key).strip() for key in param_keys if to_text(key).strip()]
+
+
+def reviewed_text(body, keys):
+    """The text WhatsApp reviews, whichever provider submits it: ``body`` with
+    positional parameters, within WhatsApp's rules (at most 1,024 characters, no
+    parameter at either end, never two parameters side by side)."""
+    text = to_positional(body, keys).strip()
+    if not text:
+        raise TemplateSubmissionError("the template text is empty")
+    if len(text) > _BODY_MAX:
+        raise TemplateSubmissionError(f"the template text exceeds {_BODY_MAX} characters")
+    if text.startswith("{{") or text.endswith("}}"):
+        raise TemplateSubmissionError(
+            "WhatsApp refuses a text that starts or ends with a parameter"
+        )
+    if _ADJACENT.search(text):
+        raise TemplateSubmissionError("WhatsApp refuses two parameters side by side")
+    return text
+
+
+def sample_values(keys, samples):
+    """The sample value of each parameter, as sent (WhatsApp reviews the text with them)."""
+    return [sanitize_template_param(samples.get(key)) for key in keys]
+
+
+def check_quick_replies(commands):
+    unknown = [c for c in commands if c not in QUICK_REPLY_TITLES]
+    if unknown:
+        raise TemplateSubmissionError(f"unknown quick reply commands: {', '.join(unknown)}")
+
+
 def build_template_submission(
     name,
     language,
@@ -93,31 +151,16 @@ def build_template_submission(
     with them); ``quick_replies``: commands (``ok``, ``completed``, ``cancel``) whose
     buttons the template offers, in order.
     """
-    name = to_text(name).strip()
-    if not _NAME.fullmatch(name):
-        raise TemplateSubmissionError(
-            "the template name may hold only lowercase letters, digits and underscores"
-        )
-    language = to_text(language).strip()
-    if not language:
-        raise TemplateSubmissionError("a template language is required")
-    keys = [to_text(key).strip() for key in param_keys if to_text(key).strip()]
-    text = to_positional(body, keys).strip()
-    if not text:
-        raise TemplateSubmissionError("the template text is empty")
-    if len(text) > _BODY_MAX:
-        raise TemplateSubmissionError(f"the template text exceeds {_BODY_MAX} characters")
-    if text.startswith("{{") or text.endswith("}}"):
-        raise TemplateSubmissionError("Meta refuses a text that starts or ends with a parameter")
+    name = template_name(name)
+    language = template_language(language)
+    keys = param_key_list(param_keys)
+    text = reviewed_text(body, keys)
     body_component = {"type": "BODY", "text": text}
     if keys:
-        examples = [sanitize_template_param(samples.get(key)) for key in keys]
-        body_component["example"] = {"body_text": [examples]}
+        body_component["example"] = {"body_text": [sample_values(keys, samples)]}
     components = [body_component]
     if quick_replies:
-        unknown = [c for c in quick_replies if c not in QUICK_REPLY_TITLES]
-        if unknown:
-            raise TemplateSubmissionError(f"unknown quick reply commands: {', '.join(unknown)}")
+        check_quick_replies(quick_replies)
         components.append(
             {
                 "type": "BUTTONS",

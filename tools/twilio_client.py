@@ -447,6 +447,32 @@ class TwilioClient(Provider):
         answer = self._fetch(self._client.content.v1.contents(sid).approval_fetch().fetch)
         return parse_approval(sid, answer.whatsapp)
 
+    def create_content(self, request):
+        """``POST /v1/Content`` (``request`` from
+        :func:`.twilio_content.build_content_request`): the new Content's SID."""
+        contents = self._client.content.v1.contents
+        if not hasattr(contents, "create"):
+            raise ValueError("this twilio library cannot create Content (twilio 9.x can)")
+        answer = self._fetch(lambda: contents.create(type(contents).ContentCreateRequest(request)))
+        sid = to_text(getattr(answer, "sid", None)).strip()
+        if not is_content_sid(sid):
+            raise InvalidResponseError(details="no Content SID in the answer", http_status=201)
+        return sid
+
+    def submit_content_approval(self, content_sid, request):
+        """``POST /v1/Content/{HX…}/ApprovalRequests/whatsapp`` (``request`` from
+        :func:`.twilio_content.build_approval_request`): the approval as Twilio
+        answers it (a :class:`.twilio_content.ContentApproval`, usually ``received``)."""
+        sid = to_text(content_sid).strip()
+        if not is_content_sid(sid):
+            raise ValueError(f"invalid Content SID {sid!r} (expected HX followed by 32 hex digits)")
+        approvals = self._client.content.v1.contents(sid).approval_create
+        answer = self._fetch(
+            lambda: approvals.create(type(approvals).ContentApprovalRequest(request))
+        )
+        fields = ("status", "category", "rejection_reason", "name")
+        return parse_approval(sid, {key: getattr(answer, key, None) for key in fields})
+
     def fetch_account(self):
         """``GET /2010-04-01/Accounts/{sid}.json``: ``{'sid', 'friendly_name', 'status',
         'type'}``; Twilio's exact error (e.g. 20003) raised as our classes otherwise."""

@@ -1,4 +1,11 @@
-"""Twilio's Content API: the WhatsApp approval of a Content template (spec B9).
+"""Twilio's Content API: creating a Content template, submitting it for WhatsApp
+approval, and reading that approval (spec B9).
+
+Creating is ``POST https://content.twilio.com/v1/Content`` with ``friendly_name``,
+``language``, ``variables`` (a sample for each, required) and ``types``; submitting is
+``POST /v1/Content/{HX…}/ApprovalRequests/whatsapp`` with ``name`` and ``category``.
+The text WhatsApp reviews is the one submitted to Meta (``tools.templates``: the same
+positional parameters, the same rules), so both providers send the same approved text.
 
 Outside the 24-hour window Twilio sends only a Content template that WhatsApp
 approved (spec B6). Its approval is read with the SDK's approval fetch,
@@ -17,9 +24,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import templates
+from .commands import make_button_payload
 from .render import to_text
 
 APPROVED = "approved"
+QUICK_REPLY_TYPE = "twilio/quick-reply"
+TEXT_TYPE = "twilio/text"
+SAMPLE_ACTION_ID = 42  # the action id of the sample quick-reply payloads
 
 
 @dataclass(frozen=True)
@@ -55,3 +67,41 @@ def parse_approval(content_sid, whatsapp):
         rejection_reason=_text(data.get("rejection_reason")),
         name=_text(data.get("name")),
     )
+
+
+def build_content_request(name, language, body, param_keys, samples, quick_replies=()):
+    """The body of ``POST /v1/Content`` for one of our templates.
+
+    ``body`` has our ``{{key}}`` placeholders, numbered ``{{1}}…{{n}}`` in the order of
+    ``param_keys`` (as for Meta); ``samples``: key -> sample value. With
+    ``quick_replies`` (commands) the Content is a ``twilio/quick-reply`` whose action
+    ids are the variables after the parameters: ``TwilioClient.send_template`` puts
+    the buttons' payloads there, so a tap names its action. Raises
+    :class:`.templates.TemplateSubmissionError` for a text WhatsApp would refuse.
+    """
+    name = templates.template_name(name)
+    keys = templates.param_key_list(param_keys)
+    text = templates.reviewed_text(body, keys)
+    values = templates.sample_values(keys, samples)
+    variables = {str(index): value for index, value in enumerate(values, start=1)}
+    if not quick_replies:
+        types = {TEXT_TYPE: {"body": text}}
+    else:
+        templates.check_quick_replies(quick_replies)
+        actions = []
+        for index, command in enumerate(quick_replies, start=len(keys) + 1):
+            variables[str(index)] = make_button_payload(SAMPLE_ACTION_ID, command)
+            title = templates.QUICK_REPLY_TITLES[command]
+            actions.append({"type": "QUICK_REPLY", "title": title, "id": f"{{{{{index}}}}}"})
+        types = {QUICK_REPLY_TYPE: {"body": text, "actions": actions}}
+    return {
+        "friendly_name": name,
+        "language": templates.template_language(language),
+        "variables": variables,
+        "types": types,
+    }
+
+
+def build_approval_request(name, category="UTILITY"):
+    """The body of ``POST /v1/Content/{HX…}/ApprovalRequests/whatsapp``."""
+    return {"name": templates.template_name(name), "category": to_text(category).upper()}

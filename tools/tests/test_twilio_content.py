@@ -2,9 +2,18 @@ import unittest
 
 from twilio_fakes import ACCOUNT_SID, AUTH_TOKEN, CONTENT_SID, FROM, fake_session, twilio_error
 
-from ofitec_whatsapp.tools.errors import AuthError, PermanentError
+from ofitec_whatsapp.tools.errors import AuthError, InvalidResponseError, PermanentError
+from ofitec_whatsapp.tools.templates import TemplateSubmissionError
 from ofitec_whatsapp.tools.twilio_client import TwilioClient
-from ofitec_whatsapp.tools.twilio_content import ContentApproval, parse_approval
+from ofitec_whatsapp.tools.twilio_content import (
+    ContentApproval,
+    build_approval_request,
+    build_content_request,
+    parse_approval,
+)
+
+SAMPLES = {"recipient_name": "María", "project": "Los Robles", "title": "Losa\tpiso 3"}
+URGENT = "Hola {{recipient_name}}, acción en {{project}}: {{title}}. Responde con un botón."
 
 
 def approval_answer(status="approved", **whatsapp):
@@ -91,4 +100,147 @@ class TestFetchApproval(unittest.TestCase):
         client, adapter = self._client()
         with self.assertRaises(ValueError):
             client.fetch_content_approval("HXnope")
+        self.assertFalse(adapter.requests)
+
+
+class TestBuildContent(unittest.TestCase):
+    def test_quick_reply_ids_are_the_variables_after_the_parameters(self):
+        request = build_content_request(
+            "ofitec_urgent_action",
+            "es",
+            URGENT,
+            ["recipient_name", "project", "title"],
+            SAMPLES,
+            quick_replies=["ok", "completed", "cancel"],
+        )
+        self.assertEqual(request["friendly_name"], "ofitec_urgent_action")
+        self.assertEqual(request["language"], "es")
+        quick = request["types"]["twilio/quick-reply"]
+        self.assertEqual(
+            quick["body"], "Hola {{1}}, acción en {{2}}: {{3}}. Responde con un botón."
+        )
+        self.assertEqual(
+            quick["actions"],
+            [
+                {"type": "QUICK_REPLY", "title": "OK", "id": "{{4}}"},
+                {"type": "QUICK_REPLY", "title": "COMPLETADO", "id": "{{5}}"},
+                {"type": "QUICK_REPLY", "title": "CANCELAR", "id": "{{6}}"},
+            ],
+        )
+        # Every variable has a sample (Twilio requires them), sanitised as sent.
+        self.assertEqual(
+            request["variables"],
+            {
+                "1": "María",
+                "2": "Los Robles",
+                "3": "Losa piso 3",
+                "4": "ofitec:42:ok",
+                "5": "ofitec:42:completed",
+                "6": "ofitec:42:cancel",
+            },
+        )
+
+    def test_plain_text_without_buttons(self):
+        request = build_content_request(
+            "ofitec_welcome",
+            "es_MX",
+            "¡Hola {{recipient_name}}! Bienvenido.",
+            ["recipient_name"],
+            SAMPLES,
+        )
+        self.assertEqual(request["types"], {"twilio/text": {"body": "¡Hola {{1}}! Bienvenido."}})
+        self.assertEqual(request["variables"], {"1": "María"})
+        self.assertEqual(request["language"], "es_MX")
+
+    def test_what_whatsapp_would_refuse_is_refused_here(self):
+        cases = [
+            (("Bad Name", "es", URGENT, ["recipient_name", "project", "title"]), "lowercase"),
+            (("ofitec_x", "", URGENT, ["recipient_name", "project", "title"]), "language"),
+            (("ofitec_x", "es", "{{title}} pendiente.", ["title"]), "starts or ends"),
+            (
+                ("ofitec_x", "es", "Hola {{project}} {{title}}.", ["project", "title"]),
+                "side by side",
+            ),
+            (("ofitec_x", "es", "Hola {{project}}.", ["project", "title"]), "does not use title"),
+        ]
+        for args, reason in cases:
+            with self.subTest(reason=reason), self.assertRaises(TemplateSubmissionError) as caught:
+                build_content_request(*args, SAMPLES)
+            self.assertIn(reason, str(caught.exception))
+        with self.assertRaises(TemplateSubmissionError):
+            build_content_request(
+                "ofitec_x",
+                "es",
+                URGENT,
+                ["recipient_name", "project", "title"],
+                SAMPLES,
+                quick_replies=["stop"],
+            )
+
+    def test_approval_request(self):
+        self.assertEqual(
+            build_approval_request("ofitec_welcome"),
+            {"name": "ofitec_welcome", "category": "UTILITY"},
+        )
+        with self.assertRaises(TemplateSubmissionError):
+            build_approval_request("Welcome!")
+
+
+class TestSubmitContent(unittest.TestCase):
+    def _client(self, *answers, **kwargs):
+        session, adapter = fake_session(*answers)
+        return TwilioClient(ACCOUNT_SID, AUTH_TOKEN, FROM, session=session, **kwargs), adapter
+
+    def test_create_then_submit_through_the_sdk(self):
+        request = build_content_request(
+            "ofitec_welcome",
+            "es",
+            "¡Hola {{recipient_name}}! Bienvenido.",
+            ["recipient_name"],
+            SAMPLES,
+        )
+        client, adapter = self._client(
+            (
+                201,
+                {"sid": CONTENT_SID, "friendly_name": "ofitec_welcome", "types": request["types"]},
+            ),
+            (201, {"name": "ofitec_welcome", "category": "UTILITY", "status": "received"}),
+        )
+        self.assertEqual(client.create_content(request), CONTENT_SID)
+        approval = client.submit_content_approval(
+            CONTENT_SID, build_approval_request("ofitec_welcome")
+        )
+        self.assertEqual(approval.status, "received")
+        self.assertEqual(approval.category, "UTILITY")
+        create, submit = adapter.requests
+        self.assertEqual(
+            (create["method"], create["url"]), ("POST", "https://content.twilio.com/v1/Content")
+        )
+        self.assertEqual(create["json"]["friendly_name"], "ofitec_welcome")
+        self.assertEqual(create["json"]["variables"], {"1": "María"})
+        self.assertEqual(
+            create["json"]["types"]["twilio/text"], {"body": "¡Hola {{1}}! Bienvenido."}
+        )
+        self.assertEqual(
+            submit["url"],
+            f"https://content.twilio.com/v1/Content/{CONTENT_SID}/ApprovalRequests/whatsapp",
+        )
+        self.assertEqual(submit["json"]["name"], "ofitec_welcome")
+        self.assertEqual(submit["json"]["category"], "UTILITY")
+
+    def test_refusals_are_classified_and_the_token_never_shows(self):
+        request = build_content_request("ofitec_x", "es", "Hola {{title}}.", ["title"], SAMPLES)
+        client, _adapter = self._client(twilio_error(401, 20003, f"Authenticate {AUTH_TOKEN}"))
+        with self.assertRaises(AuthError) as caught:
+            client.create_content(request)
+        self.assertNotIn(AUTH_TOKEN, str(caught.exception))
+        client, _adapter = self._client(twilio_error(400, 20001, "Invalid types"))
+        with self.assertRaises(PermanentError):
+            client.submit_content_approval(CONTENT_SID, build_approval_request("ofitec_x"))
+        client, _adapter = self._client((201, {"friendly_name": "ofitec_x"}))
+        with self.assertRaises(InvalidResponseError):
+            client.create_content(request)
+        client, adapter = self._client()
+        with self.assertRaises(ValueError):
+            client.submit_content_approval("HXnope", build_approval_request("ofitec_x"))
         self.assertFalse(adapter.requests)

@@ -51,6 +51,13 @@ def twilio_account(status="active"):
     }
 
 
+def _json_body(request, body):
+    """The decoded body of a JSON request (the Content API's), else None."""
+    if "json" not in (request.headers.get("Content-Type") or ""):
+        return None
+    return json.loads(body.decode("utf-8"))
+
+
 class FakeTwilioAdapter(BaseAdapter):
     """Answers from a queue of ``(status, json-able body)``, raw ``bytes`` bodies as
     ``(status, b'...')``, or exceptions (raised as the transport would)."""
@@ -71,6 +78,7 @@ class FakeTwilioAdapter(BaseAdapter):
                 "path": urlsplit(request.url).path,
                 "headers": dict(request.headers),
                 "form": parse_qsl(body.decode("utf-8"), keep_blank_values=True),
+                "json": _json_body(request, body),
                 "timeout": timeout,
             }
         )

@@ -27,6 +27,7 @@ from . import (
     ofitec_whatsapp_message_insight,
     ofitec_whatsapp_message_once,
     ofitec_whatsapp_message_queue,
+    ofitec_whatsapp_message_record,
     ofitec_whatsapp_message_report,
     ofitec_whatsapp_message_retry,
     ofitec_whatsapp_message_send,

@@ -122,6 +122,10 @@ class OfitecNextActionReport(models.Model):
             return
         if message.template_id.code not in NOTIFICATION_CODES:
             return
+        self.message_post(body=self._whatsapp_sent_text(message), subtype_xmlid="mail.mt_note")
+
+    def _whatsapp_sent_text(self, message):
+        """The note of a sent notification or reminder, in this environment's language."""
         who = message._whatsapp_recipient_label()
         if message.template_id.code == "action_reminder":
             text = _("WhatsApp reminder sent to %s.", who)
@@ -129,7 +133,40 @@ class OfitecNextActionReport(models.Model):
             text = _("WhatsApp notification sent to %s.", who)
         if message.is_test:
             text = _("%s Test mode: it did not leave Odoo.", text)
-        self.message_post(body=text, subtype_xmlid="mail.mt_note")
+        return text
+
+    @api.model
+    def _whatsapp_log_sent_batch(self, messages):
+        """``_whatsapp_log_outcome`` for many sent messages: the same notes, written by
+        ``_message_log_batch`` (one ``create`` per round of distinct actions and
+        language; a note notifies nobody, so ``message_post``'s recipient search is
+        skipped). Never raises: the record of the sends must not depend on a note."""
+        rounds = []  # [{(lang, action): message}], each action once per round
+        for message in messages:
+            action = message.next_action_id
+            if message.direction != "outbound" or not action:
+                continue
+            if message.template_id.code not in NOTIFICATION_CODES:
+                continue
+            key = (action._whatsapp_lang(), action)
+            free = next((notes for notes in rounds if key not in notes), None)
+            if free is None:
+                free = {}
+                rounds.append(free)
+            free[key] = message
+        for notes in rounds:
+            by_lang = {}
+            for (lang, action), message in notes.items():
+                by_lang.setdefault(lang, []).append((action, message))
+            for lang, pairs in by_lang.items():
+                actions = self.browse([action.id for action, _message in pairs])
+                actions = actions.sudo().with_context(lang=lang)
+                try:
+                    with self.env.cr.savepoint():
+                        bodies = {a.id: actions._whatsapp_sent_text(m) for a, m in pairs}
+                        actions._message_log_batch(bodies)
+                except Exception:
+                    _logger.exception("WhatsApp: the notes of %s sends failed", len(pairs))
 
     def _whatsapp_report_problems(self, messages):
         """One note naming who could not be reached and why, and an activity for the

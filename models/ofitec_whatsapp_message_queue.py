@@ -11,6 +11,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..tools import commands, phone, provider
+from ..tools import status as status_rule
 from ..tools.errors import (
     AuthError,
     PermanentError,
@@ -63,25 +64,26 @@ class OfitecWhatsappMessageQueue(models.Model):
             self.invalidate_recordset()
             return _BROKEN
 
-    def _prepare_send(self, clients):
-        """Everything before the HTTP call (ORM, this thread).
+    def _prepare_send(self, clients, contact=None):
+        """Everything before the HTTP call (ORM, this thread). ``contact``: the
+        recipient's contact when the caller looked it up already (``_find_contacts``).
 
         Returns the SendStep to run, or None when the message was settled without one
         (failed, cancelled, held, retried later, or 'sent' in test mode).
         """
         self.ensure_one()
         # Reasons stored on the message are read by the action's people: their language.
-        step = self._in_notes_lang()._prepare_send_checked(clients)
+        step = self._in_notes_lang()._prepare_send_checked(clients, contact)
         return step if isinstance(step, SendStep) else None
 
-    def _prepare_send_checked(self, clients):
+    def _prepare_send_checked(self, clients, contact=None):
         self.ensure_one()
         config = self.config_id.sudo()
         if not config or not config.active:
             return self._mark_failed("config", _("No active WhatsApp configuration."))
         if self._is_for_closed_action():
             return self._mark_withdrawn()
-        contact = self._get_contact()
+        contact = self._get_contact() if contact is None else contact
         if contact.opted_out and not self.force_send:
             return self._mark_cancelled(_("The recipient opted out (STOP/BAJA)."))
         recipient = self.phone or self.bsuid
@@ -236,6 +238,19 @@ class OfitecWhatsappMessageQueue(models.Model):
             vals["wa_id"] = result.wa_id
         if result.user_id:
             vals["bsuid"] = result.user_id
+        if not status_rule.status_moves_forward(self.state, "sent"):
+            # A status webhook got here first (it reconciled the send by our callback
+            # data, maybe delivered it since), or the message was cancelled meanwhile:
+            # never backwards; only what is still unknown is recorded.
+            vals = {
+                key: value
+                for key, value in vals.items()
+                if key in ("message_type", "whatsapp_message_id", "sent_date", "wa_id", "bsuid")
+                and not self[key]
+            }
+            if self.state in status_rule.TERMINAL_STATES:
+                self.write(dict(vals, next_attempt=False))
+                return True  # already reported (a failure) or cancelled by someone
         self.write(vals)
         self.env.flush_all()  # the record of the send itself, outside the savepoint below
         # Meta accepted the message: nothing below may undo that record. Another worker

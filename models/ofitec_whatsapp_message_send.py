@@ -2,9 +2,10 @@
 
 import collections
 import dataclasses
+import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 import psycopg2
@@ -14,6 +15,8 @@ from odoo import api, fields, models
 from .ofitec_whatsapp_message_claim import SEND_CUTOFF, Claim, NotStarted
 from .ofitec_whatsapp_message_queue import _BROKEN
 
+_logger = logging.getLogger(__name__)
+
 # Seconds per cron run before it hands over to a fresh run (a trigger, at once). Well
 # under Odoo's limit_time_real (120 s by default), past which the prefork server kills the
 # cron worker with SIGKILL: mid-batch, which is what a run of 120 s used to get.
@@ -21,6 +24,12 @@ QUEUE_TIME_BUDGET = 50.0
 SEND_BATCH = 40  # messages claimed per number and cycle (a claim is one transaction)
 SEND_TICK = 0.1  # seconds between two claims while sends are in flight
 SEND_THREADS = 8  # concurrent HTTP calls
+# Outcomes are recorded and committed once this many are done, or once the oldest has
+# waited this long: a worker killed (SIGKILL) between a send and the commit of its
+# record loses that record (the message goes again at the end of its lease), so this
+# bounds what a kill re-sends to the calls in the air and the few just answered.
+RECORD_COUNT = 8
+RECORD_DELAY = 0.05  # seconds
 RECORD_ATTEMPTS = 5  # transactions tried to record a batch's outcomes
 IDLE_WAIT = 2.0  # longest sleep while every number with messages is at its rate
 IDLE_STEP = 0.005  # seconds slept past the moment a number has room again
@@ -71,6 +80,11 @@ def _call(step):
         return None, error
 
 
+def _stamp(future):
+    """When a send was answered (``_monotonic()``): its record waits RECORD_DELAY at most."""
+    future.done_at = _monotonic()
+
+
 class OfitecWhatsappMessageSend(models.Model):
     _inherit = "ofitec.whatsapp.message"
 
@@ -108,27 +122,25 @@ class OfitecWhatsappMessageSend(models.Model):
                 if not auto_commit:
                     # Tests run one cycle after the other: each outcome is recorded
                     # before the next claim, as a single message's story reads.
-                    self._record_flights(flights, run, wait=True)
+                    self._record_flights(flights, run, until=None)
                 if not out_of_time and (cap is None or cap > 0):
                     busy = [m.phone or m.bsuid for f in flights for m, _s, _f in f.calls]
                     claim = self._start_cycle(size, cap, pool, run, busy)
                     if claim and claim.messages:
                         flights.append(claim)
                         handled += len(claim.messages)
-                recorded = self._record_flights(flights, run, wait=claim is None)
                 if claim is None:
+                    self._record_flights(flights, run, until=None)
                     if out_of_time:
                         # Hand over to a fresh cron run rather than exceed the worker's
                         # limits (Odoo kills a cron worker after limit_time_real).
                         self._trigger_queue()
                     break
                 if flights:
-                    if not (claim.messages or recorded):
-                        # The slots booked are taken: wait a little for room or results.
-                        wait(flights[0].futures, timeout=SEND_TICK)
+                    # Sends in the air: record them as they are answered until the
+                    # next claim (the slots of a number are booked about 0.5 s ahead).
+                    self._record_flights(flights, run, until=_monotonic() + SEND_TICK)
                     continue
-                if recorded:
-                    continue  # the sends just recorded may have freed their recipients
                 if not claim.due or claim.wake_at is None:
                     break
                 idle = claim.wake_at - claim.now
@@ -163,8 +175,7 @@ class OfitecWhatsappMessageSend(models.Model):
             self.env.cr.rollback()
             return Claim(messages=self.browse(), due=True, wake_at=0.0)
         steps = []
-        for message in claim.messages:
-            step = message._guarded(message._prepare_send, clients)
+        for message, step in self._prepare_sends(claim.messages, clients):
             if step is _BROKEN:
                 broken.add(message.id)
             elif step:
@@ -176,8 +187,25 @@ class OfitecWhatsappMessageSend(models.Model):
         for (message, step), slot in zip(steps, slots, strict=True):
             step = self._schedule_step(message, step, base + slot - claim.now, claim)
             step = dataclasses.replace(step, cutoff=base + SEND_CUTOFF)
-            claim.calls.append((message, step, pool.submit(_call, step)))
+            future = pool.submit(_call, step)
+            future.add_done_callback(_stamp)
+            claim.calls.append((message, step, future))
         return claim
+
+    @api.model
+    def _prepare_sends(self, messages, clients):
+        """``[(message, step)]``: ``_prepare_send`` of each message, the contacts
+        looked up in one search. One savepoint for the batch (two queries per message
+        were the savepoints of the per-message guard); if any message fails, the batch
+        is rolled back and prepared again one by one, each in its own savepoint."""
+        contacts = messages._find_contacts()
+        try:
+            with self.env.cr.savepoint():
+                return [(m, m._prepare_send(clients, contacts[m.id])) for m in messages]
+        except Exception:
+            # The rollback cleared the cache and the writes of the batch; the guard
+            # logs the message that fails and keeps the others.
+            return [(m, m._guarded(m._prepare_send, clients, contacts[m.id])) for m in messages]
 
     def _schedule_step(self, message, step, start_at, claim):
         """``step`` with its start time and its number's spacing in this process."""
@@ -190,25 +218,50 @@ class OfitecWhatsappMessageSend(models.Model):
             spacing=message.env["ofitec.whatsapp.send.pace"]._spacing(rate),
         )
 
-    def _record_flights(self, flights, run, wait=False):
-        """Record the flights whose sends are all done, oldest first (all of them with
-        ``wait``). Returns whether any was recorded."""
-        recorded = False
-        while flights and (wait or all(future.done() for future in flights[0].futures)):
-            self._record_flight(flights.popleft(), run)
-            recorded = True
-        return recorded
+    def _record_flights(self, flights, run, until=None):
+        """Record the answered sends of ``flights`` (claims in the air, oldest first)
+        until ``until`` (``_monotonic()`` time), or all of them (``until=None``): a
+        batch is recorded once RECORD_COUNT are answered or the oldest answer has
+        waited RECORD_DELAY, and whenever nothing else is in the air. A claim whose
+        sends are all recorded leaves ``flights``."""
+        while True:
+            while flights and not flights[0].calls:
+                flights.popleft()
+            calls = [call for flight in flights for call in flight.calls]
+            if not calls:
+                return
+            done = [call for call in calls if call[2].done()]
+            pending = [call[2] for call in calls if not call[2].done()]
+            now = _monotonic()
+            # (the stamp lands just after done() turns true)
+            oldest = min((getattr(call[2], "done_at", now) for call in done), default=None)
+            if done and (
+                until is None
+                or not pending
+                or len(done) >= RECORD_COUNT
+                or now - oldest >= RECORD_DELAY
+            ):
+                self._record_calls(done, run)
+                recorded = {id(call) for call in done}
+                for flight in flights:
+                    flight.calls = [call for call in flight.calls if id(call) not in recorded]
+                continue
+            if until is not None and now >= until:
+                return
+            timeout = None if until is None else until - now
+            if oldest is not None:
+                timeout = max(0.0, min(timeout, oldest + RECORD_DELAY - now))
+            wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
 
-    def _record_flight(self, claim, run):
-        """Record the outcomes of a cycle's sends, in a transaction of their own.
+    def _record_calls(self, calls, run):
+        """Record the outcomes of answered sends, in a transaction of their own.
 
         The messages are not locked by us any more (their claim was committed): lock
         them first, and start again in a new transaction when another writer changed
         one meanwhile (REPEATABLE READ), so the record of a send Meta accepted is never
-        lost to a conflict."""
-        outcomes = [(message, step, future.result()) for message, step, future in claim.calls]
-        if not outcomes:
-            return
+        lost to a conflict. Accepted sends of plain queued messages are recorded in
+        bulk (``_record_sent_bulk``); the others through ``_finish_send``."""
+        outcomes = [(message, step, future.result()) for message, step, future in calls]
         ids = [message.id for message, _step, _outcome in outcomes]
         for attempt in range(RECORD_ATTEMPTS):
             try:
@@ -224,7 +277,23 @@ class OfitecWhatsappMessageSend(models.Model):
                 self.env.cr.rollback()
                 continue
             break
+        accepted = [
+            (message, step.kind, result)
+            for message, step, (result, error) in outcomes
+            if error is None
+        ]
+        recorded = set()
+        if accepted:
+            try:
+                with self.env.cr.savepoint():
+                    recorded = self._record_sent_bulk(accepted)
+            except Exception:
+                _logger.exception("WhatsApp: a batch of sends is recorded one by one")
+                self.invalidate_model()
+                recorded = set()
         for message, step, outcome in outcomes:
+            if message.id in recorded:
+                continue
             message.invalidate_recordset()
             if message._guarded(message._finish_send, step, outcome) is _BROKEN:
                 run["broken"].add(message.id)

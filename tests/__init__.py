@@ -16,6 +16,7 @@ from . import (
     test_provider_cases,
     test_provider_wire,
     test_queue_numbers,
+    test_queue_record,
     test_recipients,
     test_replies,
     test_request_body,

@@ -57,6 +57,8 @@ class OfitecWhatsappMessageRecord(models.Model):
         done = {row[0] for row in self.env.cr.fetchall()}
         sent = self.browse([m.id for m, _kind, _result in entries if m.id in done])
         sent.invalidate_recordset()
+        # What the ORM computes from the messages' states (not stored, cached).
+        self.env["ofitec.next.action"].invalidate_model(["whatsapp_sent", "whatsapp_problem"])
         sent._after_sent_bulk()
         return done
 

@@ -23,6 +23,7 @@ MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
 NOTIFY_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_next_action_notify"
 MESSAGE_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_message_queue"
+SEND_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_message_send"
 
 
 class QueueCase(WhatsAppCase):
@@ -575,15 +576,28 @@ class TestRetries(QueueCase):
         other = self._queue(ASSIGNEE)
         Message = type(self.Message)
         original = Message._mark_sent
+        original_bulk = Message._record_sent_bulk
 
         def failing_mark_sent(message, *args, **kwargs):
             if message == broken:
                 message.env.cr.execute("SELECT 1/0")
             return original(message, *args, **kwargs)
 
+        def failing_bulk(messages, entries):
+            # The bulk record fails too: the batch falls back to one by one.
+            if broken in [message for message, _kind, _result in entries]:
+                messages.env.cr.execute("SELECT 1/0")
+            return original_bulk(messages, entries)
+
         with self.mock_whatsapp_gateway() as gateway:
-            with patch.object(Message, "_mark_sent", failing_mark_sent):
-                with mute_logger("odoo.sql_db"), self.assertLogs(MESSAGE_LOGGER, "ERROR"):
+            with (
+                patch.object(Message, "_mark_sent", failing_mark_sent),
+                patch.object(Message, "_record_sent_bulk", failing_bulk),
+            ):
+                with (
+                    mute_logger("odoo.sql_db", SEND_LOGGER),
+                    self.assertLogs(MESSAGE_LOGGER, "ERROR"),
+                ):
                     self.assertEqual(self._run_queue(), 2)
         self.assertEqual([p["to"] for p in gateway.sent], [MANAGER, ASSIGNEE])
         self.assertEqual(other.state, "sent")

@@ -72,7 +72,7 @@ class TestQueueRecord(ConcurrencyCase):
                 # One batch: the success went through the bulk statement, alone.
                 self.assertEqual(bulk.call_count, 1)
                 self.assertEqual([m.id for m, _k, _r in bulk.call_args.args[1]], ids[1:])
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit
         rows = self._rows(ids)
         self.assertEqual(rows[ids[0]][0], "failed")
         self.assertEqual(rows[ids[0]][3], "131026")

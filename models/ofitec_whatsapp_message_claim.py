@@ -34,7 +34,8 @@ class SendStep:
     ``call`` sends the message through ``client`` (a tools.provider.Provider) when
     invoked; it touches no ORM record. ``start_at`` is its slot in the number's pace
     (``_monotonic()`` time); no call starts after ``cutoff``, nor sooner than
-    ``spacing`` after the previous send of the same number (``pace_key``) here.
+    ``spacing`` after the previous send of the same number (``pace_key``) here, nor
+    while its run's ``gate`` is full (sends not committed yet).
     """
 
     client: object
@@ -45,6 +46,7 @@ class SendStep:
     cutoff: float = None
     pace_key: tuple = None
     spacing: float = 0.0
+    gate: object = None
 
 
 @dataclass

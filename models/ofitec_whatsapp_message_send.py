@@ -30,6 +30,10 @@ SEND_THREADS = 8  # concurrent HTTP calls
 # bounds what a kill re-sends to the calls in the air and the few just answered.
 RECORD_COUNT = 8
 RECORD_DELAY = 0.05  # seconds
+# And a send waits (before its HTTP call) while this many calls of the run are started
+# but not committed yet: when the cron's thread is held up (a claim on a busy machine),
+# the threads stop rather than pile up answers that a kill would lose.
+RECORD_LIMIT = 10
 RECORD_ATTEMPTS = 5  # transactions tried to record a batch's outcomes
 IDLE_WAIT = 2.0  # longest sleep while every number with messages is at its rate
 IDLE_STEP = 0.005  # seconds slept past the moment a number has room again
@@ -59,19 +63,53 @@ def _pacer(key):
         return _PACERS.setdefault(key, _Pacer())
 
 
+class _Gate:
+    """The calls of a run started and not committed yet (``open``): a call enters
+    before it starts (waiting while ``limit`` are open), the cron's thread lets the
+    recorded ones out once their record is committed."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.open = 0
+        self.condition = threading.Condition()
+
+    def enter(self, deadline):
+        """Wait for room until ``deadline`` (``_monotonic()`` time, or None); False
+        when there was none in time."""
+        with self.condition:
+            while self.open >= self.limit:
+                left = None if deadline is None else deadline - _monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self.condition.wait(timeout=SEND_TICK if left is None else min(left, SEND_TICK))
+            self.open += 1
+            return True
+
+    def leave(self, count):
+        with self.condition:
+            self.open -= count
+            self.condition.notify_all()
+
+
 def _call(step):
-    """Run one prepared send: wait for its slot, then the HTTP call.
+    """Run one prepared send: wait for its slot (and for room in its run's gate),
+    then the HTTP call.
 
     Runs in a worker thread: it touches no ORM record, only the pure client.
-    Returns ``(result, None)`` or ``(None, exception)``.
+    Returns ``(result, None)`` or ``(None, exception)``; ``NotStarted`` only for a
+    call that did not enter the gate.
     """
     pacer = _pacer(step.pace_key)
     with pacer.lock:
         wait = max(step.start_at, pacer.last + step.spacing) - _monotonic()
         if wait > 0:
             _sleep(wait)
+        if step.gate is not None and not step.gate.enter(step.cutoff):
+            return None, NotStarted()
         started = _monotonic()
         if step.cutoff is not None and started > step.cutoff:
+            if step.gate is not None:
+                step.gate.leave(1)
             return None, NotStarted()
         pacer.last = started
     try:
@@ -111,7 +149,12 @@ class OfitecWhatsappMessageSend(models.Model):
         workers = threads or (SEND_THREADS if auto_commit else 1)
         size = batch_size or (SEND_BATCH if auto_commit else 1)
         started = _monotonic()
-        run = {"clients": {}, "broken": set(), "auto_commit": auto_commit}
+        run = {
+            "clients": {},
+            "broken": set(),
+            "auto_commit": auto_commit,
+            "gate": _Gate(RECORD_LIMIT),
+        }
         handled = 0
         flights = collections.deque()  # claims whose sends are not recorded yet, in order
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
@@ -186,7 +229,7 @@ class OfitecWhatsappMessageSend(models.Model):
         claim.calls = []
         for (message, step), slot in zip(steps, slots, strict=True):
             step = self._schedule_step(message, step, base + slot - claim.now, claim)
-            step = dataclasses.replace(step, cutoff=base + SEND_CUTOFF)
+            step = dataclasses.replace(step, cutoff=base + SEND_CUTOFF, gate=run.get("gate"))
             future = pool.submit(_call, step)
             future.add_done_callback(_stamp)
             claim.calls.append((message, step, future))
@@ -262,6 +305,15 @@ class OfitecWhatsappMessageSend(models.Model):
         lost to a conflict. Accepted sends of plain queued messages are recorded in
         bulk (``_record_sent_bulk``); the others through ``_finish_send``."""
         outcomes = [(message, step, future.result()) for message, step, future in calls]
+        started = sum(1 for _m, _s, outcome in outcomes if not isinstance(outcome[1], NotStarted))
+        try:
+            self._record_outcomes(outcomes, run)
+        finally:
+            # Committed (or the run ends here): their calls leave the gate.
+            if run.get("gate") is not None:
+                run["gate"].leave(started)
+
+    def _record_outcomes(self, outcomes, run):
         ids = [message.id for message, _step, _outcome in outcomes]
         for attempt in range(RECORD_ATTEMPTS):
             try:

@@ -6,12 +6,15 @@ ORM. Two real cursors stand for the sending worker and the webhook's processing,
 may apply a status of a message before the worker records its send.
 """
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from unittest.mock import patch
 
 from odoo.tests import tagged
 
+from ..models import ofitec_whatsapp_message_send as send_module
+from ..models.ofitec_whatsapp_message_claim import NotStarted, SendStep
 from ..tools.webhook import StatusUpdate
 from .common import meta_error
 from .test_outbound_queue import ConcurrencyCase
@@ -131,3 +134,30 @@ class TestQueueRecord(ConcurrencyCase):
         state, wamid, _kind, _error, sent, delivered, _lease = self._rows([message_id])[message_id]
         self.assertEqual((state, wamid), ("delivered", "wamid.EARLY"))
         self.assertTrue(sent and delivered)
+
+    def test_a_full_gate_holds_sends_until_records_are_committed(self):
+        """Calls started and not committed yet are bounded: past the limit a send
+        waits, and one that cannot start before its cutoff is not sent at all."""
+        gate = send_module._Gate(2)
+        self.assertTrue(gate.enter(None))
+        self.assertTrue(gate.enter(None))
+        self.assertFalse(gate.enter(send_module._monotonic()))  # full: not started
+        gate.leave(1)  # one record committed
+        self.assertTrue(gate.enter(None))
+        sent = []
+        step = SendStep(
+            client=None,
+            recipient="+56996100005",
+            kind="text",
+            call=lambda: sent.append(1),
+            cutoff=send_module._monotonic() + 0.05,
+            pace_key=("gate-test", 0),
+            gate=gate,
+        )
+        result, error = send_module._call(step)
+        self.assertIsNone(result)
+        self.assertIsInstance(error, NotStarted)
+        self.assertEqual(sent, [])
+        gate.leave(2)
+        self.assertEqual(send_module._call(dataclasses.replace(step, cutoff=None)), (None, None))
+        self.assertEqual(sent, [1])

@@ -6,6 +6,7 @@ from . import (
     ofitec_next_action_content,
     ofitec_next_action_notify,
     ofitec_next_action_recipients,
+    ofitec_next_action_reply,
     ofitec_next_action_report,
     ofitec_whatsapp_config,
     ofitec_whatsapp_config_health,

@@ -1,12 +1,9 @@
 import logging
 
 from lxml import etree
-from markupsafe import escape
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-
-from ..tools import commands
 
 _logger = logging.getLogger(__name__)
 
@@ -307,69 +304,3 @@ class OfitecNextAction(models.Model):
             self.write({"whatsapp_notified": True, "whatsapp_notify_state": "queued"})
         self._whatsapp_log_queued(messages, reason)
         return messages
-
-    def _whatsapp_apply_command(self, command, inbound_message):
-        """Apply a reply command through the model's own methods.
-
-        Returns the code of the answer template to send back.
-        """
-        self.ensure_one()
-        transitions = {
-            commands.CMD_OK: ("action_start_progress", ("pending",), ("in_progress",), "reply_ok"),
-            commands.CMD_COMPLETED: (
-                "action_mark_completed",
-                ("pending", "in_progress"),
-                ("completed",),
-                "reply_completed",
-            ),
-            commands.CMD_CANCEL: (
-                "action_cancel",
-                ("pending", "in_progress"),
-                ("cancelled",),
-                "reply_cancel",
-            ),
-        }
-        method, allowed_from, already, answer = transitions[command]
-        who = (
-            inbound_message.partner_id.name
-            or inbound_message.phone
-            or inbound_message.wa_id
-            or inbound_message.bsuid
-        )
-        actor = self._whatsapp_actor(inbound_message.partner_id)
-        if self.status in already:
-            result = "reply_already"
-        elif self.status not in allowed_from:
-            result = "reply_invalid_state"
-        else:
-            # The completion notice must not go to the sender too: they get the answer.
-            getattr(
-                self.with_user(actor).with_context(whatsapp_reply_id=inbound_message.id), method
-            )()
-            result = answer
-        # The note is signed like the transition: by the sender's user, or the bot. It
-        # is logged as the tracking of the status is (the history of the action), not
-        # posted: a note tells no follower unless one chose to follow notes, so
-        # message_post's followers and notification work would be spent on nobody.
-        self.sudo()._message_log(
-            author_id=actor.partner_id.id,
-            # What a WhatsApp user wrote is text, never HTML: escape it.
-            body=escape(
-                _(
-                    "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
-                    who=who,
-                    text=inbound_message.body or "",
-                    result=_("applied") if result == answer else _("nothing changed"),
-                )
-            ),
-        )
-        return result
-
-    def _whatsapp_actor(self, partner):
-        """Who performs a transition asked over WhatsApp: the sender's own internal
-        user when there is one (so access rules and the chatter say who did it),
-        otherwise the current (technical) processing user."""
-        users = partner.sudo().user_ids.filtered(
-            lambda u: not u.share and self.company_id in u.company_ids
-        )
-        return users[:1] or self.env.user

@@ -437,6 +437,33 @@ class TestReplyEffects(ReplyCase):
         self.assertIn("Carlos Contratista", note.body)
         self.assertEqual(note.author_id, self.bot.partner_id)
 
+    def test_the_history_holds_each_reply_once_with_the_status_change(self):
+        action = self._notify()
+        # Status tracking on, as in production (the test classes turn it off).
+        self.env = self.env(context=dict(self.env.context, tracking_disable=False))
+        action = action.with_env(self.env)
+        self._write(MANAGER_WA, "OK")
+        self._write(MANAGER_WA, "OK")  # nothing to change the second time
+        self.env.flush_all()
+        self.env.cr.flush()  # the tracking is written before the commit
+        notes = action.message_ids.filtered(lambda m: "WhatsApp reply" in (m.body or ""))
+        self.assertEqual(len(notes), 2)
+        applied, unchanged = notes.sorted("id")
+        # The reply that moved the action and its status change are one entry, signed
+        # by the sender's user; no one was notified of it.
+        self.assertIn("Paula Manager", applied.body)
+        self.assertEqual(applied.tracking_value_ids.field.name, "status")
+        self.assertEqual(len(applied.tracking_value_ids), 1)
+        self.assertEqual(applied.author_id, self.user_manager.partner_id)
+        self.assertFalse(applied.notification_ids)
+        # The one that changed nothing is logged on its own, without a status change.
+        self.assertFalse(unchanged.tracking_value_ids)
+        self.assertEqual(unchanged.author_id, self.user_manager.partner_id)
+        status_changes = action.message_ids.tracking_value_ids.filtered(
+            lambda t: t.field.name == "status"
+        )
+        self.assertEqual(len(status_changes), 1)
+
     def test_processed_reply_counts_and_notifies_the_dashboard(self):
         action = self._notify()
         stats = self.Message.get_whatsapp_stats()

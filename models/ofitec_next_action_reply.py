@@ -1,0 +1,118 @@
+"""A WhatsApp reply applied to its action: the transition, run as the sender, and its
+note in the action's history."""
+
+from markupsafe import escape
+
+from odoo import _, models
+
+from ..tools import commands
+
+# Per transaction (cursor data): actions whose WhatsApp reply note rides with the
+# tracking message of their status change.
+REPLY_NOTE_RIDES = "ofitec_whatsapp.reply_note_rides"
+
+
+class OfitecNextActionReply(models.Model):
+    _inherit = "ofitec.next.action"
+
+    def write(self, vals):
+        if "status" in vals and self.env.context.get("whatsapp_reply_note"):
+            self._whatsapp_note_with_tracking(vals["status"])
+        return super().write(vals)
+
+    def _whatsapp_apply_command(self, command, inbound_message):
+        """Apply a reply command through the model's own methods.
+
+        Returns the code of the answer template to send back.
+        """
+        self.ensure_one()
+        transitions = {
+            commands.CMD_OK: ("action_start_progress", ("pending",), ("in_progress",), "reply_ok"),
+            commands.CMD_COMPLETED: (
+                "action_mark_completed",
+                ("pending", "in_progress"),
+                ("completed",),
+                "reply_completed",
+            ),
+            commands.CMD_CANCEL: (
+                "action_cancel",
+                ("pending", "in_progress"),
+                ("cancelled",),
+                "reply_cancel",
+            ),
+        }
+        method, allowed_from, already, answer = transitions[command]
+        who = (
+            inbound_message.partner_id.name
+            or inbound_message.phone
+            or inbound_message.wa_id
+            or inbound_message.bsuid
+        )
+        actor = self._whatsapp_actor(inbound_message.partner_id)
+        if self.status in already:
+            result = "reply_already"
+        elif self.status not in allowed_from:
+            result = "reply_invalid_state"
+        else:
+            result = answer
+        # The note is signed like the transition: by the sender's user, or the bot.
+        note = escape(  # what a WhatsApp user wrote is text, never HTML
+            _(
+                "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
+                who=who,
+                text=inbound_message.body or "",
+                result=_("applied") if result == answer else _("nothing changed"),
+            )
+        )
+        with_tracking = result == answer and self._whatsapp_transition(
+            method, actor, inbound_message, note
+        )
+        if not with_tracking:
+            # Logged as the tracking is, not posted: a note tells no follower unless one
+            # chose to follow notes, so message_post's followers and notification work
+            # would be spent on nobody.
+            self.sudo()._message_log(author_id=actor.partner_id.id, body=note)
+        return result
+
+    def _whatsapp_transition(self, method, actor, inbound_message, note):
+        """Run the transition ``method`` as ``actor``. Returns True when ``note`` went
+        into the tracking message of the status (one entry in the history: the reply
+        and the old and new status), False when it must be logged on its own."""
+        riding = self.env.cr.postcommit.data.setdefault(REPLY_NOTE_RIDES, set())
+        riding.discard(self.id)
+        # The completion notice must not go to the sender too: they get the answer.
+        action = self.with_user(actor).with_context(
+            whatsapp_reply_id=inbound_message.id, whatsapp_reply_note=note
+        )
+        getattr(action, method)()
+        return self.id in riding
+
+    def _whatsapp_note_with_tracking(self, status):
+        """Before a write of ``status`` asked by a WhatsApp reply (context key
+        ``whatsapp_reply_note``): give the reply's note to the tracking message that
+        write prepares, once. Nothing when the status is not tracked (or tracking is
+        off) or does not change: the note is then logged on its own."""
+        note = self.env.context.get("whatsapp_reply_note")
+        context = self.env.context
+        if (
+            not note
+            or len(self) != 1
+            or self.status == status
+            or context.get("tracking_disable")
+            or context.get("mail_notrack")
+            or "status" not in self._track_get_fields()
+        ):
+            return
+        riding = self.env.cr.postcommit.data.setdefault(REPLY_NOTE_RIDES, set())
+        if self.id not in riding:
+            self._track_set_log_message(note)
+            riding.add(self.id)
+
+    def _whatsapp_actor(self, partner):
+        """Who performs a transition asked over WhatsApp: the sender's own internal
+        user when there is one (so access rules and the chatter say who did it),
+        otherwise the current (technical) processing user."""
+        users = partner.sudo().user_ids.filtered(
+            lambda u: not u.share and self.company_id in u.company_ids
+        )
+        return users[:1] or self.env.user

@@ -113,12 +113,7 @@ class OfitecNextActionReport(models.Model):
         """Note what became of ``message`` once it was sent, failed or cancelled."""
         self.ensure_one()
         if message.state in PROBLEM_STATES:
-            if message.error_code == WITHDRAWN:
-                # A note, no activity: nobody has anything to do about it.
-                body = self._whatsapp_problem_line(message)
-                self.message_post(body=body, subtype_xmlid="mail.mt_note")
-            else:
-                self._whatsapp_report_problems(message)
+            self._whatsapp_report_problems(message)
             return
         if message.template_id.code not in NOTIFICATION_CODES:
             return
@@ -174,6 +169,15 @@ class OfitecNextActionReport(models.Model):
         self.ensure_one()
         lines = [self._whatsapp_problem_line(message) for message in messages]
         self._whatsapp_alert(lines)
+
+    def _whatsapp_note_withdrawn(self, messages):
+        """One note naming the people whose alert was withdrawn, and why; no activity:
+        nobody has anything to do about it."""
+        self.ensure_one()
+        lines = [self._whatsapp_problem_line(message) for message in messages]
+        # Logged, not posted: a note tells no follower, so message_post's follower and
+        # notification work would be spent on nobody (as the reply notes are logged).
+        self.sudo()._message_log(body=Markup("<br/>").join(lines))
 
     def _whatsapp_problem_line(self, message):
         """Who ``message`` did not reach and why, in this action's language."""

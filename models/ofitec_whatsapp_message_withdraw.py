@@ -56,12 +56,13 @@ class OfitecWhatsappMessageWithdraw(models.Model):
         except psycopg2.extensions.TransactionRollbackError:
             return self.browse()
         messages.invalidate_recordset()
-        for message in messages:
+        for action in messages.next_action_id:
+            batch = messages.filtered(lambda m, action=action: m.next_action_id == action)
             try:
                 with self.env.cr.savepoint():
-                    message._mark_withdrawn()
+                    batch._mark_withdrawn()
             except Exception:  # the action's own change must not fail for this
-                _logger.exception("WhatsApp message %s: could not be withdrawn", message.id)
+                _logger.exception("WhatsApp messages %s: could not be withdrawn", batch.ids)
         return messages
 
     def _tell_completed_if_closed(self):
@@ -81,17 +82,18 @@ class OfitecWhatsappMessageWithdraw(models.Model):
         )
 
     def _mark_withdrawn(self):
-        """Cancel this queued notification of a closed action, saying why."""
-        self.ensure_one()
+        """Cancel these queued notifications of one closed action, saying why: one
+        write, one note on the action (no activity: nobody has anything to do)."""
+        action = self.next_action_id.ensure_one()
         self.write(
             {
                 "state": "cancelled",
                 "error_code": WITHDRAWN,
-                "error_message": self._in_notes_lang()._withdrawn_reason(),
+                "error_message": self[0]._in_notes_lang()._withdrawn_reason(),
                 "next_attempt": False,
             }
         )
-        self._report_outcome()
+        action._whatsapp_in_lang()._whatsapp_note_withdrawn(self)
         return False
 
     def _withdrawn_reason(self):

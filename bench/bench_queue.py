@@ -82,6 +82,12 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=20, help="(b) warm-up actions per database")
     parser.add_argument("--threads", type=int, default=8, help="(c) client threads")
     parser.add_argument(
+        "--cron-threads",
+        type=int,
+        default=1,
+        help="(c, d, inbound) Odoo's --max-cron-threads (2: both webhook processing crons)",
+    )
+    parser.add_argument(
         "--requests",
         type=int,
         default=150,

@@ -434,7 +434,7 @@ def start_odoo_server(runner, db, port):
         *runner.odoo_args(db, log),
         f"--db-filter=^{db}$",
         "--workers=2",
-        "--max-cron-threads=1",
+        f"--max-cron-threads={getattr(runner.options, 'cron_threads', 1)}",
         "--http-interface=127.0.0.1",
         f"--http-port={port}",
         f"--gevent-port={port + 1}",

@@ -42,7 +42,10 @@ class Server:
 
 def run_benches(ctx, benches):
     """Prepare the database, start Odoo, run each bench module in order, stop Odoo."""
-    section("HTTP benches: starting Odoo with --workers=2 --max-cron-threads=1")
+    section(
+        f"HTTP benches: starting Odoo with --workers=2 "
+        f"--max-cron-threads={ctx.options.cron_threads}"
+    )
     ctx.ensure_template("wa")
     db = f"{ctx.runner.prefix}_http"
     ctx.runner.clone(ctx.template_db, db)
@@ -77,7 +80,8 @@ def run_benches(ctx, benches):
     proc = start_odoo_server(ctx.runner, db, port)
     srv = Server(db, port, config_id, secret, load_signature_module(), proc, phone_bases)
     say(
-        f"  Odoo on 127.0.0.1:{port} (--workers=2 --max-cron-threads=1), webhook {srv.webhook_path}"
+        f"  Odoo on 127.0.0.1:{port} (--workers=2 --max-cron-threads="
+        f"{ctx.options.cron_threads}), webhook {srv.webhook_path}"
     )
     done = []
     try:

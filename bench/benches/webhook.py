@@ -21,6 +21,37 @@ def sent_messages(options):
     }
 
 
+def cpu_snapshot(srv):
+    """CPU seconds so far of each process of the Odoo server and of each PostgreSQL
+    backend of its database: {pid: seconds}. Connections opened and closed between two
+    snapshots (the NOTIFYs to the 'postgres' database) are not seen."""
+    import psutil  # Odoo's Python has it
+
+    procs = []
+    try:
+        master = psutil.Process(srv.proc.pid)
+        procs = [master, *master.children(recursive=True)]
+    except psutil.Error:
+        pass
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres" and srv.db in cmdline.split():
+            procs.append(proc)
+    seconds = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        seconds[proc.pid] = times.user + times.system
+    return seconds
+
+
+def cpu_used(before, after):
+    """CPU seconds used between two snapshots by the processes alive at the second."""
+    return sum(max(0.0, after[pid] - before.get(pid, 0.0)) for pid in after)
+
+
 def run(ctx, srv):
     section(
         f"(c) Webhook ingestion: {ctx.options.threads} threads x {ctx.options.requests} "
@@ -59,6 +90,7 @@ def run(ctx, srv):
     # that a drift of the background load hits both alike.
     half = [per_thread // 2, per_thread - per_thread // 2]
     measures = {"health": [], "webhook": []}
+    cpu = {"health": 0.0, "webhook": 0.0}
     next_index = [0] * threads
     lag = []
     for kind, share in (("health", 0), ("webhook", 0), ("webhook", 1), ("health", 1)):
@@ -71,11 +103,13 @@ def run(ctx, srv):
             for t in range(threads):
                 items.append(webhook_items("c", t * per_thread + next_index[t], count))
                 next_index[t] += count
+        before = cpu_snapshot(srv)
         result = run_load(port, items, options.max_seconds)
         measures[kind].append(result)
         if kind == "webhook":
-            drained = ctx.wait_backlog(db)
+            drained = ctx.wait_backlog(db)  # the CPU of applying them counts too
             lag.append(drained)
+        cpu[kind] += cpu_used(before, cpu_snapshot(srv))
     figures = {}
     for kind in ("health", "webhook"):
         elapsed = sum(r[0] for r in measures[kind])
@@ -86,6 +120,7 @@ def run(ctx, srv):
                 statuses[str(status)] = statuses.get(str(status), 0) + count
         errors = [e for r in measures[kind] for e in r[3]]
         figures[kind] = {
+            "cpu_ms_per_request": cpu[kind] * 1000 / len(latencies) if latencies else None,
             "requests": len(latencies),
             "elapsed_s": elapsed,
             "rps": len(latencies) / elapsed if elapsed else float("nan"),
@@ -149,37 +184,51 @@ def run(ctx, srv):
     )
     if not all_ok:
         ctx.note(f"    !! webhook answers: {hook['statuses']}, errors {hook['error_sample']}")
-    cron_paused_pass(ctx, db, port, threads, per_thread // 2, webhook_items, floor)
+    cron_paused_pass(ctx, srv, threads, per_thread // 2, webhook_items, floor)
+    paused = figures.get("cron_paused", {})
+    if hook["cpu_ms_per_request"] and paused.get("cpu_ms_per_request"):
+        processing = hook["cpu_ms_per_request"] - paused["cpu_ms_per_request"]
+        figures["processing_cpu_ms_per_event"] = processing
+        ctx.note(
+            f"    CPU per request (Odoo processes and the database's backends): /web/health "
+            f"{floor['cpu_ms_per_request']:.1f} ms; webhook with the cron applying it "
+            f"{hook['cpu_ms_per_request']:.1f} ms; cron paused (the route alone) "
+            f"{paused['cpu_ms_per_request']:.1f} ms: processing about {processing:.1f} ms "
+            "CPU per one-status event"
+        )
 
 
-def cron_paused_pass(ctx, db, port, threads, count, webhook_items, floor):
+def cron_paused_pass(ctx, srv, threads, count, webhook_items, floor):
     """Diagnostic: one more webhook pass with the processing cron paused, which splits
     the route's own cost from the competition of the cron applying statuses meanwhile
     (on a 2-core machine they share the CPUs and PostgreSQL)."""
+    db, port = srv.db, srv.port
     conn = ctx.runner.pg(db)
     try:
         with conn.cursor() as cr:
             cr.execute(
                 "SELECT res_id FROM ir_model_data WHERE module = 'ofitec_whatsapp' "
-                "AND name = 'ir_cron_whatsapp_process_webhooks'"
+                "AND name LIKE 'ir_cron_whatsapp_process_webhooks%%'"
             )
-            cron_id = cr.fetchone()[0]
+            cron_ids = [row[0] for row in cr.fetchall()]  # every processing worker
             ctx.wait_backlog(db)
-            cr.execute("UPDATE ir_cron SET active = false WHERE id = %s", (cron_id,))
+            cr.execute("UPDATE ir_cron SET active = false WHERE id = ANY(%s)", (cron_ids,))
             try:
                 items = [webhook_items("paused", t * count, count) for t in range(threads)]
+                before = cpu_snapshot(srv)
                 elapsed, latencies, statuses, errors = run_load(
                     port, items, ctx.options.max_seconds
                 )
+                cpu = cpu_used(before, cpu_snapshot(srv))
             finally:
                 # Back on, and woken as _trigger() would (the triggers of the pass
                 # were skipped while the cron was inactive).
-                cr.execute("UPDATE ir_cron SET active = true WHERE id = %s", (cron_id,))
+                cr.execute("UPDATE ir_cron SET active = true WHERE id = ANY(%s)", (cron_ids,))
                 cr.execute(
                     "INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)"
-                    " VALUES (%s, now() at time zone 'UTC', now() at time zone 'UTC',"
-                    " now() at time zone 'UTC')",
-                    (cron_id,),
+                    " SELECT id, now() at time zone 'UTC', now() at time zone 'UTC',"
+                    " now() at time zone 'UTC' FROM ir_cron WHERE id = ANY(%s)",
+                    (cron_ids,),
                 )
     finally:
         conn.close()
@@ -193,6 +242,7 @@ def cron_paused_pass(ctx, db, port, threads, count, webhook_items, floor):
     drained = ctx.wait_backlog(db)
     rps = len(latencies) / elapsed if elapsed else float("nan")
     paused = {
+        "cpu_ms_per_request": cpu * 1000 / len(latencies) if latencies else None,
         "requests": len(latencies),
         "rps": rps,
         "p50_ms": percentile(latencies, 0.5) * 1000,

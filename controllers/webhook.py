@@ -82,7 +82,7 @@ class WhatsappWebhookController(http.Controller):
             return _text("Forbidden", 403)
         Event = request.env["ofitec.whatsapp.webhook.event"].sudo()
         try:
-            handler.parse(raw)
+            parsed = handler.parse(raw)
         except WebhookPayloadError as error:
             reason = str(error)[:250]
             Event._store_rejected(config, raw, reason)
@@ -92,5 +92,5 @@ class WhatsappWebhookController(http.Controller):
             if expected:
                 text = f"{text}. Expected: {expected}"
             return _text(text, 400)
-        Event._store(config, raw, company_id)
+        Event._store(config, raw, company_id, parsed)
         return _answer(handler.acknowledge())

@@ -40,19 +40,19 @@ class IrCron(models.Model):
         for work before this transaction committed. This transaction's own trigger is
         invisible to the clean-up of a run begun before the commit (``_process_job``
         deletes what its snapshot holds), so the run it causes starts after the commit.
-        One INSERT, and (``notify``) a NOTIFY to the cron workers after commit; one run
-        consumes the triggers of many requests.
+        One INSERT for these crons (several: the workers of one job), and (``notify``)
+        a NOTIFY to the cron workers after commit; one run consumes the triggers of
+        many requests.
         """
-        self.ensure_one()
         self.env.cr.execute(
             """
             INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
                                          create_date, write_date)
             SELECT id, clock_timestamp() AT TIME ZONE 'UTC', %s, %s,
                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-              FROM ir_cron WHERE id = %s AND active
+              FROM ir_cron WHERE id = ANY(%s) AND active
             """,
-            (self.env.uid, self.env.uid, self.id),
+            (self.env.uid, self.env.uid, self.ids),
         )
         if not self.env.cr.rowcount:
             return False

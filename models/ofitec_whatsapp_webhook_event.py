@@ -2,11 +2,17 @@ import logging
 import threading
 import time
 
+from psycopg2.extensions import TransactionRollbackError
+
 from odoo import SUPERUSER_ID, _, api, fields, models
 
 _logger = logging.getLogger(__name__)
 
-PROCESSING_CRON = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
+# The processing job's cron records: two workers may process at once (_claim).
+PROCESSING_CRONS = (
+    "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks",
+    "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks_2",
+)
 EVENT_BATCH = 100  # events claimed per transaction (fewer with texts: MESSAGES_PER_BATCH)
 RUN_TIME_BUDGET = 60  # seconds a cron run processes before it yields (then runs again)
 # A run that finds nothing left looks again for IDLE_LINGER seconds before it ends, and
@@ -15,6 +21,11 @@ RUN_TIME_BUDGET = 60  # seconds a cron run processes before it yields (then runs
 # run woken by that one is still looking (IDLE_LINGER > NOTIFY_EVERY) or starts later.
 IDLE_LINGER = 0.5
 IDLE_POLL = 0.05
+# While the cron keeps up, each batch holds the one or two events that arrived during
+# the last one, and its fixed cost (claim, status statements, UPDATE, commit) is paid
+# per event on the CPUs the webhook route needs: a batch that was not full starts at
+# most every MIN_CYCLE seconds, so the events of that time share one.
+MIN_CYCLE = 0.1
 NOTIFY_EVERY = 0.1
 _LAST_NOTIFY = [0.0]  # per process: when this process last notified the cron workers
 
@@ -90,6 +101,23 @@ class OfitecWhatsappWebhookEvent(models.Model):
     attempt_count = fields.Integer(readonly=True)
     message_count = fields.Integer(string="Messages", readonly=True)
     status_count = fields.Integer(string="Statuses", readonly=True)
+    # Set by the route from the body it already parsed: several cron workers process
+    # one sender's events one at a time, in id order (``_claim``).
+    sender_key = fields.Char(
+        readonly=True,
+        help="Whom the inbound messages are from ('*': several senders); empty without.",
+    )
+
+    def init(self):
+        # What _claim looks up for each candidate: an older event of its sender still
+        # waiting. Only waiting events are indexed, so the index stays small.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS ofitec_whatsapp_webhook_event_sender_waiting_idx
+                ON ofitec_whatsapp_webhook_event (sender_key, id)
+             WHERE state = 'received' AND sender_key IS NOT NULL
+            """
+        )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -106,20 +134,29 @@ class OfitecWhatsappWebhookEvent(models.Model):
     # Storing (called by the controller, after the signature check)
     # ------------------------------------------------------------------
     @api.model
-    def _store(self, config, raw_body, company_id=None):
+    def _store(self, config, raw_body, company_id=None, parsed=None):
         """Store one signed POST of ``config`` as received, and wake the processing cron.
 
         This is the whole cost of the webhook route in the database: one INSERT (the
         ORM would read the config and compute defaults first) and the wake-up
         (:meth:`_wake_processing`), committed with the request before it answers 200.
+        ``parsed``: the body as the route's handler parsed it (its sender goes on the
+        event); parsed here when not given.
         """
+        if parsed is None:
+            route = self.env["ofitec.whatsapp.config"].sudo()._get_webhook_route(config.id)
+            handler = route[1] if route else config.sudo()._get_webhook_handler()
+            try:
+                parsed = handler.parse(raw_body)
+            except ValueError:
+                parsed = None  # processing will say why it failed
         uid = self.env.uid or SUPERUSER_ID
         self.env.cr.execute(
             """
             INSERT INTO ofitec_whatsapp_webhook_event
-                   (config_id, company_id, state, payload,
+                   (config_id, company_id, state, payload, sender_key,
                     create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, 'received', %s, %s, %s,
+            VALUES (%s, %s, 'received', %s, %s, %s, %s,
                     now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
             RETURNING id
             """,
@@ -127,6 +164,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 config.id,
                 company_id or config.sudo().company_id.id,
                 raw_body.decode("utf-8"),
+                parsed.sender_key if parsed is not None else None,
                 uid,
                 uid,
             ),
@@ -200,18 +238,15 @@ class OfitecWhatsappWebhookEvent(models.Model):
             # The query below reads the table itself: write what the last batch changed
             # first (without it, a test run, which does not commit, gets it again).
             self.env.flush_all()
+            started = time.monotonic()
             size = EVENT_BATCH if limit is None else min(EVENT_BATCH, limit - handled)
-            self.env.cr.execute(
-                """
-                SELECT id FROM ofitec_whatsapp_webhook_event
-                 WHERE state = 'received'
-                 ORDER BY id
-                 LIMIT %s
-                   FOR UPDATE SKIP LOCKED
-                """,
-                (size,),
-            )
-            events = self.browse([row[0] for row in self.env.cr.fetchall()])
+            try:
+                events = self._claim(size)
+            except TransactionRollbackError:
+                if not auto_commit:
+                    raise
+                self.env.cr.rollback()  # an event changed since this snapshot: again
+                continue
             if not events:
                 notices.send()  # the backlog is gone: refresh what it changed now
                 if not auto_commit:
@@ -227,11 +262,23 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 continue
             idle_since = None
             events.invalidate_recordset()
-            handled += len(events._process_batch(notices.pending))
+            try:
+                handled += len(events._process_batch(notices.pending))
+            except TransactionRollbackError:
+                if not auto_commit:
+                    raise
+                # Another worker changed the same rows (a message's statuses, one
+                # action answered by two people): nothing is lost, the batch runs
+                # again in a new transaction.
+                _logger.info("WhatsApp webhooks %s: concurrent update, retried", events.ids)
+                self.env.cr.rollback()
+                continue
             notices.send_when_due()
             if auto_commit:
                 # A batch is a unit of work; committing releases its locks.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
+                if len(events) < size:  # no backlog: let the next events gather
+                    time.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
         if notices.pending:  # the limit was reached
             notices.send()
             if auto_commit:
@@ -239,7 +286,38 @@ class OfitecWhatsappWebhookEvent(models.Model):
         return handled
 
     @api.model
+    def _claim(self, size):
+        """Lock up to ``size`` received events for this transaction, in id order.
+
+        Several workers may process at once (``SKIP LOCKED``: never the same event
+        twice), but one sender's events only one at a time and in order: an event is
+        taken only when no older event of its sender is waiting (another worker holds
+        it, or it is next). An event with messages of several senders (``*``) waits
+        for every older event with messages, and they for it. Events without messages
+        (statuses) are taken freely.
+        """
+        self.env.cr.execute(
+            """
+            SELECT e.id FROM ofitec_whatsapp_webhook_event AS e
+             WHERE e.state = 'received'
+               AND (e.sender_key IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM ofitec_whatsapp_webhook_event AS o
+                        WHERE o.state = 'received' AND o.sender_key IS NOT NULL
+                          AND o.id < e.id
+                          AND (o.sender_key = e.sender_key OR o.sender_key = '*'
+                               OR e.sender_key = '*')))
+             ORDER BY e.id
+             LIMIT %s
+               FOR UPDATE OF e SKIP LOCKED
+            """,
+            (size,),
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
     def _processing_cron(self):
+        """The processing job's cron records (one per worker that may run it)."""
         # By id from the cached xml id lookup: env.ref() would also query the cron.
-        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(PROCESSING_CRON)
-        return self.env["ir.cron"].sudo().browse(cron_id)
+        Data = self.env["ir.model.data"]
+        ids = [Data._xmlid_to_res_id(xmlid, raise_if_not_found=False) for xmlid in PROCESSING_CRONS]
+        return self.env["ir.cron"].sudo().browse([i for i in ids if i])

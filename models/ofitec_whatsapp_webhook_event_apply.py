@@ -11,6 +11,8 @@ import logging
 from collections import namedtuple
 from datetime import timezone
 
+from psycopg2.extensions import TransactionRollbackError
+
 from odoo import fields, models
 
 _logger = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class OfitecWhatsappWebhookEventApply(models.Model):
         try:
             with self.env.cr.savepoint():
                 taken._apply_together(items, batch_notices)
+        except TransactionRollbackError:
+            raise  # another worker changed the same rows: the caller runs it again
         except Exception:  # whatever it was, the events alone say which one
             _logger.info(
                 "WhatsApp webhooks %s: batch failed, applied one by one", taken.ids, exc_info=True
@@ -56,6 +60,8 @@ class OfitecWhatsappWebhookEventApply(models.Model):
             try:
                 with self.env.cr.savepoint():
                     event._process(notices)
+            except TransactionRollbackError:
+                raise
             except Exception as error:  # never let one event block the ones after it
                 _logger.exception("WhatsApp webhook %s could not be processed", event.id)
                 event.write(
@@ -138,6 +144,8 @@ class OfitecWhatsappWebhookEventApply(models.Model):
             # Meta batches up to 1,000 statuses per POST: apply them together...
             with self.env.cr.savepoint():
                 env["ofitec.whatsapp.status"]._ingest_batch(config, statuses)
+        except TransactionRollbackError:
+            raise
         except Exception:
             # ... and when that fails, one by one, so one bad item never stops the others.
             _logger.info("WhatsApp webhook %s: statuses applied one by one", self.id)
@@ -145,6 +153,8 @@ class OfitecWhatsappWebhookEventApply(models.Model):
                 try:
                     with self.env.cr.savepoint():
                         env["ofitec.whatsapp.status"]._ingest(config, status)
+                except TransactionRollbackError:
+                    raise
                 except Exception as error:
                     _logger.exception(
                         "WhatsApp webhook %s: status %s failed", self.id, status.wamid
@@ -195,6 +205,8 @@ class OfitecWhatsappWebhookEventApply(models.Model):
             try:
                 with self.env.cr.savepoint():
                     touched |= env["ofitec.whatsapp.message"]._ingest_inbound(config, message)
+            except TransactionRollbackError:
+                raise
             except Exception as error:
                 _logger.exception("WhatsApp webhook %s: message %s failed", self.id, message.wamid)
                 errors.append(f"message {message.wamid}: {error}")

@@ -1,14 +1,30 @@
 """The processing cron applies a batch of events together (what Meta sends: one status
 or one message per POST, many POSTs), and event by event only when the batch fails."""
 
+import threading
+from contextlib import closing
 from datetime import datetime, timezone
 from unittest.mock import patch
 
+import psycopg2.errors
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..models import ofitec_whatsapp_webhook_event_apply as apply_module
-from .common import meta_payload, meta_status, meta_text, meta_timestamp
+from .common import (
+    WhatsAppCase,
+    meta_body,
+    meta_payload,
+    meta_status,
+    meta_text,
+    meta_timestamp,
+)
 from .test_webhook_processing import EVENT_LOGGER, MANAGER_WA, WebhookProcessingCase
+
+EVENT_MODULE_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_whatsapp_webhook_event"
 
 
 def _dt(timestamp):
@@ -139,3 +155,134 @@ class TestWebhookBatch(WebhookProcessingCase):
             self.assertEqual(events.mapped("state"), ["processed", "processed", "received"])
             self.assertEqual(self._process_webhooks(), 1)
         self.assertEqual(events[2].state, "processed")
+
+
+@tagged("post_install", "-at_install")
+class TestParallelProcessing(WhatsAppCase):
+    """Several workers process at once: never the same event twice, never two events of
+    one sender at once or out of order. Real transactions on connections of their own
+    (data committed there and deleted afterwards)."""
+
+    def setUp(self):
+        super().setUp()
+        self.dbname = self.env.cr.dbname
+        with self._cursor() as cr:
+            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
+            self.max_trigger_id = cr.fetchone()[0]
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.cron_ids = env["ofitec.whatsapp.webhook.event"]._processing_cron().ids
+            self.config_id = (
+                env["ofitec.whatsapp.config"]
+                .create({"name": "Parallel test number", "phone_number_id": "990000000078"})
+                .id
+            )
+        self.addCleanup(self._delete_committed)
+
+    def _cursor(self):
+        return odoo.sql_db.db_connect(self.dbname).cursor()
+
+    def _delete_committed(self):
+        with self._cursor() as cr:
+            cr.execute(
+                "DELETE FROM ir_cron_trigger WHERE id > %s AND cron_id = ANY(%s)",
+                (self.max_trigger_id, self.cron_ids),
+            )
+            cr.execute(
+                "DELETE FROM ofitec_whatsapp_webhook_event WHERE config_id = %s", (self.config_id,)
+            )
+            cr.execute("DELETE FROM ofitec_whatsapp_config WHERE id = %s", (self.config_id,))
+
+    def _store(self, *payloads):
+        """Commit one event per payload, as the route does; their ids in order."""
+        ids = []
+        with self._cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            config = env["ofitec.whatsapp.config"].browse(self.config_id)
+            for payload in payloads:
+                ids.append(
+                    env["ofitec.whatsapp.webhook.event"]._store(config, meta_body(payload)).id
+                )
+        return ids
+
+    @staticmethod
+    def _text(wamid, *senders):
+        return meta_payload(messages=[meta_text(f"{wamid}.{s}", s, "OK") for s in senders])
+
+    def _claim(self, cr, mine, fresh=False):
+        """What a worker on ``cr`` takes now (``fresh``: in a new transaction, as a
+        worker after its commit; only when it holds nothing)."""
+        if fresh:
+            cr.rollback()
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        return [i for i in env["ofitec.whatsapp.webhook.event"]._claim(100).ids if i in mine]
+
+    def _done(self, cr, ids):
+        cr.execute(
+            "UPDATE ofitec_whatsapp_webhook_event SET state = 'processed' WHERE id = ANY(%s)",
+            (ids,),
+        )
+        cr.commit()  # pylint: disable=invalid-commit
+
+    def test_two_workers_never_share_an_event_nor_a_sender(self):
+        x1, status, x2, y1 = ids = self._store(
+            self._text("wamid.PAR.1", "56933000001"),
+            meta_payload(statuses=[meta_status("wamid.PAR.OUT", "delivered")]),
+            self._text("wamid.PAR.2", "56933000001"),
+            self._text("wamid.PAR.3", "56933000002"),
+        )
+        with closing(self._cursor()) as first, closing(self._cursor()) as second:
+            # The second text of a sender waits for the first, wherever it is.
+            self.assertEqual(self._claim(first, ids), [x1, status, y1])
+            self.assertEqual(self._claim(second, ids), [], "locked, or its sender is busy")
+            self._done(first, [x1, status, y1])
+            self.assertEqual(self._claim(second, ids, fresh=True), [x2])
+            self.assertEqual(self._claim(first, ids), [], "the second worker holds it")
+            second.rollback()
+            self.assertEqual(self._claim(first, ids), [x2])
+
+    def test_an_event_of_several_senders_waits_for_each_and_they_for_it(self):
+        x1, both, y1 = ids = self._store(
+            self._text("wamid.STAR.1", "56933000001"),
+            self._text("wamid.STAR.2", "56933000001", "56933000002"),
+            self._text("wamid.STAR.3", "56933000002"),
+        )
+        with closing(self._cursor()) as first, closing(self._cursor()) as second:
+            self.assertEqual(self._claim(first, ids), [x1])
+            self.assertEqual(self._claim(second, ids), [])
+            self._done(first, [x1])
+            self.assertEqual(self._claim(second, ids, fresh=True), [both])
+            self.assertEqual(self._claim(first, ids), [])
+            self._done(second, [both])
+            self.assertEqual(self._claim(first, ids, fresh=True), [y1])
+
+    def test_a_concurrent_update_runs_the_batch_again_instead_of_failing_it(self):
+        """Two workers changing the same rows (two statuses of one message, an action
+        answered by two people): PostgreSQL refuses the second; the batch is rolled
+        back and runs again, its events are not marked failed."""
+        (event_id,) = self._store(meta_payload(statuses=[meta_status("wamid.PAR.RB", "read")]))
+        Event = type(self.env["ofitec.whatsapp.webhook.event"])
+        original = Event._process_batch
+        calls = []
+
+        def flaky(events, notices):
+            calls.append(events.ids)
+            if len(calls) == 1:
+                raise psycopg2.errors.SerializationFailure("could not serialize access")
+            return original(events, notices)
+
+        def run():  # a thread of its own: not a test thread, so the run commits
+            with self._cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["ofitec.whatsapp.webhook.event"]._process_pending(limit=1)
+
+        with patch.object(Event, "_process_batch", flaky), mute_logger(EVENT_MODULE_LOGGER):
+            worker = threading.Thread(target=run)
+            worker.start()
+            worker.join(60)
+        self.assertEqual(calls, [[event_id], [event_id]])
+        with closing(self._cursor()) as cr:
+            cr.execute(
+                "SELECT state, attempt_count FROM ofitec_whatsapp_webhook_event WHERE id = %s",
+                (event_id,),
+            )
+            self.assertEqual(cr.fetchall(), [("processed", 1)])

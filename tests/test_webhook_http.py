@@ -95,6 +95,8 @@ class TestWebhookPost(WhatsAppHttpCase):
         self.assertEqual(event.state, "received")
         self.assertEqual(event.config_id, self.config)
         self.assertEqual(json.loads(event.payload), payload)
+        # Its sender, from the body the route parsed: one sender's events in order.
+        self.assertEqual(event.sender_key, "56933333333")
         # The cron was woken up, but nothing was processed inside the request.
         self.assertEqual(
             self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)]),

@@ -208,6 +208,16 @@ class ParsedWebhook:
     invalid_items: list[tuple[str, str]] = field(default_factory=list)
 
     @property
+    def sender_key(self):
+        """Whom the inbound messages are from, to keep each sender's webhooks in order:
+        the sender's WhatsApp id (its user id when it has none), ``"*"`` when they come
+        from several senders, None when there is no message."""
+        senders = {m.from_wa_id or m.from_user_id or "" for m in self.messages}
+        if not senders:
+            return None
+        return senders.pop() if len(senders) == 1 else "*"
+
+    @property
     def phone_number_ids(self):
         """The business numbers this payload concerns (for routing)."""
         ids = {item.phone_number_id for item in self.messages}

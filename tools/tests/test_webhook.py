@@ -3,6 +3,7 @@ import json
 import os
 import unittest
 
+from ofitec_whatsapp.tools.inbound_payloads import meta_payload, meta_status, meta_text
 from ofitec_whatsapp.tools.webhook import (
     ErrorInfo,
     InboundMessage,
@@ -499,3 +500,35 @@ class TestEnvelope(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSenderKey(unittest.TestCase):
+    """The key that keeps one sender's webhooks in order while several workers process."""
+
+    def test_one_sender_several_senders_none(self):
+        def key(**kwargs):
+            return parse_meta_payload(meta_payload(**kwargs)).sender_key
+
+        self.assertEqual(key(messages=[meta_text("wamid.1", "56911111111", "OK")]), "56911111111")
+        self.assertEqual(
+            key(
+                messages=[
+                    meta_text("wamid.1", "56911111111", "OK"),
+                    meta_text("wamid.2", "56911111111", "Listo"),
+                ]
+            ),
+            "56911111111",
+        )
+        self.assertEqual(
+            key(
+                messages=[
+                    meta_text("wamid.1", "56911111111", "OK"),
+                    meta_text("wamid.2", "56922222222", "OK"),
+                ]
+            ),
+            "*",
+        )
+        self.assertEqual(
+            key(messages=[meta_text("wamid.1", None, "OK", user_id="CL.123")]), "CL.123"
+        )
+        self.assertIsNone(key(statuses=[meta_status("wamid.1", "delivered")]))

@@ -8,11 +8,13 @@ from odoo import SUPERUSER_ID, _, api, fields, models
 
 _logger = logging.getLogger(__name__)
 
-# The processing job's cron records: two workers may process at once (_claim).
-PROCESSING_CRONS = (
-    "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks",
-    "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks_2",
-)
+# The processing job's cron, woken by every stored event, and its helper: a second
+# worker that a run wakes when it finds a backlog (a full claim), at most every
+# HELPER_EVERY seconds, and that ends as soon as there is none. While the first keeps up,
+# a second would only split its batches in two and pay their fixed cost twice.
+PROCESSING_CRON = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
+HELPER_CRON = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks_2"
+HELPER_EVERY = 5.0
 EVENT_BATCH = 100  # events claimed per transaction (fewer with texts: MESSAGES_PER_BATCH)
 RUN_TIME_BUDGET = 60  # seconds a cron run processes before it yields (then runs again)
 # A run that finds nothing left looks again for IDLE_LINGER seconds before it ends, and
@@ -212,8 +214,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
     # Processing (cron)
     # ------------------------------------------------------------------
     @api.model
-    def _process_pending(self, limit=None):
+    def _process_pending(self, limit=None, helper=False):
         """Process received events in id order, a batch of them per transaction.
+        ``helper``: the second worker's run, which ends when the backlog is gone.
 
         A batch is applied together (``_process_batch``: its statuses in one set-based
         step, its events marked in one UPDATE), event by event only when that fails, so
@@ -226,12 +229,13 @@ class OfitecWhatsappWebhookEvent(models.Model):
         handled = 0
         deadline = time.monotonic() + RUN_TIME_BUDGET
         idle_since = None
+        helper_woken = None
         notices = _Notices(self.env, every=NOTICE_EVERY if auto_commit else 0)
         while limit is None or handled < limit:
             if auto_commit and time.monotonic() > deadline:
                 # Give the cron worker back to the other jobs; a trigger of its own
                 # (not one Odoo deletes at the end of this run) brings it back at once.
-                self._processing_cron()._trigger_now()
+                self._processing_cron(helper)._trigger_now()
                 notices.send()
                 self.env.cr.commit()  # pylint: disable=invalid-commit
                 break
@@ -249,7 +253,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 continue
             if not events:
                 notices.send()  # the backlog is gone: refresh what it changed now
-                if not auto_commit:
+                if not auto_commit or helper:
                     break
                 # Look again a little before ending the run: a request that did not
                 # notify relies on it (see NOTIFY_EVERY). Commit: a fresh snapshot.
@@ -261,6 +265,11 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 time.sleep(IDLE_POLL)
                 continue
             idle_since = None
+            if auto_commit and not helper and len(events) == size and limit is None:
+                now = time.monotonic()
+                if helper_woken is None or now - helper_woken >= HELPER_EVERY:
+                    helper_woken = now
+                    self._processing_cron(helper=True)._trigger_now()  # a backlog: help
             events.invalidate_recordset()
             try:
                 handled += len(events._process_batch(notices.pending))
@@ -277,7 +286,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
             if auto_commit:
                 # A batch is a unit of work; committing releases its locks.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-                if len(events) < size:  # no backlog: let the next events gather
+                if len(events) < size:  # no backlog
+                    if helper:
+                        break
+                    # Let the next events gather.
                     time.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
         if notices.pending:  # the limit was reached
             notices.send()
@@ -315,9 +327,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
-    def _processing_cron(self):
-        """The processing job's cron records (one per worker that may run it)."""
+    def _processing_cron(self, helper=False):
+        """The processing job's cron (``helper``: its second worker's)."""
         # By id from the cached xml id lookup: env.ref() would also query the cron.
-        Data = self.env["ir.model.data"]
-        ids = [Data._xmlid_to_res_id(xmlid, raise_if_not_found=False) for xmlid in PROCESSING_CRONS]
-        return self.env["ir.cron"].sudo().browse([i for i in ids if i])
+        xmlid = HELPER_CRON if helper else PROCESSING_CRON
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(xmlid, raise_if_not_found=False)
+        return self.env["ir.cron"].sudo().browse(cron_id or [])

@@ -13,6 +13,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..models import ofitec_whatsapp_webhook_event as event_module
 from ..models import ofitec_whatsapp_webhook_event_apply as apply_module
 from .common import (
     WhatsAppCase,
@@ -170,7 +171,9 @@ class TestParallelProcessing(WhatsAppCase):
             cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
             self.max_trigger_id = cr.fetchone()[0]
             env = api.Environment(cr, SUPERUSER_ID, {})
-            self.cron_ids = env["ofitec.whatsapp.webhook.event"]._processing_cron().ids
+            Event = env["ofitec.whatsapp.webhook.event"]
+            self.helper_id = Event._processing_cron(helper=True).id
+            self.cron_ids = [Event._processing_cron().id, self.helper_id]
             self.config_id = (
                 env["ofitec.whatsapp.config"]
                 .create({"name": "Parallel test number", "phone_number_id": "990000000078"})
@@ -286,3 +289,33 @@ class TestParallelProcessing(WhatsAppCase):
                 (event_id,),
             )
             self.assertEqual(cr.fetchall(), [("processed", 1)])
+
+    def test_a_backlog_wakes_the_second_worker_which_stops_when_it_is_gone(self):
+        self._store(
+            *(meta_payload(statuses=[meta_status(f"wamid.PAR.H{i}", "read")]) for i in range(3))
+        )
+        handled = {}
+
+        def run(name, **kwargs):  # threads of their own: not test threads, runs commit
+            with self._cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                handled[name] = env["ofitec.whatsapp.webhook.event"]._process_pending(**kwargs)
+
+        with (
+            patch.object(event_module, "EVENT_BATCH", 2),
+            patch.object(event_module, "IDLE_LINGER", 0),
+        ):
+            worker = threading.Thread(target=run, args=("first",))
+            worker.start()
+            worker.join(60)
+            helper = threading.Thread(target=run, args=("helper",), kwargs={"helper": True})
+            helper.start()
+            helper.join(60)
+        self.assertGreaterEqual(handled["first"], 3)
+        self.assertEqual(handled["helper"], 0, "no backlog left: it ends at once")
+        with closing(self._cursor()) as cr:
+            cr.execute(
+                "SELECT count(*) FROM ir_cron_trigger WHERE id > %s AND cron_id = %s",
+                (self.max_trigger_id, self.helper_id),
+            )
+            self.assertEqual(cr.fetchone()[0], 1, "woken once by the full claim")

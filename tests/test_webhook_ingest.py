@@ -71,7 +71,8 @@ class TestWakeUpConcurrency(WhatsAppCase):
         super().setUp()
         self.dbname = self.env.cr.dbname
         self.cron_id = self.env.ref(CRON_XMLID).id
-        self.cron_ids = self.env["ofitec.whatsapp.webhook.event"]._processing_cron().ids
+        Event = self.env["ofitec.whatsapp.webhook.event"]
+        self.cron_ids = [self.cron_id, Event._processing_cron(helper=True).id]
         with self._cursor() as cr:
             cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
             self.max_trigger_id = cr.fetchone()[0]

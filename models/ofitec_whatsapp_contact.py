@@ -81,6 +81,9 @@ class OfitecWhatsappContact(models.Model):
         variants = phone.wa_id_variants(wa_id) if wa_id else ()
         contact = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
         at = self._inbound_at(inbound)
+        # Within a conversation (the window open) the partner was looked for at its first
+        # message: not again on every text (the search scans res.partner by phone).
+        conversing = bool(contact) and contact._is_window_open(at)
         vals = {}
         if wa_id and contact.wa_id != wa_id and not contact.wa_id:
             vals["wa_id"] = wa_id
@@ -111,7 +114,7 @@ class OfitecWhatsappContact(models.Model):
             contact.write(vals)
         if not contact.phone and contact.wa_id:
             contact.phone = phone.normalize_phone("+" + contact.wa_id)
-        if not contact.partner_id and contact.phone:
+        if not contact.partner_id and contact.phone and not conversing:
             contact.partner_id = self._match_partner(config, contact.phone)
         if created:
             contact._created_from_inbound(inbound)

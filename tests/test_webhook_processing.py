@@ -640,6 +640,34 @@ class TestInboundIdentity(WebhookProcessingCase):
             self.assertEqual(self.Contact.search([("bsuid", "=", "CL.1234567890")]), contact)
             self.assertEqual(action.status, "in_progress")
 
+    def test_partner_is_looked_for_once_per_conversation(self):
+        """A sender's partner is matched at the first message of a conversation, not on
+        every text (the search scans partners by phone): a partner given the number
+        mid-conversation is linked at the sender's next conversation."""
+        number = "56977777777"
+        with self.mock_whatsapp_gateway():
+            self._receive(meta_payload(messages=[meta_text("wamid.IN.P1", number, "Hola")]))
+            contact = self.Contact.search([("wa_id", "=", number)])
+            self.assertFalse(contact.partner_id)
+            partner = self.env["res.partner"].create({"name": "Pía", "mobile": "+56977777777"})
+            searched = []
+            Partner = type(self.env["res.partner"])
+            original = Partner.search
+
+            def search(records, domain, *args, **kwargs):
+                searched.append(domain)
+                return original(records, domain, *args, **kwargs)
+
+            with patch.object(Partner, "search", search):
+                self._receive(meta_payload(messages=[meta_text("wamid.IN.P2", number, "Hola?")]))
+                self.assertFalse(contact.partner_id, "same conversation: not looked for again")
+                self.assertFalse([d for d in searched if "mobile" in str(d)])
+                contact.last_inbound_at -= timedelta(hours=25)  # a day later
+                self._receive(meta_payload(messages=[meta_text("wamid.IN.P3", number, "Hola")]))
+            self.assertEqual(contact.partner_id, partner)
+            inbound = self.Message.search([("whatsapp_message_id", "=", "wamid.IN.P3")])
+            self.assertEqual(inbound.partner_id, partner)
+
     def test_new_sender_with_only_a_bsuid(self):
         with self.mock_whatsapp_gateway() as gateway:
             self._receive(

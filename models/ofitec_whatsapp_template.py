@@ -1,7 +1,7 @@
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from ..tools import commands, provider, render, twilio_client
 
@@ -171,6 +171,30 @@ class OfitecWhatsappTemplate(models.Model):
             )
             for key in self._get_param_keys()
         ]
+
+    def _check_submittable(self):
+        """A template that reuses another's approved template (the reminder sends the
+        notification's) is never submitted itself: its own text under the shared name
+        would replace the approved one. The first template of that name submits."""
+        self.ensure_one()
+        owner = self.sudo().search(
+            [
+                ("meta_template_name", "=", self.meta_template_name),
+                ("meta_language", "=", self.meta_language),
+                ("company_id", "in", [self.company_id.id, False]),
+            ],
+            order="id",
+            limit=1,
+        )
+        if self.meta_template_name and owner and owner != self.sudo():
+            raise UserError(
+                _(
+                    "This template reuses the approved template %(name)s of '%(owner)s': "
+                    "submit that one.",
+                    name=self.meta_template_name,
+                    owner=owner.name,
+                )
+            )
 
     def _get_template_ref(self):
         """How each provider names this approved template (tools.provider.TemplateRef)."""

@@ -61,6 +61,7 @@ class OfitecWhatsappTemplateMeta(models.Model):
     def action_submit_to_meta(self):
         """POST the template to the WABA; Meta's refusal is shown on the template."""
         self.ensure_one()
+        self._check_submittable()
         config = self._get_meta_account(raise_if_missing=True)
         try:
             payload = self._prepare_meta_submission()

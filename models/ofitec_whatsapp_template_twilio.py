@@ -61,6 +61,7 @@ class OfitecWhatsappTemplateTwilio(models.Model):
         status = (template.twilio_approval_status or "").lower()
         if status in SUBMITTED:
             raise UserError(_("This template was already submitted to Twilio (%s).", status))
+        template._check_submittable()
         config = template._get_twilio_account(raise_if_missing=True)
         try:
             content = template._prepare_twilio_content()

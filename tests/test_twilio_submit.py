@@ -124,3 +124,15 @@ class TestTwilioSubmit(TwilioMixin, WhatsAppCase):
         with self.assertRaises(UserError):
             self.welcome.action_submit_to_twilio()
         self.assertFalse(self.transport.requests)
+
+    def test_a_template_reusing_another_ones_is_never_submitted(self):
+        reminder = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_action_reminder")
+        self.assertEqual(reminder.meta_template_name, self.urgent_template.meta_template_name)
+        reminder.twilio_content_sid = False
+        for submit in (reminder.action_submit_to_twilio, reminder.action_submit_to_meta):
+            with self.assertRaisesRegex(UserError, "reuses the approved template"):
+                submit()
+        self.assertFalse(self.transport.requests)
+        self.urgent_template.twilio_approval_status = False
+        self.urgent_template.action_submit_to_twilio()  # the first of that name submits
+        self.assertEqual(self.urgent_template.twilio_approval_status, "received")

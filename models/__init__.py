@@ -8,6 +8,7 @@ from . import (
     ofitec_next_action_recipients,
     ofitec_next_action_reply,
     ofitec_next_action_report,
+    ofitec_whatsapp_cached_lookup,
     ofitec_whatsapp_config,
     ofitec_whatsapp_config_health,
     ofitec_whatsapp_config_notify,

@@ -28,7 +28,10 @@ WEBHOOK_ROUTE_FIELDS = frozenset(
 
 
 class OfitecWhatsappConfigWebhook(models.Model):
-    _inherit = "ofitec.whatsapp.config"
+    _name = "ofitec.whatsapp.config"
+    _inherit = ["ofitec.whatsapp.config", "ofitec.whatsapp.cached.lookup"]
+
+    _cached_lookup_fields = WEBHOOK_ROUTE_FIELDS
 
     @api.model
     @tools.ormcache("config_id")
@@ -40,20 +43,3 @@ class OfitecWhatsappConfigWebhook(models.Model):
         if not config or not config.active:
             return None
         return config.company_id.id, config._get_webhook_handler()
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        configs = super().create(vals_list)
-        self.clear_caches()  # an id looked up before it existed is cached as None
-        return configs
-
-    def write(self, vals):
-        result = super().write(vals)
-        if WEBHOOK_ROUTE_FIELDS.intersection(vals):
-            self.clear_caches()
-        return result
-
-    def unlink(self):
-        result = super().unlink()
-        self.clear_caches()
-        return result

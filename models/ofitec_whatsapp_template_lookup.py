@@ -15,7 +15,10 @@ LOOKUP_FIELDS = frozenset({"code", "company_id", "active"})
 
 
 class OfitecWhatsappTemplateLookup(models.Model):
-    _inherit = "ofitec.whatsapp.template"
+    _name = "ofitec.whatsapp.template"
+    _inherit = ["ofitec.whatsapp.template", "ofitec.whatsapp.cached.lookup"]
+
+    _cached_lookup_fields = LOOKUP_FIELDS
 
     @api.model
     def _get_by_code(self, code, company=None):
@@ -34,20 +37,3 @@ class OfitecWhatsappTemplateLookup(models.Model):
             .search([("code", "=", code), ("company_id", "in", [company_id, False])])
         )
         return tuple(templates.sorted(lambda t: not t.company_id)[:1].ids)
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        templates = super().create(vals_list)
-        self.clear_caches()
-        return templates
-
-    def write(self, vals):
-        result = super().write(vals)
-        if LOOKUP_FIELDS.intersection(vals):
-            self.clear_caches()
-        return result
-
-    def unlink(self):
-        result = super().unlink()
-        self.clear_caches()
-        return result

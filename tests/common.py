@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+import odoo
 from odoo import fields
 from odoo.tests import common
 
@@ -256,6 +257,25 @@ def meta_payload(statuses=(), messages=(), changes=None, entries=None, **change_
 class WhatsAppMixin:
     """Set-up shared by WhatsAppCase and WhatsAppHttpCase: a company in Chile, a
     WhatsApp number, a project with a manager."""
+
+    # -- real transactions, for the concurrency tests --------------------------------
+    def _cursor(self):
+        """A real cursor on a connection of its own (not the test's cursor): what it
+        commits, other transactions see, so the test deletes it afterwards."""
+        return odoo.sql_db.db_connect(self.env.cr.dbname).cursor()
+
+    @staticmethod
+    def _last_trigger_id(cr):
+        cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
+        return cr.fetchone()[0]
+
+    @staticmethod
+    def _delete_triggers_since(cr, trigger_id, cron_ids):
+        """Delete the wake-ups of ``cron_ids`` committed after ``trigger_id``."""
+        cr.execute(
+            "DELETE FROM ir_cron_trigger WHERE id > %s AND cron_id = ANY(%s)",
+            (trigger_id, list(cron_ids)),
+        )
 
     @classmethod
     def setUpClass(cls):

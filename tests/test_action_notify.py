@@ -3,7 +3,6 @@
 from contextlib import contextmanager
 from unittest.mock import patch
 
-import odoo
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -188,7 +187,6 @@ class TestNotifyConcurrency(NotifyCase):
 
     def setUp(self):
         super().setUp()
-        self.dbname = self.env.cr.dbname
         with self._cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             actions = (
@@ -211,9 +209,6 @@ class TestNotifyConcurrency(NotifyCase):
             )
             self.action_ids = actions.ids
         self.addCleanup(self._delete_committed)
-
-    def _cursor(self):
-        return odoo.sql_db.db_connect(self.dbname).cursor()
 
     def _delete_committed(self):
         with self._cursor() as cr:

@@ -8,7 +8,6 @@ from unittest.mock import patch
 
 import requests
 
-import odoo
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -874,10 +873,8 @@ class ConcurrencyCase(QueueCase):
 
     def setUp(self):
         super().setUp()
-        self.dbname = self.env.cr.dbname
         with self._cursor() as cr:
-            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
-            self.max_trigger_id = cr.fetchone()[0]
+            self.max_trigger_id = self._last_trigger_id(cr)
             config = self._env(cr)["ofitec.whatsapp.config"].create(
                 {
                     "name": "Concurrency test number",
@@ -889,10 +886,6 @@ class ConcurrencyCase(QueueCase):
             )
             self.committed_config_id = config.id
         self.addCleanup(self._delete_committed)
-
-    def _cursor(self):
-        """A real cursor on its own connection (not the test cursor, not a TestCursor)."""
-        return odoo.sql_db.db_connect(self.dbname).cursor()
 
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {})
@@ -921,13 +914,8 @@ class ConcurrencyCase(QueueCase):
                 "DELETE FROM ofitec_whatsapp_template WHERE code = %s",
                 (f"concurrency_{self.committed_config_id}",),
             )
-            cr.execute(
-                "DELETE FROM ir_cron_trigger WHERE id > %s AND cron_id = %s",
-                (
-                    self.max_trigger_id,
-                    self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue").id,
-                ),
-            )
+            send_cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue")
+            self._delete_triggers_since(cr, self.max_trigger_id, send_cron.ids)
 
     def _commit_action(self, name):
         """A committed, non-urgent action (deleted after the test); returns its id."""

@@ -8,7 +8,6 @@ from unittest.mock import patch
 
 import psycopg2.errors
 
-import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -166,10 +165,8 @@ class TestParallelProcessing(WhatsAppCase):
 
     def setUp(self):
         super().setUp()
-        self.dbname = self.env.cr.dbname
         with self._cursor() as cr:
-            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
-            self.max_trigger_id = cr.fetchone()[0]
+            self.max_trigger_id = self._last_trigger_id(cr)
             env = api.Environment(cr, SUPERUSER_ID, {})
             Event = env["ofitec.whatsapp.webhook.event"]
             self.helper_id = Event._processing_cron(helper=True).id
@@ -181,15 +178,9 @@ class TestParallelProcessing(WhatsAppCase):
             )
         self.addCleanup(self._delete_committed)
 
-    def _cursor(self):
-        return odoo.sql_db.db_connect(self.dbname).cursor()
-
     def _delete_committed(self):
         with self._cursor() as cr:
-            cr.execute(
-                "DELETE FROM ir_cron_trigger WHERE id > %s AND cron_id = ANY(%s)",
-                (self.max_trigger_id, self.cron_ids),
-            )
+            self._delete_triggers_since(cr, self.max_trigger_id, self.cron_ids)
             cr.execute(
                 "DELETE FROM ofitec_whatsapp_webhook_event WHERE config_id = %s", (self.config_id,)
             )

@@ -6,7 +6,6 @@ import threading
 from contextlib import closing
 from unittest.mock import patch
 
-import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
@@ -69,26 +68,18 @@ class TestWakeUpConcurrency(WhatsAppCase):
 
     def setUp(self):
         super().setUp()
-        self.dbname = self.env.cr.dbname
         self.cron_id = self.env.ref(CRON_XMLID).id
         Event = self.env["ofitec.whatsapp.webhook.event"]
         self.cron_ids = [self.cron_id, Event._processing_cron(helper=True).id]
         with self._cursor() as cr:
-            cr.execute("SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger")
-            self.max_trigger_id = cr.fetchone()[0]
+            self.max_trigger_id = self._last_trigger_id(cr)
             cr.execute("SELECT COALESCE(MAX(id), 0) FROM ofitec_whatsapp_webhook_event")
             self.max_event_id = cr.fetchone()[0]
         self.addCleanup(self._delete_committed)
 
-    def _cursor(self):
-        return odoo.sql_db.db_connect(self.dbname).cursor()
-
     def _delete_committed(self):
         with self._cursor() as cr:
-            cr.execute(
-                "DELETE FROM ir_cron_trigger WHERE id > %s AND cron_id = ANY(%s)",
-                (self.max_trigger_id, self.cron_ids),
-            )
+            self._delete_triggers_since(cr, self.max_trigger_id, self.cron_ids)
             cr.execute(
                 "DELETE FROM ofitec_whatsapp_webhook_event WHERE id > %s", (self.max_event_id,)
             )

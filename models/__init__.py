@@ -26,6 +26,7 @@ from . import (
     ofitec_whatsapp_message_contact,
     ofitec_whatsapp_message_hold,
     ofitec_whatsapp_message_inbound,
+    ofitec_whatsapp_message_inbound_batch,
     ofitec_whatsapp_message_insight,
     ofitec_whatsapp_message_once,
     ofitec_whatsapp_message_queue,

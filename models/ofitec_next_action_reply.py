@@ -85,6 +85,10 @@ class OfitecNextActionReply(models.Model):
             whatsapp_reply_id=inbound_message.id, whatsapp_reply_note=note
         )
         getattr(action, method)()
+        # The tracking message is written now, signed by the actor: left to the
+        # commit, the first actor's tracking step would write (and sign) those of every
+        # reply of the batch.
+        action._track_finalize()
         return self.id in riding
 
     def _whatsapp_note_with_tracking(self, status):

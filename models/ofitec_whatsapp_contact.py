@@ -75,11 +75,18 @@ class OfitecWhatsappContact(models.Model):
         return datetime.fromtimestamp(inbound.timestamp, tz=timezone.utc).replace(tzinfo=None)
 
     @api.model
-    def _touch_from_inbound(self, config, inbound):
-        """The sender's contact, created or updated; its 24-hour window restarts."""
+    def _touch_from_inbound(self, config, inbound, pool=None):
+        """The sender's contact, created or updated; its 24-hour window restarts.
+
+        ``pool``: the contacts a batch looked up at once for its senders
+        (``_find_for_inbounds``; a contact created here joins it), instead of a search.
+        """
         wa_id = inbound.from_wa_id
         variants = phone.wa_id_variants(wa_id) if wa_id else ()
-        contact = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
+        if pool is None:
+            contact = self._find(config, wa_id=wa_id, bsuid=inbound.from_user_id, variants=variants)
+        else:
+            contact = pool._pick(inbound.from_user_id, [wa_id, *variants] if wa_id else [])
         at = self._inbound_at(inbound)
         # Within a conversation (the window open) the partner was looked for at its first
         # message: not again on every text (the search scans res.partner by phone).
@@ -110,6 +117,8 @@ class OfitecWhatsappContact(models.Model):
             # Given at once: the stored related field would cost an UPDATE after the INSERT.
             vals["company_id"] = config.company_id.id
             contact = self.create(vals)
+            if pool is not None:
+                pool.contacts |= contact
         elif vals:
             contact.write(vals)
         if not contact.phone and contact.wa_id:
@@ -119,6 +128,28 @@ class OfitecWhatsappContact(models.Model):
         if created:
             contact._created_from_inbound(inbound)
         return contact
+
+    @api.model
+    def _find_for_inbounds(self, config, inbounds):
+        """The contacts of the senders of ``inbounds`` (one search), as a pool for
+        ``_touch_from_inbound``."""
+        bsuids, wa_ids = set(), set()
+        for inbound in inbounds:
+            if inbound.from_user_id:
+                bsuids.add(inbound.from_user_id)
+            if inbound.from_wa_id:
+                wa_ids |= {inbound.from_wa_id, *phone.wa_id_variants(inbound.from_wa_id)}
+        found = self.browse()
+        if bsuids or wa_ids:
+            found = self.search(
+                [
+                    ("config_id", "=", config.id),
+                    "|",
+                    ("bsuid", "in", list(bsuids)),
+                    ("wa_id", "in", list(wa_ids)),
+                ]
+            )
+        return _ContactPool(found)
 
     def _created_from_inbound(self, inbound):
         """Hook: this contact was just created from ``inbound``, its first message."""
@@ -147,3 +178,28 @@ class OfitecWhatsappContact(models.Model):
         if len(matches) > 1:
             matches = matches.filtered("user_ids")  # prefer the one who is a user
         return matches if len(matches) == 1 else self.env["res.partner"]
+
+
+class _ContactPool:
+    """The contacts a batch of inbound messages may belong to; ``_pick`` chooses as
+    ``_find`` does (the BSUID first, then a wa_id; the first in the model's order,
+    ``last_inbound_at desc, id desc``, by the values as the batch changed them)."""
+
+    def __init__(self, contacts):
+        self.contacts = contacts
+
+    def _pick(self, bsuid, wa_ids):
+        def first(matches):
+            # PostgreSQL puts NULLs first in a descending order.
+            return max(
+                matches,
+                key=lambda c: (not c.last_inbound_at, c.last_inbound_at or datetime.min, c.id),
+                default=self.contacts.browse(),
+            )
+
+        contact = self.contacts.browse()
+        if bsuid:
+            contact = first([c for c in self.contacts if c.bsuid == bsuid])
+        if not contact and wa_ids:
+            contact = first([c for c in self.contacts if c.wa_id in wa_ids])
+        return contact

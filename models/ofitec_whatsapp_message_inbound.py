@@ -6,6 +6,10 @@ from odoo import api, models
 
 from ..tools import commands, phone
 
+# Context key of a batch of inbound messages (``_ingest_inbound_batch``): answers and
+# routes gathered, written at the batch's end.
+DEFERRED_KEY = "ofitec_whatsapp_inbound_deferred"
+
 # What a WhatsApp user wrote, as stored in the history.
 _INBOUND_TYPES = {"text": "text", "button": "template", "interactive": "interactive"}
 _COMMAND_WORDS = {
@@ -53,7 +57,19 @@ class OfitecWhatsappMessageInbound(models.Model):
             return Action  # a redelivery: it was handled the first time
         contact = self.env["ofitec.whatsapp.contact"]._touch_from_inbound(config, inbound)
         command, action_ref, from_payload = self._parse_inbound_command(config, inbound)
-        vals = {
+        vals = self._prepare_inbound_vals(config, inbound, contact, command)
+        try:
+            with self.env.cr.savepoint(flush=True):
+                message = self.create(vals)
+        except psycopg2.IntegrityError:
+            return Action  # stored meanwhile by another worker, which handles it
+        return message._handle_reply(contact, inbound, command, action_ref, from_payload)
+
+    @api.model
+    def _prepare_inbound_vals(self, config, inbound, contact, command):
+        """The row of ``inbound`` from ``contact``, its command known before the INSERT
+        (stored with it, not by an UPDATE after it)."""
+        return {
             "direction": "inbound",
             "state": "received",
             "config_id": config.id,
@@ -65,15 +81,8 @@ class OfitecWhatsappMessageInbound(models.Model):
             "partner_id": contact.partner_id.id or False,
             "body": _describe_inbound(inbound),
             "message_type": _INBOUND_TYPES.get(inbound.type, "other"),
-            # Known before the INSERT: stored with it, not by an UPDATE after it.
             "command": command or False,
         }
-        try:
-            with self.env.cr.savepoint(flush=True):
-                message = self.create(vals)
-        except psycopg2.IntegrityError:
-            return Action  # stored meanwhile by another worker, which handles it
-        return message._handle_reply(contact, inbound, command, action_ref, from_payload)
 
     @api.model
     def _is_inbound_stored(self, config, wamid):
@@ -104,9 +113,10 @@ class OfitecWhatsappMessageInbound(models.Model):
         parsed = commands.parse_command(inbound.text or "", config._get_synonyms())
         return parsed.command, parsed.action_ref, False
 
-    def _handle_reply(self, contact, inbound, command, action_ref, from_payload):
+    def _handle_reply(self, contact, inbound, command, action_ref, from_payload, candidates=None):
         """Act on the command of this inbound message (parsed by
-        ``_parse_inbound_command``); answer the sender."""
+        ``_parse_inbound_command``); answer the sender. ``candidates``: the sender's
+        reply candidates when a batch looked them up already."""
         self.ensure_one()
         Action = self.env["ofitec.next.action"]
         if _is_silent(inbound):
@@ -121,7 +131,8 @@ class OfitecWhatsappMessageInbound(models.Model):
             if inbound.type in ("text", "button", "interactive"):
                 self._reply("reply_help", contact=contact)
             return Action
-        candidates = self._get_reply_candidates(contact)
+        if candidates is None:
+            candidates = self._get_reply_candidates(contact)
         action = self._get_reply_target(inbound, action_ref, from_payload, candidates, command)
         if action is None:
             return Action  # answered already (no such action, or which one?)
@@ -129,13 +140,13 @@ class OfitecWhatsappMessageInbound(models.Model):
             # Only someone the action was sent to may change it. The refusal is not
             # linked to the action (a message about it would make the stranger one of
             # its recipients) and tells nothing about it.
-            self.next_action_id = action.id
+            self._set_reply_route(action, False)
             self._reply("reply_not_allowed")
             return Action
         result = action._whatsapp_apply_command(command, self)
         applied = result in ("reply_ok", "reply_completed", "reply_cancel")
         # One UPDATE of this message (the command came with its INSERT).
-        self.write({"next_action_id": action.id, "reply_processed": applied})
+        self._set_reply_route(action, applied)
         self._reply(result, action=action, command=command)
         return action if applied else Action
 
@@ -177,63 +188,117 @@ class OfitecWhatsappMessageInbound(models.Model):
     def _get_reply_candidates(self, contact):
         """Actions this sender was sent a message about (by this number): one query."""
         self.ensure_one()
-        wa_ids = set()
-        for wa_id in filter(None, {self.wa_id, contact.wa_id}):
-            wa_ids |= phone.wa_id_variants(wa_id)
+        return self._get_reply_candidates_batch({self.id: contact})[self.id]
+
+    def _get_reply_candidates_batch(self, contacts):
+        """``_get_reply_candidates`` of these inbound messages (``contacts``: message id
+        -> its sender's contact) in one query: ``{message id: actions}``, the actions
+        of a batch sharing one prefetch."""
+        if not self:
+            return {}
+        keys = {}
+        for message in self:
+            contact = contacts[message.id]
+            wa_ids = set()
+            for wa_id in filter(None, {message.wa_id, contact.wa_id}):
+                wa_ids |= phone.wa_id_variants(wa_id)
+            keys[message.id] = (
+                message.config_id.id,
+                wa_ids,
+                message.bsuid or contact.bsuid or None,
+                contact.phone or None,
+            )
         self.flush_model(
             ["config_id", "direction", "next_action_id", "state", "wa_id", "bsuid", "phone"]
         )
         self.env.cr.execute(
             """
-            SELECT DISTINCT next_action_id FROM ofitec_whatsapp_message
-             WHERE config_id = %s
+            SELECT DISTINCT config_id, next_action_id, wa_id, bsuid, phone
+              FROM ofitec_whatsapp_message
+             WHERE config_id = ANY(%s)
                AND direction = 'outbound'
                AND next_action_id IS NOT NULL
                AND state IN ('sent', 'delivered', 'read')
-               AND (wa_id = ANY(%s) OR bsuid = %s OR phone = %s)
+               AND (wa_id = ANY(%s) OR bsuid = ANY(%s) OR phone = ANY(%s))
             """,
             (
-                self.config_id.id,
-                list(wa_ids),
-                self.bsuid or contact.bsuid or "-",
-                contact.phone or "-",
+                list({key[0] for key in keys.values()}),
+                list({wa_id for key in keys.values() for wa_id in key[1]}),
+                [key[2] for key in keys.values() if key[2]],
+                [key[3] for key in keys.values() if key[3]],
             ),
         )
-        return self.env["ofitec.next.action"].browse([row[0] for row in self.env.cr.fetchall()])
+        rows = self.env.cr.fetchall()
+        Action = self.env["ofitec.next.action"]
+        prefetch = Action.browse(sorted({row[1] for row in rows}))._prefetch_ids
+        result = {}
+        for message_id, (config_id, wa_ids, bsuid, number) in keys.items():
+            ids = {
+                action_id
+                for row_config, action_id, wa_id, row_bsuid, row_phone in rows
+                if row_config == config_id
+                and (
+                    wa_id in wa_ids
+                    or (bsuid and row_bsuid == bsuid)
+                    or (number and row_phone == number)
+                )
+            }
+            result[message_id] = Action.browse(sorted(ids)).with_prefetch(prefetch)
+        return result
+
+    def _set_reply_route(self, action, applied):
+        """Link this inbound message to the ``action`` it answered (``applied``: the
+        reply changed it); a batch (``_ingest_inbound_batch``) writes its routes at once."""
+        deferred = self.env.context.get(DEFERRED_KEY)
+        if deferred is not None:
+            deferred.routes[self.id] = (action.id, applied)
+        else:
+            self.write({"next_action_id": action.id, "reply_processed": applied})
 
     def _reply(
         self, template_code, action=None, command=None, force=False, extra=None, contact=None
     ):
         """Queue an answer to the sender of this inbound message (inside the window).
-        ``contact``: the sender's contact, when the caller has it at hand."""
+        ``contact``: the sender's contact, when the caller has it at hand. In a batch
+        (``_ingest_inbound_batch``) the answers are queued together at its end."""
         self.ensure_one()
+        vals = self._prepare_reply_vals(template_code, action, command, force, extra)
+        if not vals:
+            return self.browse()
+        deferred = self.env.context.get(DEFERRED_KEY)
+        if deferred is not None:
+            deferred.answers.append(vals)
+            return self.browse()
+        return self.create(vals)
+
+    def _prepare_reply_vals(self, template_code, action, command, force, extra):
+        """The values of the answer ``template_code`` to this message, or None without
+        such a template."""
         template = self.env["ofitec.whatsapp.template"]._get_by_code(
             template_code, self.config_id.company_id
         )
         if not template:
-            return self.browse()
+            return None
         values = action._prepare_whatsapp_values(self.partner_id) if action else {}
         if action:
             status_labels = dict(action._fields["status"]._description_selection(self.env))
             values["status"] = (status_labels.get(action.status) or action.status or "").lower()
         values["command"] = _COMMAND_WORDS.get(command, "")
         values.update(extra or {})
-        return self.create(
-            {
-                "direction": "outbound",
-                "state": "queued",
-                "config_id": self.config_id.id,
-                "company_id": self.company_id.id,
-                "partner_id": self.partner_id.id or False,
-                "phone": self.phone or False,
-                "wa_id": self.wa_id or False,
-                "bsuid": self.bsuid or False,
-                "next_action_id": action.id if action else False,
-                "template_id": template.id,
-                "body": template._render_body(values),
-                "force_send": force,
-            }
-        )
+        return {
+            "direction": "outbound",
+            "state": "queued",
+            "config_id": self.config_id.id,
+            "company_id": self.company_id.id,
+            "partner_id": self.partner_id.id or False,
+            "phone": self.phone or False,
+            "wa_id": self.wa_id or False,
+            "bsuid": self.bsuid or False,
+            "next_action_id": action.id if action else False,
+            "template_id": template.id,
+            "body": template._render_body(values),
+            "force_send": force,
+        }
 
     def _reply_choose(self, actions, command):
         lines = "\n".join(f"#{a.id} {a.name}" for a in actions.sorted("id"))

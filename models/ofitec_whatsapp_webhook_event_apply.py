@@ -99,8 +99,9 @@ class OfitecWhatsappWebhookEventApply(models.Model):
         """The batch path for ``items`` (see ``_parse_batch``): every status of the
         batch first (one ``_ingest_batch`` per number: the forward-only rule holds
         across events, a ``read`` before a ``delivered`` of the same message ends in
-        ``read``), then each event's messages and template updates in id order, then
-        one UPDATE for all the events."""
+        ``read``), then the inbound messages of each number together in id order
+        (``_ingest_inbound_batch``), the template updates, and one UPDATE for all the
+        events."""
         outcomes = {}
         work = []
         statuses_by_config = {}
@@ -115,9 +116,17 @@ class OfitecWhatsappWebhookEventApply(models.Model):
             if statuses:
                 env = config._get_processing_env()
                 env["ofitec.whatsapp.status"]._ingest_batch(config, statuses)
+        inbounds_by_config = {}
+        for event, _parsed, _statuses, messages in work:
+            inbounds_by_config.setdefault(event.config_id, []).extend(messages)
+        for config, inbounds in inbounds_by_config.items():
+            if inbounds:  # together, in the events' order (one sender's in order)
+                env = config._get_processing_env()
+                touched = env["ofitec.whatsapp.message"]._ingest_inbound_batch(config, inbounds)
+                _merge_notices(notices, {config: touched})
         for event, parsed, statuses, messages in work:
             errors = [f"{path}: {reason}" for path, reason in parsed.invalid_items]
-            touched = event._apply_messages(messages, parsed.template_updates, errors)
+            touched = event._apply_messages([], parsed.template_updates, errors)
             outcomes[event.id] = event._outcome(errors, messages, statuses)
             if statuses or messages:
                 _merge_notices(notices, {event.config_id: touched})

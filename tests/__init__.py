@@ -10,6 +10,7 @@ from . import (
     test_dashboard_tour,
     test_failure_report,
     test_health_tour,
+    test_inbound_batch,
     test_insight,
     test_menus,
     test_outbound_queue,

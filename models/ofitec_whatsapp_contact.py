@@ -110,23 +110,27 @@ class OfitecWhatsappContact(models.Model):
                 vals["wa_id"] = inbound.new_wa_id
             if inbound.new_user_id:
                 vals["bsuid"] = inbound.new_user_id
-        created = not contact
-        if created:
+        if not contact:
             vals.setdefault("wa_id", wa_id or False)
             vals["config_id"] = config.id
             # Given at once: the stored related field would cost an UPDATE after the INSERT.
             vals["company_id"] = config.company_id.id
+            # The number and the partner too, as below for a known contact.
+            number = phone.normalize_phone("+" + vals["wa_id"]) if vals["wa_id"] else None
+            if number:
+                vals["phone"] = number
+                vals["partner_id"] = self._match_partner(config, number).id or False
             contact = self.create(vals)
             if pool is not None:
                 pool.contacts |= contact
-        elif vals:
+            contact._created_from_inbound(inbound)
+            return contact
+        if vals:
             contact.write(vals)
         if not contact.phone and contact.wa_id:
             contact.phone = phone.normalize_phone("+" + contact.wa_id)
         if not contact.partner_id and contact.phone and not conversing:
             contact.partner_id = self._match_partner(config, contact.phone)
-        if created:
-            contact._created_from_inbound(inbound)
         return contact
 
     @api.model

@@ -122,14 +122,11 @@ class TestInboundBatch(ReplyCase):
             return touched
 
         with patch.object(Message, "_ingest_inbound", spy):
-            try:
-                with self.env.cr.savepoint():
-                    events = self._deliver_all()
-                    self.assertEqual(self._process_webhooks(), 7)
-                    together = self._effects(events)
-                    raise _Undo
-            except _Undo:
-                pass
+            with self.assertRaises(_Undo), self.env.cr.savepoint():
+                events = self._deliver_all()
+                self.assertEqual(self._process_webhooks(), 7)
+                together = self._effects(events)
+                raise _Undo  # back to before the batch
             self.assertEqual(one_by_one, [], "the batch path applied them")
             self.env.invalidate_all()
             self.assertEqual((self.first.status, self.second.status), ("pending", "pending"))

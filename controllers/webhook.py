@@ -6,7 +6,8 @@ body, maps the outcome to HTTP and stores the event.
 
 ``type='http'`` (never ``'json'``: Odoo answers 200 on errors there, so Meta would not
 redeliver and bad signatures would look accepted). The signature is checked on the
-raw bytes before anything parses the body; processing runs later in a cron.
+raw bytes before anything parses the body. Processing comes after the answer: inbound
+texts in this worker once the 200 is sent (``_after_answer``), everything else in a cron.
 
 Per request, the database sees only what must be durable before the 200: the event's
 INSERT and its cron wake-up (the number is looked up in a per-process cache, see
@@ -93,4 +94,8 @@ class WhatsappWebhookController(http.Controller):
                 text = f"{text}. Expected: {expected}"
             return _text(text, 400)
         Event._store(config, raw, company_id, parsed)
-        return _answer(handler.acknowledge())
+        response = _answer(handler.acknowledge())
+        job = Event._after_answer(parsed)
+        if job:
+            response.call_on_close(job)  # run by werkzeug once the answer is sent
+        return response

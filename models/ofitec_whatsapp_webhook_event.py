@@ -298,8 +298,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
         return handled
 
     @api.model
-    def _claim(self, size):
-        """Lock up to ``size`` received events for this transaction, in id order.
+    def _claim(self, size, with_messages=False):
+        """Lock up to ``size`` received events for this transaction, in id order
+        (``with_messages``: only events with inbound messages).
 
         Several workers may process at once (``SKIP LOCKED``: never the same event
         twice), but one sender's events only one at a time and in order: an event is
@@ -311,7 +312,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
         self.env.cr.execute(
             """
             SELECT e.id FROM ofitec_whatsapp_webhook_event AS e
-             WHERE e.state = 'received'
+             WHERE e.state = 'received' AND (%s OR e.sender_key IS NOT NULL)
                AND (e.sender_key IS NULL OR NOT EXISTS (
                        SELECT 1 FROM ofitec_whatsapp_webhook_event AS o
                         WHERE o.state = 'received' AND o.sender_key IS NOT NULL
@@ -322,7 +323,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
              LIMIT %s
                FOR UPDATE OF e SKIP LOCKED
             """,
-            (size,),
+            (not with_messages, size),
         )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 

@@ -33,6 +33,7 @@ from . import (
     test_twilio_approval,
     test_twilio_http,
     test_twilio_submit,
+    test_webhook_after_answer,
     test_webhook_batch,
     test_webhook_http,
     test_webhook_ingest,

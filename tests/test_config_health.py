@@ -2,7 +2,7 @@
 
 from odoo.tests import tagged
 
-from .common import WhatsAppHttpCase, meta_error, meta_payload, meta_status
+from .common import WhatsAppHttpCase, meta_error, meta_payload, meta_text
 
 SENDER = "56955550001"
 
@@ -48,8 +48,7 @@ class TestConfigHealth(WhatsAppHttpCase):
         config.invalidate_recordset()
         self.assertTrue(config.last_signature_failure)
         self.assertFalse(config.check_first_webhook)
-        # (A status: a text would be answered, and that answer sent below.)
-        body = meta_payload(statuses=[meta_status("wamid.HEALTH1", "sent")])
+        body = meta_payload(messages=[meta_text("wamid.HEALTH1", SENDER, "hola")])
         self.assertEqual(self._post_webhook(body).status_code, 200)
         config.invalidate_recordset()
         self.assertTrue(config.last_webhook_at)

@@ -1,7 +1,6 @@
 """The webhook route: handshake, signature over raw bytes, limits, store-then-process."""
 
 import json
-from unittest.mock import patch
 from urllib.parse import urlencode
 
 from odoo.tests import tagged
@@ -86,74 +85,30 @@ class TestWebhookPost(WhatsAppHttpCase):
         return meta_payload(messages=[meta_text("wamid.IN.HTTP1", "56933333333", text)])
 
     # Signature --------------------------------------------------------------
-    def test_text_is_stored_answered_then_applied_by_the_worker(self):
+    def test_valid_body_is_stored_and_processed_only_by_the_cron(self):
         triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)])
         payload = self._payload()  # once: its timestamp is "now", in seconds
         response = self._post_webhook(payload)
         self.assertEqual(response.status_code, 200)
         event = self._events()
         self.assertEqual(len(event), 1)
+        self.assertEqual(event.state, "received")
         self.assertEqual(event.config_id, self.config)
         self.assertEqual(json.loads(event.payload), payload)
         # Its sender, from the body the route parsed: one sender's events in order.
         self.assertEqual(event.sender_key, "56933333333")
-        # Applied by the worker once its answer was sent ...
-        self.assertEqual(event.state, "processed")
-        inbound = self.env["ofitec.whatsapp.message"].search(
-            [("whatsapp_message_id", "=", "wamid.IN.HTTP1")]
+        # The cron was woken up, but nothing was processed inside the request.
+        self.assertEqual(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)]),
+            triggers + 1,
         )
+        Message = self.env["ofitec.whatsapp.message"]
+        self.assertFalse(Message.search([("whatsapp_message_id", "=", "wamid.IN.HTTP1")]))
+        self.assertEqual(self._process_webhooks(), 1)
+        self.assertEqual(event.state, "processed")
+        inbound = Message.search([("whatsapp_message_id", "=", "wamid.IN.HTTP1")])
         self.assertEqual(inbound.direction, "inbound")
         self.assertEqual(inbound.body, "Hola")
-        # ... and the cron was woken all the same: it applies what the worker could not.
-        self.assertEqual(
-            self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)]),
-            triggers + 1,
-        )
-        self.assertEqual(self._process_webhooks(), 0)
-
-    def test_statuses_are_left_to_the_cron(self):
-        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)])
-        response = self._post_webhook(meta_payload(statuses=[meta_status("wamid.X", "sent")]))
-        self.assertEqual(response.status_code, 200)
-        event = self._events()
-        self.assertEqual(event.state, "received")
-        self.assertFalse(event.sender_key)
-        self.assertEqual(
-            self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)]),
-            triggers + 1,
-        )
-        self.assertEqual(self._process_webhooks(), 1)
-        self.assertEqual(event.state, "processed")
-
-    def test_text_the_worker_fails_to_apply_is_answered_and_left_to_the_cron(self):
-        Event = type(self.env["ofitec.whatsapp.webhook.event"])
-        with patch.object(Event, "_process_batch", side_effect=RuntimeError("boom")):
-            with self.assertLogs("odoo.addons.ofitec_whatsapp", "ERROR") as logs:
-                response = self._post_webhook(self._payload())
-        self.assertEqual(response.status_code, 200)
-        self.assertIn("left to the cron", logs.output[0])
-        event = self._events()
-        self.assertEqual(event.state, "received")
-        self.assertEqual(self._process_webhooks(), 1)
-        self.assertEqual(event.state, "processed")
-
-    def test_a_sender_waiting_behind_its_older_text_is_left_to_the_cron(self):
-        older = self._payload("primero")
-        older["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.IN.OLDER"
-        older_event = self._deliver_webhook(older)  # stored, not applied yet
-        self._post_webhook(self._payload("segundo"))
-        # The worker applied the older text (in order), not its own: it was behind it.
-        self.env.invalidate_all()
-        self.assertEqual(older_event.state, "processed")
-        newer = self._events(state="received")
-        self.assertEqual(len(newer), 1)
-        self.assertEqual(self._process_webhooks(), 1)
-        bodies = (
-            self.env["ofitec.whatsapp.message"]
-            .search([("direction", "=", "inbound")], order="id")
-            .mapped("body")
-        )
-        self.assertEqual(bodies, ["primero", "segundo"])
 
     def test_non_ascii_body_is_checked_on_the_exact_bytes(self):
         text = "Olá, ¿acción lista? ✅ ñandú"
@@ -166,7 +121,8 @@ class TestWebhookPost(WhatsAppHttpCase):
                 self.assertEqual(b"\\u" in body, ensure_ascii)
                 response = self._post_webhook(body)
                 self.assertEqual(response.status_code, 200)
-        self.assertEqual(len(self._events(state="processed")), 2)
+        self.assertEqual(len(self._events(state="received")), 2)
+        self._process_webhooks()
         inbound = self.env["ofitec.whatsapp.message"].search(
             [("whatsapp_message_id", "like", "wamid.IN.UTF%")]
         )
@@ -191,7 +147,7 @@ class TestWebhookPost(WhatsAppHttpCase):
         self.assertFalse(self._events())
         response = self._post_webhook(escaped, signature=signed_escaped)
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(len(self._events(state="processed")), 1)
+        self.assertEqual(len(self._events(state="received")), 1)
 
     def test_spec_test_vector_is_accepted(self):
         response = self._post_webhook(SPEC_VECTOR_BODY, signature=SPEC_VECTOR_SIGNATURE)

@@ -113,6 +113,12 @@ def parse_args(argv=None):
         help="(inbound) texts processed in odoo shell after the server stops (0: none)",
     )
     parser.add_argument(
+        "--inbound-kinds-senders",
+        type=int,
+        default=20,
+        help="(inbound) senders per kind of text, two rounds, processed alone (0: none)",
+    )
+    parser.add_argument(
         "--inbound-drain-limit",
         type=float,
         default=120,

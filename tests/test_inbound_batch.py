@@ -33,6 +33,7 @@ class TestInboundBatch(ReplyCase):
         self.second = self._notify(project_id=project.id, user_id=contractor.id)
         self.env.flush_all()
         self.env.cr.flush()
+        self.at = meta_timestamp(minutes=-1)  # the same in both runs
         Message = self.env["ofitec.whatsapp.message"]
         self.last_message = Message.search([], order="id desc", limit=1).id
         self.last_note = self.env["mail.message"].search([], order="id desc", limit=1).id
@@ -40,7 +41,6 @@ class TestInboundBatch(ReplyCase):
     def _texts(self):
         """Several senders, in order: two texts of the manager (OK, then COMPLETADO),
         the assignee's OK, a stranger, a plain text, a redelivery of the first text."""
-        at = meta_timestamp(minutes=-1)
         texts = [
             ("wamid.IN.B1", MANAGER_WA, "OK"),
             ("wamid.IN.B2", CONTRACTOR_WA, "OK"),
@@ -51,7 +51,7 @@ class TestInboundBatch(ReplyCase):
             ("wamid.IN.B1", MANAGER_WA, "OK"),
         ]
         return [
-            meta_payload(messages=[meta_text(wamid, sender, text, timestamp=at)])
+            meta_payload(messages=[meta_text(wamid, sender, text, timestamp=self.at)])
             for wamid, sender, text in texts
         ]
 

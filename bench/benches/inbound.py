@@ -17,6 +17,7 @@ PHONE_BASE = 56978000000
 # thread, one after the other, so they arrive in this order).
 TEXTS = ("OK", "COMPLETADO", "Gracias, quedo atento")
 WAMID_PREFIX = "wamid.bench.in."
+KINDS_PHONE_BASE = 56979000000
 SAMPLE_SECONDS = 0.25
 
 
@@ -215,6 +216,11 @@ def _report_backlog(ctx, srv, start, samples, load_end, after_5s, drained_at, st
 def after_stop(ctx, srv):
     """With the server stopped, the same kind of texts processed alone in `odoo shell`:
     events/s, SQL queries per event, and a profile (where processing spends its time)."""
+    _profile(ctx, srv)
+    _report_kinds(ctx, srv)
+
+
+def _profile(ctx, srv):
     count = ctx.options.inbound_profile_events
     if not count:
         return
@@ -240,4 +246,31 @@ def after_stop(ctx, srv):
         f"in {result['elapsed']:.2f} s = {rate:.1f} events/s, "
         f"{result['queries'] / max(result['handled'], 1):.0f} SQL queries per event "
         f"(profile: {path})"
+    )
+
+
+def _report_kinds(ctx, srv):
+    """The cost of one text by kind (``shell/inbound_kinds.py``): SQL queries and CPU
+    milliseconds (the odoo shell process; PostgreSQL's not included) per event."""
+    senders = ctx.options.inbound_kinds_senders
+    if not senders:
+        return
+    result = ctx.runner.shell(
+        srv.db,
+        "inbound_kinds",
+        {
+            "config_id": srv.config_id,
+            "phone_base": KINDS_PHONE_BASE,
+            "senders": senders,
+            "rounds": 2,
+        },
+        "inbound_kinds",
+    )
+    ctx.figures["inbound"]["kinds"] = result["kinds"]
+    ctx.note(
+        f"    by kind ({senders} senders x 2, processed alone): "
+        + "; ".join(
+            f"{kind} {v['queries_per_event']:.1f} q {v['cpu_ms_per_event']:.1f} ms CPU"
+            for kind, v in result["kinds"].items()
+        )
     )

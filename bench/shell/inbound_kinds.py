@@ -2,12 +2,15 @@
 then processed by the cron's method in this process (batches as the cron takes them),
 SQL queries and time per event.
 
-Each round uses fresh senders, each sent a notification about its own pending action:
-their OK moves it (a new contact), a second OK finds it in progress, COMPLETADO
-completes it, a plain text gets the help, the first OK again is a redelivery, and an OK
-from a number nobody wrote to changes nothing. ``args``: ``config_id``, ``project_id``,
-``phone_base`` (a round adds ``round * senders``), ``senders``, ``rounds``, ``sql_log``
-(keep the statements of the first round's first event of each kind).
+Each round uses fresh senders, each sent a notification about its own pending action
+(their contact made when the send was recorded, as the send loop does): their OK moves
+it, a second OK finds it in progress, COMPLETADO completes it, a plain text gets the
+help, the first OK again is a redelivery, and an OK from a number nobody wrote to
+changes nothing (a new contact, welcomed).
+
+``args``: ``config_id``, ``phone_base`` (a round adds ``2 * senders``), ``senders``,
+``rounds``, ``sql_log`` (keep the statements of the first round's first event of each
+kind), ``project_id`` (optional: a project of its own otherwise).
 """
 
 import json
@@ -20,11 +23,11 @@ from odoo import fields
 from .common import make_actions
 
 KINDS = (
-    ("ok_new", "OK"),
+    ("ok_moves", "OK"),
     ("ok_again", "OK"),
     ("completed", "COMPLETADO"),
     ("text", "Gracias, quedo atento"),
-    ("redelivered", None),  # the wamids of ok_new again
+    ("redelivered", None),  # the wamids of ok_moves again
     ("stranger", "OK"),
 )
 
@@ -53,6 +56,9 @@ def _senders(env, config, project, base, count, label):
             }
             for i, (number, action) in enumerate(zip(numbers, actions, strict=True))
         ]
+    )
+    env["ofitec.whatsapp.contact"].create(
+        [{"config_id": config.id, "wa_id": number, "phone": f"+{number}"} for number in numbers]
     )
     env.cr.commit()
     return numbers
@@ -105,7 +111,11 @@ def _process(env, config, payloads, sql_log):
 
 def run(env, args):
     config = env["ofitec.whatsapp.config"].browse(args["config_id"])
-    project = env["project.project"].browse(args["project_id"])
+    Project = env["project.project"]
+    if args.get("project_id"):
+        project = Project.browse(args["project_id"])
+    else:
+        project = Project.create({"name": "Obra por tipo de texto (bench)"})
     count = args["senders"]
     env["ofitec.whatsapp.webhook.event"].search([("state", "=", "received")]).write(
         {"state": "processed"}
@@ -122,7 +132,7 @@ def run(env, args):
         for kind, text in KINDS:
             if kind == "redelivered":
                 payloads = [
-                    _payload(f"wamid.kinds.{label}.ok_new.{i}", n, "OK")
+                    _payload(f"wamid.kinds.{label}.ok_moves.{i}", n, "OK")
                     for i, n in enumerate(numbers)
                 ]
             else:

@@ -33,9 +33,10 @@ class SendStep:
 
     ``call`` sends the message through ``client`` (a tools.provider.Provider) when
     invoked; it touches no ORM record. ``start_at`` is its slot in the number's pace
-    (``_monotonic()`` time); no call starts after ``cutoff``, nor sooner than
-    ``spacing`` after the previous send of the same number (``pace_key``) here, nor
-    while its run's ``gate`` is full (sends not committed yet).
+    (``_monotonic()`` time); no call starts after ``cutoff``, nor while its run's
+    ``gate`` is full (sends not committed yet); in this process, sends of the same
+    number (``pace_key``) start at least ``min_gap`` apart and at most
+    ``window_count`` in any PACE_WINDOW (``tools.ratelimit.earliest_start``).
     """
 
     client: object
@@ -45,7 +46,8 @@ class SendStep:
     start_at: float = 0.0
     cutoff: float = None
     pace_key: tuple = None
-    spacing: float = 0.0
+    min_gap: float = 0.0
+    window_count: int = 0
     gate: object = None
 
 

@@ -12,8 +12,10 @@ import psycopg2
 
 from odoo import api, fields, models
 
+from ..tools import ratelimit
 from .ofitec_whatsapp_message_claim import SEND_CUTOFF, Claim, NotStarted
 from .ofitec_whatsapp_message_queue import _BROKEN
+from .ofitec_whatsapp_send_pace import PACE_WINDOW
 
 _logger = logging.getLogger(__name__)
 
@@ -44,16 +46,21 @@ _monotonic = time.monotonic
 
 
 class _Pacer:
-    """The start of this process's last send of one number (``_monotonic()`` time)."""
+    """The starts of this process's last sends of one number (``_monotonic()`` time)."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.last = float("-inf")
+        self.starts = collections.deque()
+
+    def started(self, at, keep):
+        self.starts.append(at)
+        while len(self.starts) > max(keep, 1):
+            self.starts.popleft()
 
 
-# Per (database, number): sends of one number start in order and at least its slot
-# interval apart in this process, even when a thread wakes late (a busy machine) and
-# would otherwise send a late slot together with the next, on-time one.
+# Per (database, number): sends of one number start in order in this process, and a
+# thread that wakes late (a busy machine) neither sends its late slot in one burst with
+# the next ones beyond the rate nor delays them (tools.ratelimit.earliest_start).
 _PACERS = {}
 _PACERS_LOCK = threading.Lock()
 
@@ -101,7 +108,10 @@ def _call(step):
     """
     pacer = _pacer(step.pace_key)
     with pacer.lock:
-        wait = max(step.start_at, pacer.last + step.spacing) - _monotonic()
+        start_at = ratelimit.earliest_start(
+            step.start_at, pacer.starts, step.window_count, PACE_WINDOW, step.min_gap
+        )
+        wait = start_at - _monotonic()
         if wait > 0:
             _sleep(wait)
         if step.gate is not None and not step.gate.enter(step.cutoff):
@@ -111,7 +121,7 @@ def _call(step):
             if step.gate is not None:
                 step.gate.leave(1)
             return None, NotStarted()
-        pacer.last = started
+        pacer.started(started, step.window_count)
     try:
         return step.call(), None
     except Exception as error:  # recorded by _finish_send in the cron's thread
@@ -251,14 +261,16 @@ class OfitecWhatsappMessageSend(models.Model):
             return [(m, m._guarded(m._prepare_send, clients, contacts[m.id])) for m in messages]
 
     def _schedule_step(self, message, step, start_at, claim):
-        """``step`` with its start time and its number's spacing in this process."""
+        """``step`` with its start time and its number's pacing in this process."""
         config_id = message.config_id.id
         _tat, rate = claim.paces.get(config_id, (0.0, 0))
+        count, min_gap = message.env["ofitec.whatsapp.send.pace"]._pacing(rate)
         return dataclasses.replace(
             step,
             start_at=start_at,
             pace_key=(self.env.cr.dbname, config_id),
-            spacing=message.env["ofitec.whatsapp.send.pace"]._spacing(rate),
+            min_gap=min_gap,
+            window_count=count,
         )
 
     def _record_flights(self, flights, run, until=None):

@@ -14,6 +14,7 @@ from odoo.tools import mute_logger
 
 from ..models import ofitec_whatsapp_message_retry as retry_module
 from ..models import ofitec_whatsapp_message_send as send_module
+from ..models.ofitec_whatsapp_send_pace import PACE_MARGIN
 from ..tools import commands
 from ..tools.errors import RateLimitedError, RetryableError, UncertainDeliveryError
 from .common import RealNetworkCall, WhatsAppCase, meta_error
@@ -680,13 +681,14 @@ class TestRateLimit(QueueCase):
         super().setUp()
         self.clock = [1000.0]
         self.sleeps = []
+        self.late = []  # how late each sleep wakes up (a busy machine), in order
         self.sends = []  # (clock, recipient) when each HTTP call starts
         test = self
         real_call = send_module._call
 
         def sleep(seconds):
             test.sleeps.append(seconds)
-            test.clock[0] += seconds
+            test.clock[0] += seconds + (test.late.pop(0) if test.late else 0.0)
 
         def call(step):
             outcome = real_call(step)
@@ -764,6 +766,31 @@ class TestRateLimit(QueueCase):
         self.assertEqual(recipients[:2], ["+56990000000", "+56980000000"])
         self.assertEqual(self.sends[1][0], 1000.0)
         self.assertLessEqual(self._peak([c for c, r in self.sends if r.startswith("+56990")]), 1)
+
+    def test_a_late_wake_up_is_not_carried_over(self):
+        """A send whose thread woke late (a busy machine) does not push the next ones
+        back: the one after it still starts at its own slot."""
+        self.config.rate_limit = 5
+        interval = 1.0 / (5 * PACE_MARGIN)
+        self._queue_many(3)
+        self.late = [0.1]  # the second send's wake-up is 100 ms late
+        with self.mock_whatsapp_gateway() as gateway:
+            self.assertEqual(self._run_queue(batch_size=3), 3)
+        self.assertEqual(len(gateway.sent), 3)
+        times = [clock for clock, _recipient in self.sends]
+        self.assertAlmostEqual(times[1], 1000.0 + interval + 0.1)
+        self.assertAlmostEqual(times[2], 1000.0 + 2 * interval)
+
+    def test_late_wake_ups_never_burst_beyond_the_rate(self):
+        """Catching up after late wake-ups and stalls never puts more than the rate
+        in any second, and every message goes once."""
+        self.config.rate_limit = 5
+        numbers = self._queue_many(24)
+        self.late = [0.3, 0.0, 0.05, 0.6, 0.0, 0.0, 0.2, 0.01, 0.9, 0.0] * 5
+        with self.mock_whatsapp_gateway() as gateway:
+            self.assertEqual(self._run_queue(batch_size=24), 24)
+        self.assertEqual(sorted(sent["to"] for sent in gateway.sent), sorted(numbers))
+        self.assertLessEqual(self._peak([clock for clock, _r in self.sends]), 5)
 
     def test_rate_change_takes_effect(self):
         self.config.rate_limit = 1

@@ -3,6 +3,9 @@
 * :func:`grant_slots`: per business number send rate (Meta's default is
   80 messages/s per number; error 130429 beyond it), shared by every worker through
   one stored "theoretical arrival time" per number.
+* :func:`earliest_start`: when one process may start a send at or after its slot, so
+  that a late start is not made up by a burst (at most ``count`` starts in any window)
+  and does not push the later slots back either.
 * :func:`backoff_delay`: how long to wait before retry number ``attempt``
   (exponential with jitter; ``4**n`` seconds for the 131056 pair limit).
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 
-__all__ = ["PAIR_BACKOFF_BASE", "backoff_delay", "grant_slots"]
+__all__ = ["PAIR_BACKOFF_BASE", "backoff_delay", "earliest_start", "grant_slots"]
 
 PAIR_BACKOFF_BASE = 4.0
 
@@ -44,6 +47,26 @@ def grant_slots(tat, now, rate, wanted, horizon=0.5):
         count = max(0, min(wanted, room))
     slots = [start + index * interval for index in range(count)]
     return slots, (start + count * interval if count else tat)
+
+
+def earliest_start(slot, starts, count, window=1.0, min_gap=0.0):
+    """The earliest moment a send booked at ``slot`` may start in one process.
+
+    ``starts`` are the start times of this process's previous sends of the number,
+    oldest first (the last ``count`` are enough). The send starts no sooner than its
+    slot, than ``window`` after the start ``count`` sends back (so no ``window`` holds
+    more than ``count`` starts, however late some of them were), nor than ``min_gap``
+    after the previous start (a late number catches up gradually, not in one burst).
+
+    Unlike spacing each start from the previous one, a start that woke late does not
+    push every later send back: the delays of many sends do not add up.
+    """
+    earliest = slot
+    if starts:
+        earliest = max(earliest, starts[-1] + min_gap)
+    if count >= 1 and len(starts) >= count:
+        earliest = max(earliest, starts[-int(count)] + window)
+    return earliest
 
 
 def backoff_delay(

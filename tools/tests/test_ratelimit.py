@@ -1,6 +1,7 @@
+import random
 import unittest
 
-from ofitec_whatsapp.tools.ratelimit import backoff_delay, grant_slots
+from ofitec_whatsapp.tools.ratelimit import backoff_delay, earliest_start, grant_slots
 
 
 def peak(times, window=1.0):
@@ -12,6 +13,71 @@ def peak(times, window=1.0):
             first += 1
         best = max(best, last - first + 1)
     return best
+
+
+def run_sends(slots, lateness, count, window, min_gap):
+    """Start each slot at ``earliest_start`` plus its ``lateness`` (a thread waking
+    late); the actual start times."""
+    starts = []
+    for slot, late in zip(slots, lateness, strict=True):
+        starts.append(earliest_start(slot, starts, count, window, min_gap) + late)
+    return starts
+
+
+class TestEarliestStart(unittest.TestCase):
+    RATE, MARGIN, WINDOW = 80, 0.97, 1.02
+
+    def slots(self, number):
+        return [100.0 + i / (self.RATE * self.MARGIN) for i in range(number)]
+
+    def min_gap(self):
+        return 1.0 / (self.RATE * self.MARGIN * 2)
+
+    def test_unlimited_starts_at_the_slot(self):
+        self.assertEqual(earliest_start(5.0, [4.9, 4.99, 5.0], 0), 5.0)
+
+    def test_on_time_sends_keep_their_slots(self):
+        slots = self.slots(400)
+        starts = run_sends(slots, [0.0] * 400, self.RATE, self.WINDOW, self.min_gap())
+        self.assertEqual(starts, slots)
+
+    def test_a_late_start_does_not_push_the_later_slots_back(self):
+        """Spacing each start from the previous one carried every late wake-up over to
+        all later sends (about 1 ms per send at 80/s): here the send after a late one
+        goes at its own slot."""
+        slots = self.slots(300)
+        lateness = [0.004 if i % 3 == 0 else 0.0 for i in range(300)]
+        starts = run_sends(slots, lateness, self.RATE, self.WINDOW, self.min_gap())
+        for slot, start, late in zip(slots, starts, lateness, strict=True):
+            self.assertAlmostEqual(start, slot + late)
+
+    def test_late_starts_never_put_more_than_count_in_a_window(self):
+        """Random lateness with stalls: catching up never exceeds the rate in any
+        window, and consecutive starts keep the minimum gap (no burst)."""
+        rand = random.Random(7)
+        slots = self.slots(2000)
+        lateness = [
+            rand.choice((0.0, 0.0, 0.001, 0.003, 0.02, 0.3 if rand.random() < 0.01 else 0.05))
+            for _ in slots
+        ]
+        starts = run_sends(slots, lateness, self.RATE, self.WINDOW, self.min_gap())
+        self.assertLessEqual(peak(starts, window=self.WINDOW), self.RATE)
+        self.assertLessEqual(peak(starts), self.RATE)
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        self.assertGreaterEqual(min(gaps), self.min_gap() - 1e-9)
+        self.assertTrue(all(start >= slot for start, slot in zip(starts, slots, strict=True)))
+
+    def test_a_stall_is_caught_up_gradually_then_the_slots_resume(self):
+        slots = self.slots(200)
+        lateness = [0.0] * 200
+        lateness[10] = 0.2  # the worker did not run for 200 ms
+        starts = run_sends(slots, lateness, self.RATE, self.WINDOW, self.min_gap())
+        self.assertAlmostEqual(starts[10], slots[10] + 0.2)
+        self.assertAlmostEqual(starts[11], starts[10] + self.min_gap())
+        # Back on its slots well within the second after the stall...
+        self.assertAlmostEqual(starts[60], slots[60])
+        # ...and the window, shorter than 80 slots, lets the delay fade a second later.
+        self.assertAlmostEqual(starts[-1], slots[-1])
 
 
 class TestGrantSlots(unittest.TestCase):

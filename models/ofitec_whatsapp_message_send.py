@@ -300,7 +300,11 @@ class OfitecWhatsappMessageSend(models.Model):
                 recorded = {id(call) for call in done}
                 for flight in flights:
                     flight.calls = [call for call in flight.calls if id(call) not in recorded]
-                continue
+                if until is None or _monotonic() < until:
+                    continue
+                # Past the tick: claim first (the slots are booked PACE_HORIZON ahead;
+                # recording answers as fast as they come used to starve the claims).
+                return
             if until is not None and now >= until:
                 return
             timeout = None if until is None else until - now

@@ -19,6 +19,7 @@ _DUE = """
     AND (m.next_attempt IS NULL OR m.next_attempt <= (now() at time zone 'UTC'))
     AND NOT (m.id = ANY(%(exclude)s))
     AND NOT (COALESCE(m.phone, m.bsuid, '') = ANY(%(busy)s))
+    AND NOT (COALESCE(m.config_id, 0) = ANY(%(full)s))
     AND NOT COALESCE(c.sending_paused, false)
 """
 
@@ -73,17 +74,19 @@ class OfitecWhatsappMessageClaim(models.Model):
     _inherit = "ofitec.whatsapp.message"
 
     @api.model
-    def _claim_due(self, size, exclude=(), cap=None, busy=()):
+    def _claim_due(self, size, exclude=(), cap=None, busy=(), full=()):
         """Lock and lease due queued messages: up to ``size`` per number and only as many
         as the number's pace allows now (a number another worker is booking, or at its
         rate, is skipped: its neighbours go instead), urgent actions first within a
         number; ``cap`` bounds the whole claim. Messages to the recipients in ``busy``
         (numbers or BSUIDs this worker is sending to) wait for the next claim: a pair
-        limit answer (131056) to those sends must hold them first. Returns a ``Claim``."""
+        limit answer (131056) to those sends must hold them first; the numbers in
+        ``full`` (config ids: this worker has enough of their sends in the air) are not
+        claimed. Returns a ``Claim``."""
         # The queries read the table itself: write pending ORM changes first (a run that
         # does not commit, like a test, would otherwise get the same row again).
         self.env.flush_all()
-        params = {"exclude": list(exclude), "busy": list(busy)}
+        params = {"exclude": list(exclude), "busy": list(busy), "full": list(full)}
         self.env.cr.execute(
             f"""
             SELECT m.config_id, COALESCE(c.rate_limit, 0), COALESCE(c.active, false)

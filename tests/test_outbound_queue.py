@@ -2,6 +2,7 @@
 
 import json
 import threading
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import date, timedelta
 from unittest.mock import patch
@@ -14,6 +15,7 @@ from odoo.tools import mute_logger
 
 from ..models import ofitec_whatsapp_message_retry as retry_module
 from ..models import ofitec_whatsapp_message_send as send_module
+from ..models.ofitec_whatsapp_message_claim import Claim
 from ..models.ofitec_whatsapp_send_pace import PACE_MARGIN
 from ..tools import commands
 from ..tools.errors import RateLimitedError, RetryableError, UncertainDeliveryError
@@ -791,6 +793,21 @@ class TestRateLimit(QueueCase):
             self.assertEqual(self._run_queue(batch_size=24), 24)
         self.assertEqual(sorted(sent["to"] for sent in gateway.sent), sorted(numbers))
         self.assertLessEqual(self._peak([clock for clock, _r in self.sends]), 5)
+
+    def test_a_number_with_enough_sends_in_the_air_is_not_claimed(self):
+        """When the machine cannot keep a number's rate, its backlog stays in the
+        database: the loop stops claiming it while SEND_AHEAD of its calls are not
+        answered, and another number's message is claimed at once."""
+        other = self._second_number(5)
+        self._queue_many(3)
+        (b_number,) = self._queue_many(1, config=other, prefix="+5698000")
+        claim = self.Message._claim_due(10, full=[self.config.id])
+        self.assertEqual(claim.messages.mapped("phone"), [b_number])
+        calls = [(claim.messages, None, Future()) for _ in range(send_module.SEND_AHEAD)]
+        flights = [Claim(messages=None, calls=calls)]
+        self.assertEqual(send_module._full(flights), [other.id])
+        flights[0].calls[0][2].set_result(None)
+        self.assertEqual(send_module._full(flights), [])
 
     def test_rate_change_takes_effect(self):
         self.config.rate_limit = 1

@@ -25,10 +25,9 @@ _logger = logging.getLogger(__name__)
 QUEUE_TIME_BUDGET = 50.0
 SEND_BATCH = 40  # messages claimed per number and cycle (a claim is one transaction)
 SEND_TICK = 0.1  # seconds between two claims while sends are in flight
-# A number with this many of the run's calls not answered yet is not claimed again
-# until some are: when the machine cannot keep its rate, its backlog waits in the
-# database, not in the thread pool where another number's urgent message would queue
-# behind it (about 40 are in the air at 80/s when the machine keeps up).
+# A number with this many of the run's calls not answered is not claimed again until
+# some are: a backlog the machine cannot send at the rate waits in the database, not in
+# the thread pool before another number's urgent message (about 40 in the air at 80/s).
 SEND_AHEAD = 2 * SEND_BATCH
 SEND_THREADS = 8  # concurrent HTTP calls
 # Outcomes are recorded and committed once this many are done, or once the oldest has
@@ -50,29 +49,17 @@ _sleep = time.sleep
 _monotonic = time.monotonic
 
 
-class _Pacer:
-    """The starts of this process's last sends of one number (``_monotonic()`` time)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.starts = collections.deque()
-
-    def started(self, at, keep):
-        self.starts.append(at)
-        while len(self.starts) > max(keep, 1):
-            self.starts.popleft()
-
-
 # Per (database, number): sends of one number start in order in this process, and a
 # thread that wakes late (a busy machine) neither sends its late slot in one burst with
-# the next ones beyond the rate nor delays them (tools.ratelimit.earliest_start).
+# the next ones beyond the rate nor delays them (tools.ratelimit.earliest_start); a run
+# that ends hands this over to the next (maybe another process): ``_hand_over_paces``.
 _PACERS = {}
 _PACERS_LOCK = threading.Lock()
 
 
 def _pacer(key):
     with _PACERS_LOCK:
-        return _PACERS.setdefault(key, _Pacer())
+        return _PACERS.setdefault(key, ratelimit.Pacer())
 
 
 class _Gate:
@@ -126,7 +113,7 @@ def _call(step):
             if step.gate is not None:
                 step.gate.leave(1)
             return None, NotStarted()
-        pacer.started(started, step.window_count)
+        pacer.started(started, step.window_count, step.min_gap)
     try:
         return step.call(), None
     except Exception as error:  # recorded by _finish_send in the cron's thread
@@ -220,7 +207,22 @@ class OfitecWhatsappMessageSend(models.Model):
                     break
                 # Wait for the first free slot (a little past it: the room opens after).
                 _sleep(max(idle, 0.0) + IDLE_STEP)
+        if handled:
+            self._hand_over_paces(run)
         return handled
+
+    def _hand_over_paces(self, run):
+        """Move each number's shared pace up to where this process's window lets its
+        next send start, if later (a catching-up run ends with sends close together)."""
+        now = _monotonic()
+        with _PACERS_LOCK:
+            pacers = [(k[1], p) for k, p in _PACERS.items() if k[0] == self.env.cr.dbname]
+        ahead = {cid: pacer.next_start(PACE_WINDOW) - now for cid, pacer in pacers}
+        ahead = {cid: seconds for cid, seconds in ahead.items() if seconds > 0}
+        if ahead:
+            self.env["ofitec.whatsapp.send.pace"]._push(ahead)
+            if run["auto_commit"]:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
     def _start_cycle(self, size, cap, pool, run, busy=(), full=()):

@@ -107,3 +107,13 @@ class OfitecWhatsappSendPace(models.Model):
                 (new_tat, config_id),
             )
         return slots
+
+    @api.model
+    def _push(self, ahead):
+        """No slot of these numbers before ``ahead[config_id]`` seconds from now."""
+        now = self._now()
+        for config_id, seconds in ahead.items():
+            self.env.cr.execute(
+                "UPDATE ofitec_whatsapp_send_pace SET tat = GREATEST(tat, %s) WHERE config_id = %s",
+                (now + seconds, config_id),
+            )

@@ -783,6 +783,21 @@ class TestRateLimit(QueueCase):
         self.assertAlmostEqual(times[1], 1000.0 + interval + 0.1)
         self.assertAlmostEqual(times[2], 1000.0 + 2 * interval)
 
+    def test_a_run_hands_its_window_over_to_the_next(self):
+        """A run that ends with sends closer than the pace (catching up) moves the
+        shared pace to where its own window lets the next send start: the next run,
+        maybe in another process with no memory of these starts, starts no sooner."""
+        self.config.rate_limit = 4
+        self._queue_many(2)
+        self.late = [0.45]  # the second send wakes late
+        with self.mock_whatsapp_gateway():
+            self.assertEqual(self._run_queue(batch_size=2), 2)
+        last = self.sends[-1][0]
+        self.assertAlmostEqual(last, 1000.0 + 1.0 / (4 * PACE_MARGIN) + 0.45)
+        pace = self.env["ofitec.whatsapp.send.pace"].search([("config_id", "=", self.config.id)])
+        # The slots booked end earlier (1000.52): the next start is half a slot on.
+        self.assertAlmostEqual(pace.tat, last + 1.0 / (4 * PACE_MARGIN * 2))
+
     def test_late_wake_ups_never_burst_beyond_the_rate(self):
         """Catching up after late wake-ups and stalls never puts more than the rate
         in any second, and every message goes once."""

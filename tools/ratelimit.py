@@ -14,10 +14,12 @@ Pure functions: the caller supplies the clock, so tests never sleep.
 
 from __future__ import annotations
 
+import collections
 import math
 import random
+import threading
 
-__all__ = ["PAIR_BACKOFF_BASE", "backoff_delay", "earliest_start", "grant_slots"]
+__all__ = ["PAIR_BACKOFF_BASE", "Pacer", "backoff_delay", "earliest_start", "grant_slots"]
 
 PAIR_BACKOFF_BASE = 4.0
 
@@ -67,6 +69,26 @@ def earliest_start(slot, starts, count, window=1.0, min_gap=0.0):
     if count >= 1 and len(starts) >= count:
         earliest = max(earliest, starts[-int(count)] + window)
     return earliest
+
+
+class Pacer:
+    """The starts of one process's last sends of one number (``earliest_start``);
+    ``lock`` keeps them in order."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.starts = collections.deque()
+        self.count, self.min_gap = 0, 0.0
+
+    def started(self, at, count, min_gap):
+        self.count, self.min_gap = count, min_gap
+        self.starts.append(at)
+        while len(self.starts) > max(count, 1):
+            self.starts.popleft()
+
+    def next_start(self, window):
+        """The earliest start this process would give the number's next send."""
+        return earliest_start(float("-inf"), self.starts, self.count, window, self.min_gap)
 
 
 def backoff_delay(

@@ -1,7 +1,7 @@
 import random
 import unittest
 
-from ofitec_whatsapp.tools.ratelimit import backoff_delay, earliest_start, grant_slots
+from ofitec_whatsapp.tools.ratelimit import Pacer, backoff_delay, earliest_start, grant_slots
 
 
 def peak(times, window=1.0):
@@ -82,6 +82,19 @@ class TestEarliestStart(unittest.TestCase):
         late = {i for i in range(200) if starts[i] > slots[i] + 1e-9}
         caught_up = {i for i in range(10, 60) if i in late}
         self.assertTrue(all(i % self.RATE in caught_up for i in late))
+
+
+class TestPacer(unittest.TestCase):
+    def test_next_start_follows_the_window_and_the_gap(self):
+        pacer = Pacer()
+        self.assertEqual(pacer.next_start(1.0), float("-inf"))
+        for at in (10.0, 10.1, 10.2):
+            pacer.started(at, 3, 0.05)
+        self.assertAlmostEqual(pacer.next_start(1.0), 11.0)
+        pacer.started(11.0, 3, 0.05)
+        self.assertEqual(list(pacer.starts), [10.1, 10.2, 11.0])
+        self.assertAlmostEqual(pacer.next_start(1.0), 11.1)
+        self.assertAlmostEqual(pacer.next_start(0.5), 11.05)
 
 
 class TestGrantSlots(unittest.TestCase):

@@ -216,7 +216,7 @@ class OfitecWhatsappMessageSend(models.Model):
         next send start, if later (a catching-up run ends with sends close together)."""
         now = _monotonic()
         with _PACERS_LOCK:
-            pacers = [(k[1], p) for k, p in _PACERS.items() if k[0] == self.env.cr.dbname]
+            pacers = [(k[1], p) for k, p in _PACERS.items() if k and k[0] == self.env.cr.dbname]
         ahead = {cid: pacer.next_start(PACE_WINDOW) - now for cid, pacer in pacers}
         ahead = {cid: seconds for cid, seconds in ahead.items() if seconds > 0}
         if ahead:

@@ -69,6 +69,30 @@ class _Notices:
             self.sent_at = time.monotonic()
 
 
+class _Run:
+    """One run of ``_process_pending``: its limits, its idle time and its notices."""
+
+    def __init__(self, env, limit, helper):
+        # Tests run the job without commits (and without sleeping).
+        self.auto_commit = not getattr(threading.current_thread(), "testing", False)
+        self.limit = limit
+        self.helper = helper
+        self.handled = 0
+        self.deadline = time.monotonic() + RUN_TIME_BUDGET
+        self.idle_since = None
+        self.helper_woken = None
+        self.notices = _Notices(env, every=NOTICE_EVERY if self.auto_commit else 0)
+
+    def limit_reached(self):
+        return self.limit is not None and self.handled >= self.limit
+
+    def out_of_time(self):
+        return self.auto_commit and time.monotonic() > self.deadline
+
+    def batch_size(self):
+        return EVENT_BATCH if self.limit is None else min(EVENT_BATCH, self.limit - self.handled)
+
+
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
@@ -225,65 +249,29 @@ class OfitecWhatsappWebhookEvent(models.Model):
         than most events' work. Row locks (``SKIP LOCKED``) keep other workers off the
         batch's events.
         """
-        auto_commit = not getattr(threading.current_thread(), "testing", False)
-        handled = 0
-        deadline = time.monotonic() + RUN_TIME_BUDGET
-        idle_since = None
-        helper_woken = None
-        notices = _Notices(self.env, every=NOTICE_EVERY if auto_commit else 0)
-        while limit is None or handled < limit:
-            if auto_commit and time.monotonic() > deadline:
-                # Give the cron worker back to the other jobs; a trigger of its own
-                # (not one Odoo deletes at the end of this run) brings it back at once.
-                self._processing_cron(helper)._trigger_now()
-                notices.send()
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+        run = _Run(self.env, limit, helper)
+        while not run.limit_reached():
+            if run.out_of_time():
+                self._yield_run(run)
                 break
             # The query below reads the table itself: write what the last batch changed
             # first (without it, a test run, which does not commit, gets it again).
             self.env.flush_all()
             started = time.monotonic()
-            size = EVENT_BATCH if limit is None else min(EVENT_BATCH, limit - handled)
-            try:
-                events = self._claim(size)
-            except TransactionRollbackError:
-                if not auto_commit:
-                    raise
-                self.env.cr.rollback()  # an event changed since this snapshot: again
-                continue
+            size = run.batch_size()
+            events = self._claim_for(run, size)
+            if events is None:
+                continue  # an event changed since this snapshot: again
             if not events:
-                notices.send()  # the backlog is gone: refresh what it changed now
-                if not auto_commit or helper:
-                    break
-                # Look again a little before ending the run: a request that did not
-                # notify relies on it (see NOTIFY_EVERY). Commit: a fresh snapshot.
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-                now = time.monotonic()
-                idle_since = idle_since or now
-                if now - idle_since >= IDLE_LINGER:
-                    break
-                time.sleep(IDLE_POLL)
+                if self._linger(run):
+                    continue
+                break
+            run.idle_since = None
+            self._call_helper_if_behind(run, full=len(events) == size)
+            if not self._apply_claimed(run, events):
                 continue
-            idle_since = None
-            if auto_commit and not helper and len(events) == size and limit is None:
-                now = time.monotonic()
-                if helper_woken is None or now - helper_woken >= HELPER_EVERY:
-                    helper_woken = now
-                    self._processing_cron(helper=True)._trigger_now()  # a backlog: help
-            events.invalidate_recordset()
-            try:
-                handled += len(events._process_batch(notices.pending))
-            except TransactionRollbackError:
-                if not auto_commit:
-                    raise
-                # Another worker changed the same rows (a message's statuses, one
-                # action answered by two people): nothing is lost, the batch runs
-                # again in a new transaction.
-                _logger.info("WhatsApp webhooks %s: concurrent update, retried", events.ids)
-                self.env.cr.rollback()
-                continue
-            notices.send_when_due()
-            if auto_commit:
+            run.notices.send_when_due()
+            if run.auto_commit:
                 # A batch is a unit of work; committing releases its locks.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
                 if len(events) < size:  # no backlog
@@ -291,11 +279,75 @@ class OfitecWhatsappWebhookEvent(models.Model):
                         break
                     # Let the next events gather.
                     time.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
-        if notices.pending:  # the limit was reached
-            notices.send()
-            if auto_commit:
+        self._end_run(run)
+        return run.handled
+
+    @api.model
+    def _claim_for(self, run, size):
+        """``_claim``; None when a concurrent change made it fail (rolled back)."""
+        try:
+            return self._claim(size)
+        except TransactionRollbackError:
+            if not run.auto_commit:
+                raise
+            self.env.cr.rollback()
+            return None
+
+    @api.model
+    def _linger(self, run):
+        """Nothing to claim: refresh the dashboards now; True to look again a little
+        before ending the run (a request that did not notify relies on it, see
+        NOTIFY_EVERY), False to end it."""
+        run.notices.send()
+        if not run.auto_commit or run.helper:
+            return False
+        self.env.cr.commit()  # pylint: disable=invalid-commit  (a fresh snapshot)
+        now = time.monotonic()
+        run.idle_since = run.idle_since or now
+        if now - run.idle_since >= IDLE_LINGER:
+            return False
+        time.sleep(IDLE_POLL)
+        return True
+
+    @api.model
+    def _call_helper_if_behind(self, run, full):
+        """A full claim is a backlog: wake the helper worker, at most every HELPER_EVERY."""
+        if not (run.auto_commit and not run.helper and full and run.limit is None):
+            return
+        now = time.monotonic()
+        if run.helper_woken is None or now - run.helper_woken >= HELPER_EVERY:
+            run.helper_woken = now
+            self._processing_cron(helper=True)._trigger_now()
+
+    def _apply_claimed(self, run, events):
+        """Process these claimed events; False when another worker changed the same
+        rows (a message's statuses, one action answered by two people): nothing is lost,
+        the batch runs again in a new transaction."""
+        events.invalidate_recordset()
+        try:
+            run.handled += len(events._process_batch(run.notices.pending))
+        except TransactionRollbackError:
+            if not run.auto_commit:
+                raise
+            _logger.info("WhatsApp webhooks %s: concurrent update, retried", events.ids)
+            self.env.cr.rollback()
+            return False
+        return True
+
+    @api.model
+    def _yield_run(self, run):
+        """Give the cron worker back to the other jobs; a trigger of its own (not one
+        Odoo deletes at the end of this run) brings it back at once."""
+        self._processing_cron(run.helper)._trigger_now()
+        run.notices.send()
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _end_run(self, run):
+        if run.notices.pending:  # the limit was reached
+            run.notices.send()
+            if run.auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-        return handled
 
     @api.model
     def _claim(self, size, with_messages=False):

@@ -301,7 +301,8 @@ class OfitecWhatsappWebhookEvent(models.Model):
         run.notices.send()
         if not run.auto_commit or run.helper:
             return False
-        self.env.cr.commit()  # pylint: disable=invalid-commit  (a fresh snapshot)
+        # A fresh snapshot for the next look.
+        self.env.cr.commit()  # pylint: disable=invalid-commit
         now = time.monotonic()
         run.idle_since = run.idle_since or now
         if now - run.idle_since >= IDLE_LINGER:

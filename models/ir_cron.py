@@ -1,8 +1,96 @@
+import logging
+import os
+import threading
+
+import psycopg2
+from psycopg2 import sql
+
+import odoo
 from odoo import fields, models
+from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
+
+_logger = logging.getLogger(__name__)
+
+
+class _WakeUpChannel:
+    """This process's own connection to the ``postgres`` database, kept open to NOTIFY
+    the cron workers (they LISTEN there).
+
+    Odoo's ``_notifydb`` opens a new connection for each NOTIFY (its pool does not keep
+    connections to ``postgres``): a new PostgreSQL backend each time, which costs more
+    CPU than storing a webhook event. One connection per process (a forked process opens
+    its own: the parent's socket is never used nor closed there), one NOTIFY at a time
+    (threaded servers), opened again when it broke.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._conn = None
+        self._pid = None
+        self._inherited = []  # a parent's connection: kept, never closed here
+
+    def notify(self, dbname):
+        """NOTIFY the cron workers of ``dbname``; False when it could not be sent."""
+        with self._lock:
+            for _attempt in range(2):  # a connection that broke meanwhile: once more
+                try:
+                    with self._connection().cursor() as cr:
+                        cr.execute(_notify_query(), [dbname])
+                    return True
+                except psycopg2.Error as error:
+                    _logger.info("Cron wake-up connection lost (%s), opening another", error)
+                    self._drop()
+        return False
+
+    def _connection(self):
+        if self._pid != os.getpid():
+            if self._conn is not None:
+                self._inherited.append(self._conn)
+            self._conn = None
+        if self._conn is None or self._conn.closed:
+            _dbname, info = odoo.sql_db.connection_info_for("postgres")
+            self._conn = psycopg2.connect(**info)
+            self._conn.autocommit = True
+            self._pid = os.getpid()
+        return self._conn
+
+    def _drop(self):
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except psycopg2.Error as error:
+                _logger.debug("Closing the cron wake-up connection: %s", error)
+
+
+def _notify_query():
+    if ODOO_NOTIFY_FUNCTION:
+        return sql.SQL("SELECT {}('cron_trigger', %s)").format(sql.Identifier(ODOO_NOTIFY_FUNCTION))
+    return "NOTIFY cron_trigger, %s"
+
+
+_WAKE_UP = _WakeUpChannel()
+
+# The INSERT of ``_trigger_now`` (its parameters: ``_trigger_now_params``), which a
+# caller may also run inside a statement of its own (a CTE), saving a round trip.
+TRIGGER_NOW = """
+    INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
+                                 create_date, write_date)
+    SELECT id, clock_timestamp() AT TIME ZONE 'UTC', %(trigger_uid)s, %(trigger_uid)s,
+           now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+      FROM ir_cron WHERE id = ANY(%(trigger_cron_ids)s) AND active
+"""
 
 
 class IrCron(models.Model):
     _inherit = "ir.cron"
+
+    def _notifydb(self):
+        """Wake the cron workers up as Odoo does, on a connection this process keeps
+        (see :class:`_WakeUpChannel`); Odoo's way when that one cannot be opened."""
+        if _WAKE_UP.notify(self.env.cr.dbname):
+            return None
+        return super()._notifydb()
 
     def _trigger_unless_pending(self, at=None):
         """``_trigger()``, skipped when this cron already has a due trigger.
@@ -44,18 +132,13 @@ class IrCron(models.Model):
         a NOTIFY to the cron workers after commit; one run consumes the triggers of
         many requests.
         """
-        self.env.cr.execute(
-            """
-            INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
-                                         create_date, write_date)
-            SELECT id, clock_timestamp() AT TIME ZONE 'UTC', %s, %s,
-                   now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-              FROM ir_cron WHERE id = ANY(%s) AND active
-            """,
-            (self.env.uid, self.env.uid, self.ids),
-        )
+        self.env.cr.execute(TRIGGER_NOW, self._trigger_now_params())
         if not self.env.cr.rowcount:
             return False
         if notify:
             self.env.cr.postcommit.add(self._notifydb)
         return True
+
+    def _trigger_now_params(self):
+        """The parameters of ``TRIGGER_NOW`` for these crons."""
+        return {"trigger_uid": self.env.uid, "trigger_cron_ids": self.ids}

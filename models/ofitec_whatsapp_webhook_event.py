@@ -2,9 +2,12 @@ import logging
 import threading
 import time
 
+from psycopg2 import sql
 from psycopg2.extensions import TransactionRollbackError
 
 from odoo import SUPERUSER_ID, _, api, fields, models
+
+from .ir_cron import TRIGGER_NOW
 
 _logger = logging.getLogger(__name__)
 
@@ -163,9 +166,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
     def _store(self, config, raw_body, company_id=None, parsed=None):
         """Store one signed POST of ``config`` as received, and wake the processing cron.
 
-        This is the whole cost of the webhook route in the database: one INSERT (the
-        ORM would read the config and compute defaults first) and the wake-up
-        (:meth:`_wake_processing`), committed with the request before it answers 200.
+        This is the whole cost of the webhook route in the database: one statement, the
+        event's INSERT (the ORM would read the config and compute defaults first) with
+        its wake-up (``ir.cron._trigger_now``'s INSERT: never lost, consumed in bulk by
+        the next run), committed with the request before it answers 200.
         ``parsed``: the body as the route's handler parsed it (its sender goes on the
         event); parsed here when not given.
         """
@@ -177,36 +181,50 @@ class OfitecWhatsappWebhookEvent(models.Model):
             except ValueError:
                 parsed = None  # processing will say why it failed
         uid = self.env.uid or SUPERUSER_ID
+        cron = self._processing_cron()
+        # The event and its wake-up in one statement: one round trip per request.
         self.env.cr.execute(
-            """
-            INSERT INTO ofitec_whatsapp_webhook_event
-                   (config_id, company_id, state, payload, sender_key,
-                    create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, 'received', %s, %s, %s, %s,
-                    now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-            RETURNING id
-            """,
-            (
-                config.id,
-                company_id or config.sudo().company_id.id,
-                raw_body.decode("utf-8"),
-                parsed.sender_key if parsed is not None else None,
-                uid,
-                uid,
-            ),
+            sql.SQL(
+                """
+                WITH event AS (
+                    INSERT INTO ofitec_whatsapp_webhook_event
+                           (config_id, company_id, state, payload, sender_key,
+                            create_uid, write_uid, create_date, write_date)
+                    VALUES (%(config)s, %(company)s, 'received', %(payload)s, %(sender)s,
+                            %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC',
+                            now() AT TIME ZONE 'UTC')
+                    RETURNING id
+                ), wake AS ({wake} RETURNING cron_id)
+                SELECT (SELECT id FROM event), EXISTS (SELECT 1 FROM wake)
+                """
+            ).format(wake=sql.SQL(TRIGGER_NOW)),
+            {
+                "config": config.id,
+                "company": company_id or config.sudo().company_id.id,
+                "payload": raw_body.decode("utf-8"),
+                "sender": parsed.sender_key if parsed is not None else None,
+                "uid": uid,
+                **cron._trigger_now_params(),
+            },
         )
-        event = self.browse(self.env.cr.fetchone()[0])
-        self._wake_processing()
-        return event
+        event_id, woken = self.env.cr.fetchone()
+        if woken:
+            self._notify_after_commit(cron)
+        return self.browse(event_id)
 
     @api.model
     def _wake_processing(self):
         """Wake the processing cron for the events of this transaction (see
-        ``ir.cron._trigger_now``: never lost, consumed in bulk by the next run); the
-        NOTIFY is shared by the requests of a tenth of a second (``NOTIFY_EVERY``)."""
+        ``ir.cron._trigger_now``: never lost, consumed in bulk by the next run)."""
         cron = self._processing_cron()
         if cron._trigger_now(notify=False):
-            self.env.cr.postcommit.add(lambda: _notify_cron_workers(cron))
+            self._notify_after_commit(cron)
+
+    @api.model
+    def _notify_after_commit(self, cron):
+        """The NOTIFY of a wake-up, after commit, shared by the requests of a tenth of a
+        second (``NOTIFY_EVERY``)."""
+        self.env.cr.postcommit.add(lambda: _notify_cron_workers(cron))
 
     @api.model
     def _store_rejected(self, config, raw_body, reason):

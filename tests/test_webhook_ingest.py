@@ -2,13 +2,19 @@
 the 200, and the processing cron's wake-up that no run can lose (real transactions on
 their own connections, as concurrent workers have)."""
 
+import select
 import threading
+import time
 from contextlib import closing
 from unittest.mock import patch
 
+import psycopg2
+
+import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
+from ..models import ir_cron as ir_cron_module
 from ..models import ofitec_whatsapp_webhook_event as event_module
 from ..tools.signature import meta_signature_header
 from .common import WhatsAppCase, WhatsAppHttpCase, meta_body, meta_payload, meta_status
@@ -168,3 +174,61 @@ class TestWakeUpConcurrency(WhatsAppCase):
                 "DELETE FROM ofitec_whatsapp_webhook_event WHERE config_id = %s", (config_id,)
             )
             cr.execute("DELETE FROM ofitec_whatsapp_config WHERE id = %s", (config_id,))
+
+
+@tagged("post_install", "-at_install")
+class TestCronWakeUpChannel(WhatsAppCase):
+    """The NOTIFY that wakes the cron workers goes through a connection to the
+    ``postgres`` database that the process keeps (Odoo opens a new one each time)."""
+
+    def setUp(self):
+        super().setUp()
+        _dbname, info = odoo.sql_db.connection_info_for("postgres")
+        self.listener = psycopg2.connect(**info)
+        self.listener.autocommit = True
+        self.addCleanup(self.listener.close)
+        with self.listener.cursor() as cr:
+            cr.execute("LISTEN cron_trigger")
+
+    def _notifications(self, timeout=10.0):
+        """The payloads for this database received within ``timeout`` seconds (other
+        databases' servers on the same PostgreSQL notify the same channel)."""
+        received = []
+        deadline = time.monotonic() + timeout
+        while not received and time.monotonic() < deadline:
+            select.select([self.listener], [], [], 0.2)
+            self.listener.poll()
+            received += [n.payload for n in self.listener.notifies]
+            self.listener.notifies.clear()
+            received = [payload for payload in received if payload == self.env.cr.dbname]
+        return received
+
+    def _channel_backend(self):
+        return ir_cron_module._WAKE_UP._connection().get_backend_pid()
+
+    def test_cron_workers_are_notified_on_a_kept_connection(self):
+        Cron = self.env["ir.cron"]
+        Cron._notifydb()
+        self.assertEqual(self._notifications(), [self.env.cr.dbname])
+        backend = self._channel_backend()
+        Cron._notifydb()
+        self.assertEqual(self._notifications(), [self.env.cr.dbname])
+        self.assertEqual(self._channel_backend(), backend)
+
+    def test_a_lost_connection_is_opened_again(self):
+        Cron = self.env["ir.cron"]
+        Cron._notifydb()
+        self.assertTrue(self._notifications())
+        backend = self._channel_backend()
+        with self.listener.cursor() as cr:  # e.g. PostgreSQL restarted, or an admin
+            cr.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        deadline = time.monotonic() + 10
+        with closing(self.listener.cursor()) as cr:
+            while time.monotonic() < deadline:  # until that backend has gone
+                cr.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,))
+                if not cr.fetchone():
+                    break
+                time.sleep(0.05)
+        Cron._notifydb()
+        self.assertEqual(self._notifications(), [self.env.cr.dbname])
+        self.assertNotEqual(self._channel_backend(), backend)

@@ -1,5 +1,6 @@
 import json
 import logging
+from collections import namedtuple
 from datetime import datetime, timezone
 
 import psycopg2
@@ -12,6 +13,63 @@ from ..tools import status as status_rule
 _logger = logging.getLogger(__name__)
 
 DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
+
+# A status stored by ``_ingest_batch``: its id, wamid, status and message (None: unknown).
+Stored = namedtuple("Stored", "id wamid status message_id")
+
+# ``_ingest_batch``'s statement. ``stored``: the new statuses (ON CONFLICT skips those
+# stored before), linked to their messages when known; ``moved``: each message known
+# takes its highest new status under the forward-only rule (``rule``: tools.status as a
+# table; a terminal message never moves), each date set once. A failure moves nothing
+# here (it is not in ``rule``): the ORM applies it with its error.
+BATCH_SQL = """
+    WITH rule AS (
+        SELECT * FROM unnest(%(rule_statuses)s::varchar[], %(rule_ranks)s::int[],
+                             %(rule_states)s::varchar[]) AS r(status, rank, state)
+    ), stored AS (
+        INSERT INTO ofitec_whatsapp_status
+               (config_id, company_id, whatsapp_message_id, status, timestamp,
+                callback_data, errors, message_id, applied, create_uid, write_uid,
+                create_date, write_date)
+        SELECT %(config)s, %(company)s, s.wamid, s.status, s.at, s.callback, s.errors,
+               m.id, m.id IS NOT NULL, %(uid)s, %(uid)s, now() at time zone 'UTC',
+               now() at time zone 'UTC'
+          FROM unnest(%(wamids)s::varchar[], %(statuses)s::varchar[], %(ats)s::timestamp[],
+                      %(callbacks)s::varchar[], %(errors)s::text[])
+               AS s(wamid, status, at, callback, errors)
+          LEFT JOIN ofitec_whatsapp_message AS m
+                 ON m.config_id = %(config)s AND m.whatsapp_message_id = s.wamid
+            ON CONFLICT ON CONSTRAINT ofitec_whatsapp_status_status_uniq DO NOTHING
+        RETURNING id, whatsapp_message_id, status, message_id, timestamp
+    ), new AS (
+        SELECT s.message_id,
+               max(rule.rank) AS rank,
+               (array_agg(rule.state ORDER BY rule.rank DESC))[1] AS state,
+               min(s.timestamp) FILTER (WHERE rule.state = 'sent') AS sent_at,
+               min(s.timestamp) FILTER (WHERE rule.state = 'delivered') AS delivered_at,
+               min(s.timestamp) FILTER (WHERE rule.state = 'read') AS read_at
+          FROM stored AS s
+          JOIN rule ON rule.status = s.status
+         WHERE s.message_id IS NOT NULL
+         GROUP BY s.message_id
+    ), moved AS (
+        UPDATE ofitec_whatsapp_message AS m
+           SET state = CASE
+                   WHEN NOT (m.state = ANY(%(terminal)s))
+                    AND new.rank > COALESCE(
+                            (SELECT rule.rank FROM rule WHERE rule.status = m.state), 0)
+                   THEN new.state
+                   ELSE m.state END,
+               sent_date = COALESCE(m.sent_date, new.sent_at),
+               delivered_date = COALESCE(m.delivered_date, new.delivered_at),
+               read_date = COALESCE(m.read_date, new.read_at),
+               write_uid = %(uid)s,
+               write_date = now() at time zone 'UTC'
+          FROM new
+         WHERE m.id = new.message_id
+    )
+    SELECT id, whatsapp_message_id, status, message_id FROM stored
+"""
 
 
 def _to_datetime(timestamp):
@@ -53,131 +111,83 @@ class OfitecWhatsappStatus(models.Model):
 
     @api.model
     def _ingest_batch(self, config, updates):
-        """Record and apply many statuses in a few set-based statements.
+        """Record and apply many statuses in one set-based statement.
 
         Same rules as ``_ingest`` (used per item when a batch fails, to isolate the bad
         one): redeliveries change nothing, statuses only move messages forward (each
         date is set once), and a status whose message is unknown waits for it (or
-        reconciles a lost answer). Meta sends up to 1,000 statuses per POST: the ORM's
-        per-record work made that about a second, so the common path (sent, delivered,
-        read of known messages) is SQL; failures and unknown messages use the ORM path.
+        reconciles a lost answer). Meta sends up to 1,000 statuses per POST, and one
+        per POST in a cron batch of many: the common path (sent, delivered, read of
+        known messages) is SQL; failures and unknown messages take the ORM path.
         """
-        unique = {}
-        for update in updates:
-            unique.setdefault((update.wamid, update.status), update)
+        unique = self._unique_updates(updates)
         if not unique:
             return self.browse()
         self.env.flush_all()
-        cr = self.env.cr
-        rows = [
-            (
-                vals["whatsapp_message_id"],
-                vals["status"],
-                vals["timestamp"],
-                vals["callback_data"] or None,
-                vals["errors"] or None,
-            )
-            for vals in (self._prepare_vals(config, update) for update in unique.values())
-        ]
-        # Stored once: a redelivery (or a status another worker stores meanwhile) is
-        # skipped by the unique key and not returned.
-        cr.execute(
-            """
-            INSERT INTO ofitec_whatsapp_status
-                   (config_id, company_id, whatsapp_message_id, status, timestamp,
-                    callback_data, errors, applied, create_uid, write_uid, create_date,
-                    write_date)
-            SELECT %(config)s, %(company)s, s.wamid, s.status, s.at, s.callback, s.errors,
-                   false, %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
-              FROM unnest(%(wamids)s::varchar[], %(statuses)s::varchar[], %(ats)s::timestamp[],
-                          %(callbacks)s::varchar[], %(errors)s::text[])
-                   AS s(wamid, status, at, callback, errors)
-                ON CONFLICT ON CONSTRAINT ofitec_whatsapp_status_status_uniq DO NOTHING
-            RETURNING id
-            """,
-            {
-                "config": config.id,
-                "company": config.company_id.id,
-                "uid": self.env.uid,
-                "wamids": [row[0] for row in rows],
-                "statuses": [row[1] for row in rows],
-                "ats": [row[2] for row in rows],
-                "callbacks": [row[3] for row in rows],
-                "errors": [row[4] for row in rows],
-            },
-        )
-        ids = [row[0] for row in cr.fetchall()]
-        if not ids:
+        stored = self._store_and_apply(config, unique.values())
+        if not stored:
             return self.browse()
-        # Link them to their messages...
-        cr.execute(
-            """
-            UPDATE ofitec_whatsapp_status AS s
-               SET message_id = m.id, applied = true
-              FROM ofitec_whatsapp_message AS m
-             WHERE s.id = ANY(%s) AND m.config_id = %s
-               AND m.whatsapp_message_id = s.whatsapp_message_id
-            """,
-            (ids, config.id),
-        )
-        # ... and move each message to its highest new status, setting each date once.
-        rules = status_rule.rank_rows()
-        cr.execute(
-            """
-            WITH rule AS (
-                SELECT * FROM unnest(%(statuses)s::varchar[], %(ranks)s::int[],
-                                     %(states)s::varchar[]) AS r(status, rank, state)
-            ), new AS (
-                SELECT s.message_id,
-                       max(rule.rank) AS rank,
-                       (array_agg(rule.state ORDER BY rule.rank DESC))[1] AS state,
-                       min(s.timestamp) FILTER (WHERE rule.state = 'sent') AS sent_at,
-                       min(s.timestamp) FILTER (WHERE rule.state = 'delivered') AS delivered_at,
-                       min(s.timestamp) FILTER (WHERE rule.state = 'read') AS read_at
-                  FROM ofitec_whatsapp_status AS s
-                  JOIN rule ON rule.status = s.status
-                 WHERE s.id = ANY(%(ids)s) AND s.applied
-                 GROUP BY s.message_id
-            )
-            UPDATE ofitec_whatsapp_message AS m
-               SET state = CASE
-                       WHEN NOT (m.state = ANY(%(terminal)s))
-                        AND new.rank > COALESCE(
-                                (SELECT rule.rank FROM rule WHERE rule.status = m.state), 0)
-                       THEN new.state
-                       ELSE m.state END,
-                   sent_date = COALESCE(m.sent_date, new.sent_at),
-                   delivered_date = COALESCE(m.delivered_date, new.delivered_at),
-                   read_date = COALESCE(m.read_date, new.read_at),
-                   write_uid = %(uid)s,
-                   write_date = now() at time zone 'UTC'
-              FROM new
-             WHERE m.id = new.message_id
-            """,
-            {
-                "ids": ids,
-                "uid": self.env.uid,
-                # The forward-only rule of tools.status, as a table.
-                "statuses": [row[0] for row in rules],
-                "ranks": [row[1] for row in rules],
-                "states": [row[2] for row in rules],
-                "terminal": sorted(status_rule.TERMINAL_STATES),
-            },
-        )
-        # Only what the SQL above changed (a full invalidation made every event of a
-        # cron batch read its number, user and company again).
+        self._invalidate_applied()
+        self._finish_batch(config, unique, stored)
+        return self.browse([row.id for row in stored])
+
+    @staticmethod
+    def _unique_updates(updates):
+        """``{(wamid, status): update}``: a status repeated in the batch counts once."""
+        unique = {}
+        for update in updates:
+            unique.setdefault((update.wamid, update.status), update)
+        return unique
+
+    @api.model
+    def _store_and_apply(self, config, updates):
+        """Store the new statuses, linked to their messages when known, and move each
+        message to its highest new status: one statement (``BATCH_SQL``). A status
+        stored before (a redelivery, or another worker's meanwhile) is skipped by the
+        unique key; returns the :class:`Stored` rows of those stored now."""
+        self.env.cr.execute(BATCH_SQL, self._batch_params(config, updates))
+        return [Stored(*row) for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _batch_params(self, config, updates):
+        rows = [self._prepare_vals(config, update) for update in updates]
+        rules = status_rule.rank_rows()  # the forward-only rule of tools.status, as a table
+        return {
+            "config": config.id,
+            "company": config.company_id.id,
+            "uid": self.env.uid,
+            "wamids": [vals["whatsapp_message_id"] for vals in rows],
+            "statuses": [vals["status"] for vals in rows],
+            "ats": [vals["timestamp"] for vals in rows],
+            "callbacks": [vals["callback_data"] or None for vals in rows],
+            "errors": [vals["errors"] or None for vals in rows],
+            "rule_statuses": [row[0] for row in rules],
+            "rule_ranks": [row[1] for row in rules],
+            "rule_states": [row[2] for row in rules],
+            "terminal": sorted(status_rule.TERMINAL_STATES),
+        }
+
+    def _invalidate_applied(self):
+        """Forget only what the batch's SQL changed (a full invalidation made every
+        event of a cron batch read its number, user and company again)."""
         self.env["ofitec.whatsapp.message"].invalidate_model()
         self.invalidate_model()
         self.env["ofitec.next.action"].invalidate_model(["whatsapp_sent"])
-        records = self.browse(ids)
-        for record in records.filtered(lambda r: r.applied and r.status == "failed"):
-            record._move_message(record.message_id)
-        for record in records.filtered(lambda r: not r.applied):
-            update = unique[(record.whatsapp_message_id, record.status)]
-            message = self._reconcile_callback(config, update)
-            if message:
-                message._after_whatsapp_id_assigned()
-        return records
+
+    @api.model
+    def _finish_batch(self, config, unique, stored):
+        """The ORM path of the rare statuses: a failure (its error on the message, the
+        template fallback) and a status for a message not known by its wamid (our lost
+        answer, reconciled from the callback data; otherwise it waits)."""
+        Message = self.env["ofitec.whatsapp.message"]
+        for row in stored:
+            if row.message_id and row.status == status_rule.FAILED:
+                self.browse(row.id)._move_message(Message.browse(row.message_id))
+        for row in stored:
+            if not row.message_id:
+                message = self._reconcile_callback(config, unique[(row.wamid, row.status)])
+                if message:
+                    message._after_whatsapp_id_assigned()
 
     @api.model
     def _prepare_vals(self, config, update):

@@ -329,7 +329,9 @@ class OfitecWhatsappConfig(models.Model):
         # By id from the cached xml id lookup: env.ref() also checks that it exists.
         bot_id = self.env["ir.model.data"]._xmlid_to_res_id("ofitec_whatsapp.user_whatsapp_bot")
         bot = self.env["res.users"].sudo().browse(bot_id)
-        if self.company_id not in bot.company_ids:
+        # Odoo's own per-process cache of a user's companies (what it checks the
+        # allowed companies against; cleared when they change): no query per batch.
+        if self.company_id.id not in bot._get_company_ids():
             bot.write({"company_ids": [(4, self.company_id.id)]})
         env = self.env(user=bot.id, su=False)
         return env(context=dict(env.context, allowed_company_ids=[self.company_id.id]))

@@ -6,12 +6,14 @@ body, maps the outcome to HTTP and stores the event.
 
 ``type='http'`` (never ``'json'``: Odoo answers 200 on errors there, so Meta would not
 redeliver and bad signatures would look accepted). The signature is checked on the
-raw bytes before anything parses the body. Processing comes after the answer: inbound
-texts in this worker once the 200 is sent (``_after_answer``), everything else in a cron.
+raw bytes before anything parses the body. Processing comes after the answer, in a
+cron; when the cron is a whole batch of texts behind, a POST with inbound messages also
+has this worker apply a batch once its 200 is sent (``_after_answer``).
 
 Per request, the database sees only what must be durable before the 200: the event's
 INSERT and its cron wake-up (the number is looked up in a per-process cache, see
-``models/ofitec_whatsapp_config_webhook.py``).
+``models/ofitec_whatsapp_config_webhook.py``). A POST with inbound messages costs its
+worker one more short transaction after the answer (the claim that looks for a batch).
 """
 
 import logging

@@ -35,7 +35,9 @@ IDLE_POLL = 0.05
 # about MIN_CYCLE more. A full batch (a backlog) is followed at once by the next.
 MIN_CYCLE = 0.2
 NOTIFY_EVERY = 0.1
-_LAST_NOTIFY = [0.0]  # per process: when this process last notified the cron workers
+# Per process: when this process last notified the cron workers (never, at first: not
+# 0.0, which time.monotonic() is close to on a machine booted a moment ago).
+_LAST_NOTIFY = [float("-inf")]
 
 
 def _notify_cron_workers(cron):

@@ -128,7 +128,7 @@ class TestWakeUpConcurrency(WhatsAppCase):
         with (
             patch.object(Cron, "_notifydb", lambda crons: calls.append(sorted(crons.ids))),
             patch.object(event_module, "NOTIFY_EVERY", 3600),
-            patch.object(event_module, "_LAST_NOTIFY", [0.0]),
+            patch.object(event_module, "_LAST_NOTIFY", [float("-inf")]),
         ):
             for _index in range(3):
                 with self._cursor() as cr:

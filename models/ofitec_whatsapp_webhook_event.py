@@ -128,7 +128,9 @@ class OfitecWhatsappWebhookEvent(models.Model):
         default="received",
         index=True,
     )
-    payload = fields.Text(help="The body as received (signature already checked).")
+    # Not prefetched: reading a batch's other columns (its number, its state) would
+    # load every body with them; processing reads the bodies it parses in one query.
+    payload = fields.Text(help="The body as received (signature already checked).", prefetch=False)
     rejection_reason = fields.Char(readonly=True)
     error = fields.Text(readonly=True)
     processed_date = fields.Datetime(readonly=True)

@@ -81,11 +81,12 @@ class OfitecWhatsappWebhookEventApply(models.Model):
         one event): statuses cost a fraction of a millisecond each, a text tens."""
         items = []
         messages = 0
+        stored = self._stored_bodies()
         for event in self:
             if items and messages >= MESSAGES_PER_BATCH:
                 break
             try:
-                parsed = event._parse_payload()
+                parsed = event._parse_payload(*stored[event.id])
             except ValueError as error:  # WebhookPayloadError included
                 items.append((event, str(error)))
                 continue
@@ -183,23 +184,37 @@ class OfitecWhatsappWebhookEventApply(models.Model):
     # ------------------------------------------------------------------
     # The steps
     # ------------------------------------------------------------------
-    def _parse_payload(self):
-        """The event's ParsedWebhook; ValueError when the body cannot be parsed."""
+    def _stored_bodies(self):
+        """``{event id: (payload, create_date)}`` of these events in one query (the
+        body is not prefetched: read through the ORM, it costs a query per event)."""
+        self.flush_recordset(["payload"])
+        self.env.cr.execute(
+            "SELECT id, payload, create_date FROM ofitec_whatsapp_webhook_event WHERE id = ANY(%s)",
+            (self.ids,),
+        )
+        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+
+    def _parse_payload(self, payload=None, create_date=None):
+        """The event's ParsedWebhook (from its stored ``payload`` and ``create_date``
+        when given); ValueError when the body cannot be parsed."""
         self.ensure_one()
         config = self.config_id
+        if payload is None:
+            payload, create_date = self.payload, self.create_date
         # The route's per-process handler (parsing needs no secret, and reading the
         # secrets costs a query each); an archived number has none: build one.
         route = self.env["ofitec.whatsapp.config"].sudo()._get_webhook_route(config.id)
         handler = route[1] if route else config._get_webhook_handler()
         return handler.parse(
-            self.payload.encode("utf-8"),
-            received_at=self.create_date.replace(tzinfo=timezone.utc).timestamp(),
+            payload.encode("utf-8"),
+            received_at=create_date.replace(tzinfo=timezone.utc).timestamp(),
         )
 
     def _own_items(self, parsed):
         """The statuses and messages of ``parsed`` meant for this event's number."""
-        statuses = [s for s in parsed.statuses if self._is_for_config(s.phone_number_id)]
-        messages = [m for m in parsed.messages if self._is_for_config(m.phone_number_id)]
+        expected = self.config_id.phone_number_id
+        statuses = [s for s in parsed.statuses if self._is_for_config(s, expected)]
+        messages = [m for m in parsed.messages if self._is_for_config(m, expected)]
         return statuses, messages
 
     def _apply_messages(self, messages, template_updates, errors):
@@ -280,9 +295,10 @@ class OfitecWhatsappWebhookEventApply(models.Model):
             ]
         )
 
-    def _is_for_config(self, phone_number_id):
-        """Items for another number of the same app are not ours: log and skip them."""
-        expected = self.config_id.phone_number_id
+    def _is_for_config(self, item, expected):
+        """Items for another number of the same app (``expected``: this event's number's
+        id at Meta) are not ours: log and skip them."""
+        phone_number_id = item.phone_number_id
         if not expected or not phone_number_id or phone_number_id == expected:
             return True
         _logger.info(

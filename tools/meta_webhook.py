@@ -4,7 +4,7 @@
 * ``parse``: the body is UTF-8 JSON (RFC 8259; ``json.loads(bytes)`` would also
   accept UTF-16/32, which the event log could not store as text); NUL and lone
   surrogates (valid JSON, not storable in PostgreSQL) are dropped
-  (:func:`~.pgtext.storable_json`); then :func:`~.webhook.parse_meta_payload`.
+  (:func:`~.pgtext.loads_storable_json`); then :func:`~.webhook.parse_meta_payload`.
 * ``handshake``: the GET subscription check (``hub.mode=subscribe`` and the verify
   token, compared in constant time) answers ``hub.challenge``.
 """
@@ -12,9 +12,8 @@
 from __future__ import annotations
 
 import hmac
-import json
 
-from .pgtext import storable_json
+from .pgtext import loads_storable_json
 from .provider import WebhookAnswer, WebhookHandler
 from .signature import SIGNATURE_HEADER, verify_meta_signature
 from .webhook import EXPECTED_SHAPE, WebhookPayloadError, parse_meta_payload
@@ -45,12 +44,12 @@ class MetaWebhookHandler(WebhookHandler):
     def parse(self, raw_body, received_at=None):
         # Meta dates every message and status itself: ``received_at`` is not needed.
         try:
-            data = json.loads(bytes(raw_body).decode("utf-8"))
+            # Texts may hold characters PostgreSQL cannot store (NUL, lone
+            # surrogates): they are dropped before anything reaches the database.
+            data = loads_storable_json(bytes(raw_body).decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise WebhookPayloadError("malformed JSON") from None
-        # Texts may hold characters PostgreSQL cannot store (NUL, lone surrogates):
-        # drop them before anything reaches the database.
-        return parse_meta_payload(storable_json(data))
+        return parse_meta_payload(data)
 
     def handshake(self, args):
         mode = args.get("hub.mode", "")

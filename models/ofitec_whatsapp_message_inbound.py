@@ -116,7 +116,8 @@ class OfitecWhatsappMessageInbound(models.Model):
     def _handle_reply(self, contact, inbound, command, action_ref, from_payload, candidates=None):
         """Act on the command of this inbound message (parsed by
         ``_parse_inbound_command``); answer the sender. ``candidates``: the sender's
-        reply candidates when a batch looked them up already."""
+        reply candidates when a batch looked them up (and locked the open ones)
+        already; alone, the action is locked before it changes."""
         self.ensure_one()
         Action = self.env["ofitec.next.action"]
         if _is_silent(inbound):
@@ -131,6 +132,7 @@ class OfitecWhatsappMessageInbound(models.Model):
             if inbound.type in ("text", "button", "interactive"):
                 self._reply("reply_help", contact=contact)
             return Action
+        locked = candidates is not None  # a batch locked its open candidates
         if candidates is None:
             candidates = self._get_reply_candidates(contact)
         action = self._get_reply_target(inbound, action_ref, from_payload, candidates, command)
@@ -143,6 +145,8 @@ class OfitecWhatsappMessageInbound(models.Model):
             self._set_reply_route(action, False)
             self._reply("reply_not_allowed")
             return Action
+        if not locked:
+            action._whatsapp_lock_for_replies()
         result = action._whatsapp_apply_command(command, self)
         applied = result in ("reply_ok", "reply_completed", "reply_cancel")
         # One UPDATE of this message (the command came with its INSERT).

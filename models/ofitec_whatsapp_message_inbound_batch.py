@@ -16,6 +16,7 @@ events one by one (``_ingest_inbound``, each message in its own savepoint).
 from odoo import api, models
 
 from ..tools import commands
+from .ofitec_next_action import OPEN_STATUSES
 from .ofitec_whatsapp_message_inbound import DEFERRED_KEY
 
 
@@ -62,6 +63,9 @@ class OfitecWhatsappMessageInboundBatch(models.Model):
         )
         routed = {message.id: row[0] for message, row in zip(messages, rows, strict=True) if row[2]}
         candidates = messages.browse(list(routed))._get_reply_candidates_batch(routed)
+        Action.union(*candidates.values()).filtered(
+            lambda action: action.status in OPEN_STATUSES
+        )._whatsapp_lock_for_replies()
         touched = Action
         for message, row in zip(messages, rows, strict=True):
             touched |= message._handle_reply(*row, candidates=candidates.get(message.id))

@@ -2,11 +2,16 @@
 contact search, one INSERT, the answers queued at once) with exactly the effects the
 same events have applied one by one."""
 
+from contextlib import closing
 from unittest.mock import patch
 
+from psycopg2.errors import LockNotAvailable
+from psycopg2.extensions import TransactionRollbackError
+
+from odoo import SUPERUSER_ID, api
 from odoo.tools import mute_logger
 
-from .common import meta_payload, meta_text, meta_timestamp
+from .common import WhatsAppCase, meta_payload, meta_text, meta_timestamp
 from .test_replies import ASSIGNEE, MANAGER, MANAGER_WA, STRANGER_WA, ReplyCase
 from .test_webhook_processing import EVENT_LOGGER
 
@@ -184,3 +189,58 @@ class TestInboundBatch(ReplyCase):
         self._process_webhooks()
         self.assertEqual(events[2].state, "processed")
         self.assertEqual(self.first.status, "completed")
+
+    def test_a_batch_locks_the_open_actions_it_may_change_before_changing_any(self):
+        """The replies of a batch lock the open actions their senders may change, in
+        one statement before the first change (see ``_whatsapp_lock_for_replies``)."""
+        Action = type(self.env["ofitec.next.action"])
+        original = Action._whatsapp_lock_for_replies
+        locked = []
+
+        def spy(actions):
+            if actions:  # a batch without commands locks nothing
+                locked.append((sorted(actions.ids), actions.mapped("status")))
+            return original(actions)
+
+        self.second.action_mark_completed()  # closed: nothing a reply may change
+        self._deliver_all()
+        with patch.object(Action, "_whatsapp_lock_for_replies", spy):
+            self.assertEqual(self._process_webhooks(), 7)
+        # The claim takes the manager's second text in a later batch (one sender's
+        # texts one at a time): each batch locked the first action while still open.
+        self.assertTrue(locked)
+        self.assertTrue(all(ids == [self.first.id] for ids, _statuses in locked), locked)
+        self.assertTrue(all(set(statuses) <= {"pending", "in_progress"} for _i, statuses in locked))
+        self.assertEqual(self.first.status, "completed")
+
+
+class TestReplyLock(WhatsAppCase):
+    """Two workers applying replies to one action: the second is refused before it
+    changes anything, without an ERROR line in the log. Real transactions on
+    connections of their own (a demo action, touched without changing it)."""
+
+    def test_an_action_changed_since_the_snapshot_is_refused_quietly(self):
+        action_id = self.env.ref("ofitec_next_action.demo_next_action_1").id
+        touch = "UPDATE ofitec_next_action SET write_date = write_date WHERE id = %s"
+        with closing(self._cursor()) as first, closing(self._cursor()) as second:
+            env = api.Environment(first, SUPERUSER_ID, {})
+            action = env["ofitec.next.action"].browse(action_id)
+            first.execute("SELECT status FROM ofitec_next_action WHERE id = %s", [action_id])
+            second.execute(touch, [action_id])  # another worker's reply, committed
+            second.commit()  # pylint: disable=invalid-commit
+            with (
+                self.assertNoLogs("odoo.sql_db", level="ERROR"),
+                self.assertRaises(TransactionRollbackError),
+            ):
+                action._whatsapp_lock_for_replies()
+            first.rollback()
+            # Its caller's new transaction takes the lock and holds it: another
+            # worker's change now waits for it (NOWAIT shows that without waiting).
+            action._whatsapp_lock_for_replies()
+            with self.assertRaises(LockNotAvailable), mute_logger("odoo.sql_db"):
+                second.execute(
+                    "SELECT id FROM ofitec_next_action WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                    [action_id],
+                )
+            second.rollback()
+            first.rollback()

@@ -392,6 +392,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
         it, or it is next). An event with messages of several senders (``*``) waits
         for every older event with messages, and they for it. Events without messages
         (statuses) are taken freely.
+
+        Raises TransactionRollbackError, without logging it, when an event changed
+        since this transaction's snapshot (a worker that committed it meanwhile): the
+        callers take a new transaction and claim again.
         """
         self.env.cr.execute(
             """
@@ -408,6 +412,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
                FOR UPDATE OF e SKIP LOCKED
             """,
             (not with_messages, size),
+            log_exceptions=False,
         )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 

@@ -60,14 +60,15 @@ class OfitecWhatsappWebhookEventNow(models.Model):
     def _process_texts_now(self):
         """Apply a batch of waiting events with messages and commit, when a whole batch
         is waiting (``BACKLOG``); returns how many were applied. A concurrent update
-        (another worker moved the same action) is tried once more, then left to the cron."""
+        (another worker committed a claimed event, or moved the same action) is tried
+        once more, then left to the cron."""
         for _attempt in range(2):
-            events = self._claim(BACKLOG, with_messages=True)
-            if len(events) < BACKLOG:
-                self.env.cr.rollback()  # the cron keeps up: they are its own
-                return 0
             notices = {}
             try:
+                events = self._claim(BACKLOG, with_messages=True)
+                if len(events) < BACKLOG:
+                    self.env.cr.rollback()  # the cron keeps up: they are its own
+                    return 0
                 done = events._process_batch(notices)
             except TransactionRollbackError:
                 self.env.cr.rollback()

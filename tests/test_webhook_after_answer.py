@@ -2,6 +2,8 @@
 
 from unittest.mock import patch
 
+import psycopg2.errors
+
 from odoo.tests import tagged
 
 from ..models.ofitec_whatsapp_webhook_event_now import BACKLOG
@@ -78,6 +80,20 @@ class TestTextsAfterAnswer(WhatsAppHttpCase):
                 response = self._post_webhook(self._text("wamid.FAIL", "56933333333"))
         self.assertEqual(response.status_code, 200)
         self.assertIn("left to the cron", logs.output[0])
+        self.assertEqual(set(self._states(self.Event.search([]))), {"received"})
+        self.assertEqual(self._process_webhooks(), BACKLOG)
+        self.assertEqual(self._states(waiting), ["processed"] * (BACKLOG - 1))
+
+    def test_a_claim_refused_by_a_concurrent_worker_is_left_to_the_cron_quietly(self):
+        """Another worker committed an event this claim met (REPEATABLE READ refuses
+        the lock): tried once more, then left to the cron, and no ERROR is logged."""
+        waiting = self._waiting(BACKLOG - 1)
+        refused = psycopg2.errors.SerializationFailure("could not serialize access")
+        with patch.object(type(self.Event), "_claim", side_effect=refused) as claim:
+            with self.assertNoLogs("odoo", "ERROR"):
+                response = self._post_webhook(self._text("wamid.RACE", "56933333333"))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(claim.call_count, 2)
         self.assertEqual(set(self._states(self.Event.search([]))), {"received"})
         self.assertEqual(self._process_webhooks(), BACKLOG)
         self.assertEqual(self._states(waiting), ["processed"] * (BACKLOG - 1))

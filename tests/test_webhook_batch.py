@@ -234,6 +234,24 @@ class TestParallelProcessing(WhatsAppCase):
             second.rollback()
             self.assertEqual(self._claim(first, ids), [x2])
 
+    def test_a_claim_meeting_an_event_committed_since_its_snapshot_fails_quietly(self):
+        """REPEATABLE READ refuses to lock an event another worker committed after this
+        transaction's snapshot: the claim raises, without an ERROR line (its callers
+        claim again in a new transaction)."""
+        (event_id,) = ids = self._store(
+            meta_payload(statuses=[meta_status("wamid.SNAP.OUT", "delivered")])
+        )
+        with closing(self._cursor()) as first, closing(self._cursor()) as second:
+            first.execute("SELECT count(*) FROM ofitec_whatsapp_webhook_event")  # snapshot
+            self.assertEqual(self._claim(second, ids), [event_id])
+            self._done(second, [event_id])
+            with (
+                self.assertNoLogs("odoo.sql_db", level="ERROR"),
+                self.assertRaises(psycopg2.errors.SerializationFailure),
+            ):
+                self._claim(first, ids)
+            self.assertEqual(self._claim(first, ids, fresh=True), [], "processed")
+
     def test_an_event_of_several_senders_waits_for_each_and_they_for_it(self):
         x1, both, y1 = ids = self._store(
             self._text("wamid.STAR.1", "56933000001"),

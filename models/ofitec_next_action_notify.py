@@ -161,6 +161,9 @@ class OfitecNextActionNotify(models.Model):
                FOR UPDATE SKIP LOCKED
             """,
             (size,),
+            # An action saved since this transaction's snapshot is refused (REPEATABLE
+            # READ): expected, and retried by the caller; not a fault for the log.
+            log_exceptions=False,
         )
         actions = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
         actions.invalidate_recordset()

@@ -3,6 +3,8 @@
 from contextlib import contextmanager
 from unittest.mock import patch
 
+import psycopg2.extensions
+
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -237,6 +239,26 @@ class TestNotifyConcurrency(NotifyCase):
         finally:
             cr_a.close()
             cr_b.close()
+
+    def test_a_claim_meeting_an_action_saved_since_its_snapshot_fails_quietly(self):
+        with self._two_workers() as (cr_a, cr_b):
+            env_a = api.Environment(cr_a, SUPERUSER_ID, {})
+            cr_a.execute("SELECT count(*) FROM ofitec_next_action")  # A's snapshot
+            cr_b.execute(  # a user saves the action meanwhile
+                "UPDATE ofitec_next_action SET write_date = write_date WHERE id = %s",
+                [self.action_ids[0]],
+            )
+            cr_b.commit()
+            with (
+                self.assertNoLogs("odoo.sql_db", level="ERROR"),
+                self.assertRaises(psycopg2.extensions.TransactionRollbackError),
+            ):
+                env_a["ofitec.next.action"]._whatsapp_claim_pending(1)
+            cr_a.rollback()  # a new transaction sees the action as it is: claimed
+            self.assertEqual(
+                env_a["ofitec.next.action"]._whatsapp_claim_pending(1).ids, self.action_ids[:1]
+            )
+            cr_a.rollback()
 
     def test_two_workers_prepare_each_action_once(self):
         Action = type(self.env["ofitec.next.action"])

@@ -2,6 +2,7 @@
 the 200, and the processing cron's wake-up that no run can lose (real transactions on
 their own connections, as concurrent workers have)."""
 
+import math
 import select
 import threading
 import time
@@ -16,8 +17,16 @@ from odoo.tests import tagged
 
 from ..models import ir_cron as ir_cron_module
 from ..models import ofitec_whatsapp_webhook_event as event_module
+from ..models.ofitec_whatsapp_webhook_event import GATHER_POLL, MIN_CYCLE, WAKE_STATUSES
 from ..tools.signature import meta_signature_header
-from .common import WhatsAppCase, WhatsAppHttpCase, meta_body, meta_payload, meta_status
+from .common import (
+    WhatsAppCase,
+    WhatsAppHttpCase,
+    meta_body,
+    meta_payload,
+    meta_status,
+    meta_text,
+)
 
 CRON_XMLID = "ofitec_whatsapp.ir_cron_whatsapp_process_webhooks"
 
@@ -232,3 +241,60 @@ class TestCronWakeUpChannel(WhatsAppCase):
         Cron._notifydb()
         self.assertEqual(self._notifications(), [self.env.cr.dbname])
         self.assertNotEqual(self._channel_backend(), backend)
+
+
+class TestGathering(WhatsAppCase):
+    """While the cron keeps up, statuses gather for MIN_CYCLE between two batches;
+    what somebody waits on (a reply, a burst of statuses) ends the wait."""
+
+    def _store(self, payload):
+        Event = self.env["ofitec.whatsapp.webhook.event"]
+        return Event._store(self.config, meta_body(payload))
+
+    def test_the_body_s_statuses_are_counted_when_stored(self):
+        burst = [meta_status(f"wamid.GATHER.{k}", "delivered") for k in range(3)]
+        event = self._store(meta_payload(statuses=burst))
+        self.assertEqual((event.state, event.status_count, event.message_count), ("received", 3, 0))
+
+    def test_a_reply_or_a_burst_is_waited_on_a_few_statuses_are_not(self):
+        Event = self.env["ofitec.whatsapp.webhook.event"]
+        Event.search([("state", "=", "received")]).state = "processed"  # others' events
+        self.assertFalse(Event._someone_waits())
+        few = [meta_status(f"wamid.FEW.{k}", "delivered") for k in range(3)]
+        self._store(meta_payload(statuses=few))
+        self.assertFalse(Event._someone_waits(), "statuses wait for the cycle")
+        burst = [meta_status(f"wamid.BURST.{k}", "read") for k in range(WAKE_STATUSES)]
+        burst_event = self._store(meta_payload(statuses=burst))
+        self.assertTrue(Event._someone_waits())
+        burst_event.state = "processed"
+        self.assertFalse(Event._someone_waits())
+        self._store(meta_payload(messages=[meta_text("wamid.GATHER.TEXT", "56933333333", "OK")]))
+        self.assertTrue(Event._someone_waits(), "a reply")
+
+    def _gather(self, answers):
+        """Run ``_gather`` on a fake clock; ``answers``: what each look finds. Returns
+        (looks, seconds slept)."""
+        clock = [1000.0]
+        looks = iter(answers)
+        Event = type(self.env["ofitec.whatsapp.webhook.event"])
+
+        def sleep(seconds):
+            clock[0] += seconds
+
+        with (
+            patch.object(event_module, "_sleep", sleep),
+            patch.object(event_module, "_monotonic", lambda: clock[0]),
+            patch.object(Event, "_someone_waits", lambda model: next(looks)),
+            patch.object(self.env.cr, "commit", lambda: None),
+        ):
+            self.env["ofitec.whatsapp.webhook.event"]._gather(started=1000.0)
+        return len(answers) - len(list(looks)), clock[0] - 1000.0
+
+    def test_the_wait_ends_when_somebody_waits_or_after_the_cycle(self):
+        polls = math.ceil(MIN_CYCLE / GATHER_POLL - 1e-9)
+        looks, slept = self._gather([False, False, True] + [False] * polls)
+        self.assertEqual(looks, 3)
+        self.assertAlmostEqual(slept, 3 * GATHER_POLL)
+        looks, slept = self._gather([False] * (polls + 5))
+        self.assertEqual(looks, polls)
+        self.assertAlmostEqual(slept, MIN_CYCLE)

@@ -16,7 +16,10 @@ _SENT_STATES = ("sent", "delivered", "read", "failed")
 _REACHED_STATES = ("delivered", "read")
 _TEST_SENT_STATES = ("sent", "delivered", "read")
 
-# The partial indexes the day's figures and the period's first hour are read from.
+# The partial indexes the day's figures, the period's first hour and its test messages
+# are read from. The test messages' own index keeps their count (shown when a number has
+# only test messages) from reading the period's every sent message: 135 ms at 1,000,000
+# messages over the sent index, 0.6 ms over its own (session 9).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS ofitec_whatsapp_message_stats_sent_idx
     ON ofitec_whatsapp_message (sent_date) INCLUDE (company_id, state, is_test)
@@ -24,6 +27,9 @@ CREATE INDEX IF NOT EXISTS ofitec_whatsapp_message_stats_sent_idx
 CREATE INDEX IF NOT EXISTS ofitec_whatsapp_message_stats_inbound_idx
     ON ofitec_whatsapp_message (create_date) INCLUDE (company_id, reply_processed)
  WHERE direction = 'inbound';
+CREATE INDEX IF NOT EXISTS ofitec_whatsapp_message_stats_test_idx
+    ON ofitec_whatsapp_message (sent_date) INCLUDE (company_id, state)
+ WHERE direction = 'outbound' AND is_test AND sent_date IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ofitec_whatsapp_message_stats_failed_idx
     ON ofitec_whatsapp_message (write_date) INCLUDE (company_id)
  WHERE direction = 'outbound' AND state = 'failed';

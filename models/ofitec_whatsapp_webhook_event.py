@@ -32,8 +32,8 @@ IDLE_POLL = 0.05
 # is paid beside the webhook route: a batch that was not full starts at most every
 # MIN_CYCLE seconds, so the statuses of that time share one. 0.5 s: at 150 one-status
 # POSTs a second, batches of about 75; in the webhook bench the cron's CPU per event
-# fell from about 1.1 to 0.6 ms against 0.2 s, and the route's rate with the cron
-# running came within 2 points of its rate with the cron paused (bench/README.md).
+# fell from 1.0-2.2 to 0.5-0.8 ms against 0.2 s in most runs (in some runs of both it
+# was 2.2-2.5 ms, not explained yet; bench/README.md).
 # Nobody waits on a status (a dashboard refreshes once a second at most); somebody
 # waits on a reply: the wait ends as soon as an event with inbound messages, or one of
 # WAKE_STATUSES statuses or more (a burst), is waiting (looked for every GATHER_POLL

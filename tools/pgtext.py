@@ -41,8 +41,8 @@ def storable_json(value):
 def loads_storable_json(text):
     """``json.loads(text)`` with :func:`storable_text` applied to every string; the
     decoded value is walked only when ``text`` holds an escape that can decode to a
-    character PostgreSQL cannot store (a status webhook never does: walking it cost
-    about a tenth of processing one)."""
+    character PostgreSQL cannot store (a status webhook never does: measured alone,
+    walking one took about 13 µs of its 26 µs parse)."""
     value = json.loads(text)
     if _UNSTORABLE_ESCAPE.search(text):
         return storable_json(value)

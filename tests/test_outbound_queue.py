@@ -809,6 +809,20 @@ class TestRateLimit(QueueCase):
         self.assertEqual(sorted(sent["to"] for sent in gateway.sent), sorted(numbers))
         self.assertLessEqual(self._peak([clock for clock, _r in self.sends]), 5)
 
+    def test_on_time_sends_keep_their_slots_at_meta_default_rate(self):
+        """At Meta's default 80/s, sends that wake on time start at their booked slots:
+        the process's start window never holds back the pace the slots were booked at
+        (it allowed one start fewer per window, which capped a drain at 0.958x)."""
+        self.config.rate_limit = 80
+        self._queue_many(170)
+        with self.mock_whatsapp_gateway():
+            self.assertEqual(self._run_queue(batch_size=170), 170)
+        times = [clock for clock, _recipient in self.sends]
+        interval = 1.0 / (80 * PACE_MARGIN)
+        for index, clock in enumerate(times):
+            self.assertAlmostEqual(clock, 1000.0 + index * interval, places=6)
+        self.assertLessEqual(self._peak(times), 80)
+
     def test_a_number_with_enough_sends_in_the_air_is_not_claimed(self):
         """When the machine cannot keep a number's rate, its backlog stays in the
         database: the loop stops claiming it while SEND_AHEAD of its calls are not

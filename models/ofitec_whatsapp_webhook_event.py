@@ -303,7 +303,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
             self.env.flush_all()
             started = _monotonic()
             size = run.batch_size()
-            events = self._claim_for(run, size)
+            events = self._claim_for(size, retry=run.auto_commit)
             if events is None:
                 continue  # an event changed since this snapshot: again
             if not events:
@@ -312,8 +312,10 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 break
             run.idle_since = None
             self._call_helper_if_behind(run, full=len(events) == size)
-            if not self._apply_claimed(run, events):
+            done = self._apply_claimed(events, run.notices.pending, retry=run.auto_commit)
+            if done is None:
                 continue
+            run.handled += len(done)
             run.notices.send_when_due()
             if run.auto_commit:
                 # A batch is a unit of work; committing releases its locks.
@@ -357,12 +359,14 @@ class OfitecWhatsappWebhookEvent(models.Model):
         return self.env.cr.fetchone()[0]
 
     @api.model
-    def _claim_for(self, run, size):
-        """``_claim``; None when a concurrent change made it fail (rolled back)."""
+    def _claim_for(self, size, retry=True, with_messages=False):
+        """``_claim``; None when a concurrent change made it fail (rolled back: a new
+        transaction sees the rows as they are), unless ``retry`` is False (a test's
+        transaction, which cannot roll back: the error is raised)."""
         try:
-            return self._claim(size)
+            return self._claim(size, with_messages=with_messages)
         except TransactionRollbackError:
-            if not run.auto_commit:
+            if not retry:
                 raise
             self.env.cr.rollback()
             return None
@@ -394,20 +398,20 @@ class OfitecWhatsappWebhookEvent(models.Model):
             run.helper_woken = now
             self._processing_cron(helper=True)._trigger_now()
 
-    def _apply_claimed(self, run, events):
-        """Process these claimed events; False when another worker changed the same
-        rows (a message's statuses, one action answered by two people): nothing is lost,
-        the batch runs again in a new transaction."""
+    def _apply_claimed(self, events, notices, retry=True):
+        """Process these claimed events; returns those done, or None when another
+        worker changed the same rows (a message's statuses, one action answered by two
+        people): rolled back, nothing is lost, the batch runs again in a new
+        transaction (``retry`` False: the error is raised, as in ``_claim_for``)."""
         events.invalidate_recordset()
         try:
-            run.handled += len(events._process_batch(run.notices.pending))
+            return events._process_batch(notices)
         except TransactionRollbackError:
-            if not run.auto_commit:
+            if not retry:
                 raise
             _logger.info("WhatsApp webhooks %s: concurrent update, retried", events.ids)
             self.env.cr.rollback()
-            return False
-        return True
+            return None
 
     @api.model
     def _yield_run(self, run):

@@ -21,8 +21,6 @@ them as on a reply.
 
 import logging
 
-from psycopg2.extensions import TransactionRollbackError
-
 import odoo
 from odoo import SUPERUSER_ID, api, models
 
@@ -63,15 +61,15 @@ class OfitecWhatsappWebhookEventNow(models.Model):
         (another worker committed a claimed event, or moved the same action) is tried
         once more, then left to the cron."""
         for _attempt in range(2):
+            events = self._claim_for(BACKLOG, with_messages=True)
+            if events is None:
+                continue
+            if len(events) < BACKLOG:
+                self.env.cr.rollback()  # the cron keeps up: they are its own
+                return 0
             notices = {}
-            try:
-                events = self._claim(BACKLOG, with_messages=True)
-                if len(events) < BACKLOG:
-                    self.env.cr.rollback()  # the cron keeps up: they are its own
-                    return 0
-                done = events._process_batch(notices)
-            except TransactionRollbackError:
-                self.env.cr.rollback()
+            done = self._apply_claimed(events, notices)
+            if done is None:
                 continue
             self.env["ofitec.whatsapp.config"]._notify_dashboards(notices)
             self.env.cr.commit()  # pylint: disable=invalid-commit

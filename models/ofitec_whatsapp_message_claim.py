@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from odoo import api, models
 
+from .ofitec_whatsapp_send_pace import runner_identity
+
 # A claim is committed at once with this lease (``next_attempt`` moved ahead): other
 # workers leave the message alone meanwhile, and if the claiming worker dies its messages
 # are due again when the lease ends. A worker starts no HTTP call later than
@@ -56,7 +58,8 @@ class SendStep:
 class Claim:
     """What one claim took: ``messages`` (locked until the claim commits, leased after),
     the shared clock at the claim (``now``), each paced number's locked ``tat`` and rate,
-    and ``wake_at``: when a number that had messages but no free slot can send again."""
+    ``wake_at``: when a number that had messages but no free slot can send again, and
+    the send run (``runner``) that books their slots, if any."""
 
     messages: object
     now: float = 0.0
@@ -64,6 +67,7 @@ class Claim:
     wake_at: float = None
     due: bool = False
     calls: list = field(default_factory=list)
+    runner: str = None
 
     @property
     def futures(self):
@@ -101,7 +105,7 @@ class OfitecWhatsappMessageClaim(models.Model):
             log_exceptions=False,  # a serialization failure is expected, see _process_queue
         )
         numbers = self.env.cr.fetchall()
-        claim = Claim(messages=self.browse(), due=bool(numbers))
+        claim = Claim(messages=self.browse(), due=bool(numbers), runner=runner_identity())
         if not numbers:
             return claim
         Pace = self.env["ofitec.whatsapp.send.pace"]
@@ -191,7 +195,7 @@ class OfitecWhatsappMessageClaim(models.Model):
             if config_id not in claim.paces:
                 continue  # unlimited
             tat, rate = claim.paces[config_id]
-            booked = Pace._book(config_id, tat, claim.now, rate, len(indexes))
+            booked = Pace._book(config_id, tat, claim.now, rate, len(indexes), claim.runner)
             for index, slot in zip(indexes, booked, strict=True):
                 slots[index] = slot
         return slots

@@ -213,16 +213,19 @@ class OfitecWhatsappMessageSend(models.Model):
 
     def _hand_over_paces(self, run):
         """Move each number's shared pace up to where this process's window lets its
-        next send start, if later (a catching-up run ends with sends close together)."""
+        next send start, if later (a catching-up run ends with sends close together),
+        and release the numbers this run booked (``runner``)."""
         now = _monotonic()
         with _PACERS_LOCK:
             pacers = [(k[1], p) for k, p in _PACERS.items() if k and k[0] == self.env.cr.dbname]
         ahead = {cid: pacer.next_start(PACE_WINDOW) - now for cid, pacer in pacers}
         ahead = {cid: seconds for cid, seconds in ahead.items() if seconds > 0}
+        Pace = self.env["ofitec.whatsapp.send.pace"]
         if ahead:
-            self.env["ofitec.whatsapp.send.pace"]._push(ahead)
-            if run["auto_commit"]:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+            Pace._push(ahead)
+        Pace._release()
+        if run["auto_commit"]:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
     def _start_cycle(self, size, cap, pool, run, busy=(), full=()):

@@ -1,5 +1,8 @@
 """Each number's send rate, shared by every worker and server through the database."""
 
+import os
+import socket
+
 from odoo import api, fields, models
 
 from ..tools import ratelimit
@@ -20,6 +23,17 @@ PACE_MARGIN = 0.97
 PACE_WINDOW = 1.0 / PACE_MARGIN  # seconds
 PACE_CATCH_UP = 2.0
 PACE_HORIZON = 0.5  # seconds of slots one worker may book ahead
+# A send run books a number's slots as its ``runner`` and hands them over when it ends
+# (``_release``). A run killed mid-batch never does, and its last starts may lag behind
+# its slots (a late wake-up being caught up), so a run of another process that takes the
+# number over books from one PACE_WINDOW past the slots booked: no second then holds the
+# killed run's last starts and the new run's first ones beyond the rate, for a lag of up
+# to about a second. A run that handed over costs the next nothing.
+
+
+def runner_identity():
+    """This process, as a send run's ``runner``: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class OfitecWhatsappSendPace(models.Model):
@@ -39,6 +53,10 @@ class OfitecWhatsappSendPace(models.Model):
     tat = fields.Float(
         string="Next Free Slot", help="Seconds since the epoch, on the database's clock."
     )
+    runner = fields.Char(
+        string="Sending Process",
+        help="Host and pid of the send run that booked the slots and has not handed them over yet.",
+    )
 
     _sql_constraints = [
         ("config_uniq", "unique(config_id)", "One send pace per WhatsApp number."),
@@ -56,7 +74,9 @@ class OfitecWhatsappSendPace(models.Model):
         waiting for them with ``wait``).
 
         Returns ``{config_id: tat}`` for the numbers locked (until this transaction
-        ends); a number seen for the first time gets its row here."""
+        ends), the ``tat`` one PACE_WINDOW later for a number whose slots another
+        process's run booked and did not hand over; a number seen for the first time
+        gets its row here."""
         if not config_ids:
             return {}
         self.env.cr.execute(
@@ -72,14 +92,18 @@ class OfitecWhatsappSendPace(models.Model):
         )
         self.env.cr.execute(
             f"""
-            SELECT config_id, tat FROM ofitec_whatsapp_send_pace
+            SELECT config_id, tat, runner FROM ofitec_whatsapp_send_pace
              WHERE config_id = ANY(%s)
                FOR UPDATE {"" if wait else "SKIP LOCKED"}
             """,
             (list(config_ids),),
             log_exceptions=False,  # a serialization failure is expected, see _process_queue
         )
-        return dict(self.env.cr.fetchall())
+        me = runner_identity()
+        return {
+            config_id: tat + PACE_WINDOW if runner and runner != me else tat
+            for config_id, tat, runner in self.env.cr.fetchall()
+        }
 
     @api.model
     def _room(self, tat, now, rate, wanted):
@@ -102,15 +126,27 @@ class OfitecWhatsappSendPace(models.Model):
         return tat - max(PACE_HORIZON, 1.0 / (rate * PACE_MARGIN))
 
     @api.model
-    def _book(self, config_id, tat, now, rate, count):
-        """Book ``count`` slots of a number locked by ``_lock``; returns their times."""
+    def _book(self, config_id, tat, now, rate, count, runner=None):
+        """Book ``count`` slots of a number locked by ``_lock``, for the send run
+        ``runner`` if given (``runner_identity()``); returns their times."""
         slots, new_tat = ratelimit.grant_slots(tat, now, rate * PACE_MARGIN, count, horizon=None)
         if slots and rate and rate > 0:
             self.env.cr.execute(
-                "UPDATE ofitec_whatsapp_send_pace SET tat = %s WHERE config_id = %s",
-                (new_tat, config_id),
+                """
+                UPDATE ofitec_whatsapp_send_pace SET tat = %s, runner = COALESCE(%s, runner)
+                 WHERE config_id = %s
+                """,
+                (new_tat, runner, config_id),
             )
         return slots
+
+    @api.model
+    def _release(self):
+        """This process's send run ends: its numbers' slots are handed over."""
+        self.env.cr.execute(
+            "UPDATE ofitec_whatsapp_send_pace SET runner = NULL WHERE runner = %s",
+            (runner_identity(),),
+        )
 
     @api.model
     def _push(self, ahead):

@@ -16,7 +16,7 @@ from odoo.tools import mute_logger
 from ..models import ofitec_whatsapp_message_retry as retry_module
 from ..models import ofitec_whatsapp_message_send as send_module
 from ..models.ofitec_whatsapp_message_claim import Claim
-from ..models.ofitec_whatsapp_send_pace import PACE_MARGIN
+from ..models.ofitec_whatsapp_send_pace import PACE_MARGIN, PACE_WINDOW, runner_identity
 from ..tools import commands
 from ..tools.errors import RateLimitedError, RetryableError, UncertainDeliveryError
 from .common import RealNetworkCall, WhatsAppCase, meta_error
@@ -797,6 +797,47 @@ class TestRateLimit(QueueCase):
         pace = self.env["ofitec.whatsapp.send.pace"].search([("config_id", "=", self.config.id)])
         # The slots booked end earlier (1000.52): the next start is half a slot on.
         self.assertAlmostEqual(pace.tat, last + 1.0 / (4 * PACE_MARGIN * 2))
+
+    def _pace(self, **values):
+        Pace = self.env["ofitec.whatsapp.send.pace"]
+        pace = Pace.search([("config_id", "=", self.config.id)])
+        pace.invalidate_recordset()  # the send loop writes it in SQL
+        if values:
+            pace = pace or Pace.create({"config_id": self.config.id})
+            pace.write(values)
+            pace.flush_recordset()
+        return pace
+
+    def test_a_run_takes_a_killed_runs_number_over_one_window_later(self):
+        """Another process's run booked this number's slots up to 1000.3 and never
+        handed them over (killed mid-batch): its last starts may lag behind those slots,
+        so this run's first send waits one PACE_WINDOW past them; it hands the number
+        over when it ends."""
+        self.config.rate_limit = 5
+        self._pace(tat=1000.3, runner="another-host:4242")
+        self._queue_many(2)
+        with self.mock_whatsapp_gateway():
+            self.assertEqual(self._run_queue(batch_size=2), 2)
+        first = self.sends[0][0]
+        self.assertAlmostEqual(first, 1000.3 + PACE_WINDOW)
+        self.assertFalse(self._pace().runner)
+
+    def test_a_run_continues_its_own_process_pace_without_a_gap(self):
+        """The process that booked the slots keeps its own pace: no gap."""
+        self.config.rate_limit = 5
+        self._pace(tat=1000.3, runner=runner_identity())
+        self._queue_many(1)
+        with self.mock_whatsapp_gateway():
+            self.assertEqual(self._run_queue(), 1)
+        self.assertAlmostEqual(self.sends[0][0], 1000.3)
+
+    def test_a_claim_books_as_the_numbers_runner(self):
+        """While a run sends, the number's slots are its own (``runner``)."""
+        self.config.rate_limit = 5
+        self._queue_many(2)
+        claim = self.Message._claim_due(2)
+        self.Message._book_slots(claim, [(message, None) for message in claim.messages])
+        self.assertEqual(self._pace().runner, runner_identity())
 
     def test_late_wake_ups_never_burst_beyond_the_rate(self):
         """Catching up after late wake-ups and stalls never puts more than the rate

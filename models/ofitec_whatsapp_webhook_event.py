@@ -33,7 +33,9 @@ IDLE_POLL = 0.05
 # MIN_CYCLE seconds, so the statuses of that time share one. 0.5 s: at 150 one-status
 # POSTs a second, batches of about 75; in the webhook bench the cron's CPU per event
 # fell from 1.0-2.2 to 0.5-0.8 ms against 0.2 s in most runs (in some runs of both it
-# was 2.2-2.5 ms, not explained yet; bench/README.md).
+# was 1.2-2.5 ms, not explained yet; bench/README.md). Not in the batches: the cron
+# thread's own CPU in them stayed 0.37-0.40 ms per event in runs the bench counted at
+# 0.6 and 1.2 ms (session 10); the rest is the database's and the other processes'.
 # Nobody waits on a status (a dashboard refreshes once a second at most); somebody
 # waits on a reply: the wait ends as soon as an event with inbound messages, or one of
 # WAKE_STATUSES statuses or more (a burst), is waiting (looked for every GATHER_POLL

@@ -12,7 +12,7 @@ import psycopg2
 
 from odoo import api, fields, models
 
-from ..tools import ratelimit
+from ..tools import ratelimit, transport
 from .ofitec_whatsapp_message_claim import SEND_CUTOFF, Claim, NotStarted
 from .ofitec_whatsapp_message_queue import _BROKEN
 from .ofitec_whatsapp_send_pace import PACE_WINDOW
@@ -92,7 +92,8 @@ class _Gate:
 
 def _call(step):
     """Run one prepared send: wait for its slot (and for room in its run's gate),
-    then the HTTP call.
+    then the HTTP call, whose start the pacer counts from when its request left
+    (``tools.transport``).
 
     Runs in a worker thread: it touches no ORM record, only the pure client.
     Returns ``(result, None)`` or ``(None, exception)``; ``NotStarted`` only for a
@@ -113,9 +114,10 @@ def _call(step):
             if step.gate is not None:
                 step.gate.leave(1)
             return None, NotStarted()
-        pacer.started(started, step.window_count, step.min_gap)
+        number = pacer.started(started, step.window_count, step.min_gap)
     try:
-        return step.call(), None
+        with transport.on_departure(lambda: pacer.departed(number, _monotonic())):
+            return step.call(), None
     except Exception as error:  # recorded by _finish_send in the cron's thread
         return None, error
 

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import ProtocolError
 
-from . import network
+from . import network, transport
 from .errors import (
     InvalidResponseError,
     PermanentError,
@@ -406,7 +406,7 @@ class CloudApiClient(Provider):
         self.phone_number_id = _check_node_id(phone_number_id, "phone number id")
         self.api_version = normalize_api_version(api_version)
         self.base_url = to_text(base_url).strip().rstrip("/") or DEFAULT_BASE_URL
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else transport.session()
         if timeout is None:
             raise ValueError("a timeout is required")
         self.timeout = timeout

@@ -73,18 +73,32 @@ def earliest_start(slot, starts, count, window=1.0, min_gap=0.0):
 
 class Pacer:
     """The starts of one process's last sends of one number (``earliest_start``);
-    ``lock`` keeps them in order."""
+    ``lock`` keeps them in order. A start moves later to when its request actually
+    left (``departed``), so a send held between its start and its request counts from
+    then: the window then holds ``count`` departures, not only ``count`` starts."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.starts = collections.deque()
+        self.first = 0  # the sequence number of starts[0]
         self.count, self.min_gap = 0, 0.0
 
     def started(self, at, count, min_gap):
+        """Note a start (under ``lock``); returns its sequence number for ``departed``."""
         self.count, self.min_gap = count, min_gap
         self.starts.append(at)
         while len(self.starts) > max(count, 1):
             self.starts.popleft()
+            self.first += 1
+        return self.first + len(self.starts) - 1
+
+    def departed(self, number, at):
+        """The request of start ``number`` left at ``at`` (a start no longer kept is
+        past every window already)."""
+        with self.lock:
+            index = number - self.first
+            if 0 <= index < len(self.starts) and at > self.starts[index]:
+                self.starts[index] = at
 
     def next_start(self, window):
         """The earliest start this process would give the number's next send."""

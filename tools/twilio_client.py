@@ -29,6 +29,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from . import transport
 from .cloud_api import network_error
 from .errors import (
     AuthError,
@@ -301,6 +302,8 @@ class TwilioClient(Provider):
         http_client = TwilioHttpClient(timeout=self.timeout, logger=_sdk_logger)
         if session is not None:
             http_client.session = session
+        elif http_client.session is not None:
+            transport.mount(http_client.session)
         self.http_client = http_client
         self._client = Client(sid, token, http_client=http_client)
         # The configured URL is the only one: no edge / region rewriting of it.

@@ -96,6 +96,26 @@ class TestPacer(unittest.TestCase):
         self.assertAlmostEqual(pacer.next_start(1.0), 11.1)
         self.assertAlmostEqual(pacer.next_start(0.5), 11.05)
 
+    def test_a_late_departure_moves_its_start(self):
+        """A send held between its start and its request counts from when it left:
+        the send ``count`` later waits a window from then, not from the start."""
+        pacer = Pacer()
+        numbers = [pacer.started(10.0 + i * 0.1, 3, 0.05) for i in range(3)]
+        pacer.departed(numbers[0], 10.06)
+        self.assertAlmostEqual(pacer.next_start(1.0), 11.06)
+        pacer.departed(numbers[0], 10.01)  # never earlier than already known
+        self.assertAlmostEqual(pacer.next_start(1.0), 11.06)
+        pacer.departed(numbers[2], 10.4)  # the gap follows the last departure too
+        self.assertAlmostEqual(pacer.next_start(0.1), 10.45)
+
+    def test_a_departure_past_the_window_is_ignored(self):
+        pacer = Pacer()
+        first = pacer.started(10.0, 2, 0.0)
+        for at in (10.5, 11.0):
+            pacer.started(at, 2, 0.0)
+        pacer.departed(first, 12.0)
+        self.assertEqual(list(pacer.starts), [10.5, 11.0])
+
 
 class TestGrantSlots(unittest.TestCase):
     def test_unlimited(self):

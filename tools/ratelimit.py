@@ -79,23 +79,27 @@ class Pacer:
 
     def __init__(self):
         self.lock = threading.Lock()
+        # ``lock`` is held while a send waits for its start; a departure, noted by
+        # another thread meanwhile, must not wait for it: its own lock.
+        self._moves = threading.Lock()
         self.starts = collections.deque()
         self.first = 0  # the sequence number of starts[0]
         self.count, self.min_gap = 0, 0.0
 
     def started(self, at, count, min_gap):
         """Note a start (under ``lock``); returns its sequence number for ``departed``."""
-        self.count, self.min_gap = count, min_gap
-        self.starts.append(at)
-        while len(self.starts) > max(count, 1):
-            self.starts.popleft()
-            self.first += 1
-        return self.first + len(self.starts) - 1
+        with self._moves:
+            self.count, self.min_gap = count, min_gap
+            self.starts.append(at)
+            while len(self.starts) > max(count, 1):
+                self.starts.popleft()
+                self.first += 1
+            return self.first + len(self.starts) - 1
 
     def departed(self, number, at):
         """The request of start ``number`` left at ``at`` (a start no longer kept is
         past every window already)."""
-        with self.lock:
+        with self._moves:
             index = number - self.first
             if 0 <= index < len(self.starts) and at > self.starts[index]:
                 self.starts[index] = at

@@ -19,6 +19,8 @@ from ..tools import ratelimit
 # window allows exactly the booked pace: one start fewer (session 8's slack for arrival
 # jitter, measured with a fake server that stamped requests late) capped a drain at
 # 0.958x the rate and measured 0.95-0.96x; without it, 0.96-0.97x with the peak at 80.
+# A start counts from when its request left (tools.transport, ratelimit.Pacer.departed):
+# a send held after its start (the interpreter lock busy elsewhere) counts from then.
 PACE_MARGIN = 0.97
 PACE_WINDOW = 1.0 / PACE_MARGIN  # seconds
 PACE_CATCH_UP = 2.0

@@ -86,8 +86,9 @@ class DepartureAdapter(HTTPAdapter):
     a proxy the start counts, as without it."""
 
     def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
+        result = super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+        return result
 
 
 def mount(http_session):

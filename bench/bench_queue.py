@@ -82,6 +82,13 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=20, help="(b) warm-up actions per database")
     parser.add_argument("--threads", type=int, default=8, help="(c) client threads")
     parser.add_argument(
+        "--no-db-filter",
+        action="store_true",
+        help="(c, d, inbound) start their Odoo with -d only: with --db-filter (the default), "
+        "Odoo lists the databases, on a new connection to 'postgres', for every request "
+        "without a session (every webhook, and /web/health)",
+    )
+    parser.add_argument(
         "--cron-threads",
         type=int,
         default=1,

@@ -432,7 +432,7 @@ def start_odoo_server(runner, db, port):
     command = [
         runner.odoo,
         *runner.odoo_args(db, log),
-        f"--db-filter=^{db}$",
+        *([] if getattr(runner.options, "no_db_filter", False) else [f"--db-filter=^{db}$"]),
         "--workers=2",
         f"--max-cron-threads={getattr(runner.options, 'cron_threads', 1)}",
         "--http-interface=127.0.0.1",

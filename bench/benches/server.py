@@ -45,6 +45,7 @@ def run_benches(ctx, benches):
     section(
         f"HTTP benches: starting Odoo with --workers=2 "
         f"--max-cron-threads={ctx.options.cron_threads}"
+        + (", -d only (no --db-filter)" if ctx.options.no_db_filter else ", --db-filter")
     )
     ctx.ensure_template("wa")
     db = f"{ctx.runner.prefix}_http"

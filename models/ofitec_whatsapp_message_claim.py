@@ -161,28 +161,6 @@ class OfitecWhatsappMessageClaim(models.Model):
         )
         return [row[0] for row in self.env.cr.fetchall()]
 
-    @api.model
-    def _claim_next(self):
-        """Lock and return the next due queued message, skipping rows others hold."""
-        return self._claim_batch(1)
-
-    @api.model
-    def _claim_batch(self, size, exclude=()):
-        """Lock and return up to ``size`` due queued messages (see ``_claim_due``)."""
-        return self._claim_due(size, exclude=exclude, cap=size).messages
-
-    @api.model
-    def _claim_pace(self, config):
-        """A Claim holding only ``config``'s pace (locked, waiting for another worker
-        that books slots of this number right now): for a send outside ``_claim_due``."""
-        Pace = self.env["ofitec.whatsapp.send.pace"]
-        claim = Claim(messages=self.browse(), now=Pace._now())
-        config = config.sudo()
-        if config.active and config.rate_limit > 0:
-            tat = Pace._lock([config.id], wait=True)[config.id]
-            claim.paces[config.id] = (tat, config.rate_limit)
-        return claim
-
     def _book_slots(self, claim, steps):
         """Book one slot of its number's pace per prepared send (``steps``: a list of
         ``(message, step)``). Returns the slot times, in order, on the shared clock."""

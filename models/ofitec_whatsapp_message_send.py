@@ -390,15 +390,3 @@ class OfitecWhatsappMessageSend(models.Model):
                 run["broken"].add(message.id)
         if run["auto_commit"]:
             self.env.cr.commit()  # pylint: disable=invalid-commit
-
-    def _send_one(self, clients):
-        """Send this claimed message once, in its slot of the number's pace; record the
-        outcome on it."""
-        self.ensure_one()
-        step = self._prepare_send(clients)
-        if step:
-            base = _monotonic()
-            claim = self._claim_pace(self.config_id)
-            (slot,) = self._book_slots(claim, [(self, step)])
-            step = self._schedule_step(self, step, base + slot - claim.now, claim)
-            self._finish_send(step, _call(step))

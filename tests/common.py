@@ -22,6 +22,8 @@ import odoo
 from odoo import fields
 from odoo.tests import common
 
+from ..models import ofitec_whatsapp_message_send as send_loop
+from ..models.ofitec_whatsapp_message_claim import Claim
 from ..tools import cloud_api, commands, inbound_payloads
 from ..tools.errors import (
     RetryableError,
@@ -42,6 +44,31 @@ from ..tools.signature import meta_signature_header
 
 _wamid_counter = itertools.count(1)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def claim_held(Message, size=1):
+    """Claim up to ``size`` due messages as a send cycle does (``_claim_due``) and keep
+    their rows locked: a worker between its claim and its sends, whose rows others skip."""
+    return Message._claim_due(size, cap=size).messages
+
+
+def send_held(message):
+    """Send one held message as the send loop does, at its slot of its number's pace
+    (the pace locked, waiting for a worker that books the number right now), and record
+    the outcome on it."""
+    step = message._prepare_send({})
+    if not step:
+        return
+    base = send_loop._monotonic()
+    Pace = message.env["ofitec.whatsapp.send.pace"]
+    claim = Claim(messages=message.browse(), now=Pace._now())
+    config = message.config_id.sudo()
+    if config.active and config.rate_limit > 0:
+        tat = Pace._lock([config.id], wait=True)[config.id]
+        claim.paces[config.id] = (tat, config.rate_limit)
+    (slot,) = message._book_slots(claim, [(message, step)])
+    step = message._schedule_step(message, step, base + slot - claim.now, claim)
+    message._finish_send(step, send_loop._call(step))
 
 
 class RealNetworkCall(AssertionError):

@@ -5,7 +5,7 @@ message a sender holds is never touched."""
 from odoo.tests import tagged
 
 from ..models import ofitec_whatsapp_message_send as send_module
-from .common import meta_error
+from .common import claim_held, meta_error
 from .test_outbound_queue import ASSIGNEE, MANAGER, ConcurrencyCase, QueueCase
 
 WITHDRAWN = "withdrawn"
@@ -105,7 +105,7 @@ class TestWithdraw(WithdrawMixin, QueueCase):
         action = self._create_action()
         Message = self.env["ofitec.whatsapp.message"].sudo()
         with self.mock_whatsapp_gateway() as gateway:
-            held = Message._claim_batch(1)
+            held = claim_held(Message)
             step = held._prepare_send({})
             self.assertTrue(step)
             action.action_mark_completed()
@@ -157,7 +157,7 @@ class TestWithdrawConcurrency(WithdrawMixin, ConcurrencyCase):
             )
         with self._two_workers() as (cr_a, cr_b):
             cr_b.execute("SET lock_timeout = '5s'")
-            held = self._env(cr_a)["ofitec.whatsapp.message"]._claim_next()
+            held = claim_held(self._env(cr_a)["ofitec.whatsapp.message"])
             self.assertEqual(held.id, ids[0])
             self._env(cr_b)["ofitec.next.action"].browse(action_id).action_mark_completed()
             cr_b.commit()

@@ -19,7 +19,7 @@ from ..models.ofitec_whatsapp_message_claim import Claim
 from ..models.ofitec_whatsapp_send_pace import PACE_MARGIN, PACE_WINDOW, runner_identity
 from ..tools import commands
 from ..tools.errors import RateLimitedError, RetryableError, UncertainDeliveryError
-from .common import RealNetworkCall, WhatsAppCase, meta_error
+from .common import RealNetworkCall, WhatsAppCase, claim_held, meta_error, send_held
 
 MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
@@ -918,7 +918,7 @@ class TestRateLimit(QueueCase):
         )
         self._open_window("+56977777777")
         urgent = self._queue("+56977777777", next_action_id=action.id)
-        self.assertEqual(self.Message._claim_next(), urgent)
+        self.assertEqual(claim_held(self.Message), urgent)
 
 
 @tagged("post_install", "-at_install")
@@ -1121,14 +1121,14 @@ class TestQueueConcurrency(ConcurrencyCase):
                 # Worker B must never wait for A: fail fast instead of hanging the test.
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
-                held = env_a["ofitec.whatsapp.message"]._claim_next()
+                held = claim_held(env_a["ofitec.whatsapp.message"])
                 self.assertEqual(held.id, ids[0])
                 handled = env_b["ofitec.whatsapp.message"]._process_queue()
                 self.assertEqual(handled, 3)
                 self.assertEqual(self._sent_ids(gateway), ids[1:])
                 cr_b.commit()
                 # A still holds its row; it sends it now, once.
-                held._send_one({})
+                send_held(held)
                 cr_a.commit()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
@@ -1165,14 +1165,14 @@ class TestQueueConcurrency(ConcurrencyCase):
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
                 cr_b.execute("SELECT 1 FROM ofitec_whatsapp_contact LIMIT 1")  # B's snapshot
-                held = env_a["ofitec.whatsapp.message"]._claim_next()
+                held = claim_held(env_a["ofitec.whatsapp.message"])
                 self.assertEqual(held.id, ids[0])
-                other = env_b["ofitec.whatsapp.message"]._claim_next()
+                other = claim_held(env_b["ofitec.whatsapp.message"])
                 self.assertEqual(other.id, ids[1])
-                held._send_one({})
+                send_held(held)
                 cr_a.commit()  # A created the contact of this number
                 with mute_logger("odoo.sql_db"), self.assertLogs(MESSAGE_LOGGER, "WARNING"):
-                    other._send_one({})  # B does not see it and creates it too
+                    send_held(other)  # B does not see it and creates it too
                 cr_b.commit()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})
@@ -1198,12 +1198,12 @@ class TestQueueConcurrency(ConcurrencyCase):
             with self._two_workers() as (cr_a, cr_b):
                 cr_b.execute("SET lock_timeout = '5s'")
                 env_a, env_b = self._env(cr_a), self._env(cr_b)
-                held = env_a["ofitec.whatsapp.message"]._claim_next()
-                other = env_b["ofitec.whatsapp.message"]._claim_next()
+                held = claim_held(env_a["ofitec.whatsapp.message"])
+                other = claim_held(env_b["ofitec.whatsapp.message"])
                 self.assertEqual((held + other).ids, ids)
-                held._send_one({})
+                send_held(held)
                 cr_a.commit()
-                other._send_one({})
+                send_held(other)
                 cr_b.commit()
         self.assertEqual(self._sent_ids(gateway), ids)
         self.assertEqual(set(self._committed_states(ids).values()), {"sent"})

@@ -3,8 +3,8 @@ say when each request left.
 
 A send's rate window counts the moments the sends start (``tools.ratelimit``). A thread
 that has started a send can still be held before its request goes out: another thread of
-the process holds the interpreter lock (a cron thread's first, cold record of a run held
-it for over 100 ms), or the process is not scheduled. The request then reaches the
+the process holds the interpreter lock (busy with cold work, such as a run's first record,
+which took 257 ms once in the bench), or the process is not scheduled. The request then reaches the
 provider later than its start said, next to sends that started on time, and a second at
 the provider can hold more than the rate although no window of starts did.
 ``on_departure(callback)`` calls ``callback()`` in the calling thread right after a

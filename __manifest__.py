@@ -51,4 +51,5 @@ and reply is kept as history.
         ],
     },
     "application": True,
+    "uninstall_hook": "uninstall_hook",
 }

@@ -1,7 +1,7 @@
 """Module hooks: what uninstalling leaves to drop (Odoo drops the tables, not the
 PostgreSQL functions that the models' ``init()`` created)."""
 
-FUNCTIONS = ("ofitec_whatsapp_store_event", "ofitec_whatsapp_stats_hour_delta")
+FUNCTIONS = ("ofitec_whatsapp_stats_hour_delta",)
 
 
 def uninstall_hook(cr, _registry):

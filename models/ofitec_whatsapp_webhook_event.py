@@ -2,6 +2,7 @@ import logging
 import threading
 import time
 
+from psycopg2 import sql
 from psycopg2.extensions import TransactionRollbackError
 
 from odoo import SUPERUSER_ID, _, api, fields, models
@@ -112,37 +113,6 @@ class _Run:
         return EVENT_BATCH if self.limit is None else min(EVENT_BATCH, self.limit - self.handled)
 
 
-# The webhook route's whole write (``_store``): the event's INSERT (the ORM would read
-# the config and compute defaults first) and its wake-up (``ir.cron``'s TRIGGER_NOW: never
-# lost, consumed in bulk by the next run), in a PL/pgSQL function that ``init()``
-# creates at install and upgrade (changing its arguments needs the old one dropped).
-# A function, not the same two INSERTs sent as one statement: PostgreSQL parses and plans
-# a statement it is sent on every request, while each connection keeps the plans of a
-# function's statements. With pgbench on the event table (2 clients, the WAL flush off so
-# that CPU is what counts) the statement ran 5,500-7,300 times a second, the function
-# 7,700-12,200 times; stored and committed one by one from Odoo (alternating blocks),
-# the backend's CPU per event fell from 0.57-0.61 ms to 0.50-0.55 ms, and the wall time
-# from 1.33-1.39 ms to 1.17-1.27 ms (session 12).
-STORE_FUNCTION = """
-CREATE OR REPLACE FUNCTION ofitec_whatsapp_store_event(
-    p_config integer, p_company integer, p_payload text, p_sender varchar,
-    p_statuses integer, p_uid integer, p_crons integer[],
-    OUT event_id integer, OUT woken boolean)
-LANGUAGE plpgsql AS $store$
-BEGIN
-    INSERT INTO ofitec_whatsapp_webhook_event
-           (config_id, company_id, state, payload, sender_key,
-            status_count, create_uid, write_uid, create_date, write_date)
-    VALUES (p_config, p_company, 'received', p_payload, p_sender, p_statuses,
-            p_uid, p_uid, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
-    RETURNING id INTO event_id;
-    {wake};
-    woken := FOUND;
-END
-$store$
-""".format(wake=TRIGGER_NOW % {"trigger_uid": "p_uid", "trigger_cron_ids": "p_crons"})
-STORE_CALL = "SELECT event_id, woken FROM ofitec_whatsapp_store_event(%s, %s, %s, %s, %s, %s, %s)"
-
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
 
@@ -187,7 +157,6 @@ class OfitecWhatsappWebhookEvent(models.Model):
     )
 
     def init(self):
-        self.env.cr.execute(STORE_FUNCTION)
         # What _claim looks up for each candidate: an older event of its sender still
         # waiting. Only waiting events are indexed, so the index stays small.
         self.env.cr.execute(
@@ -216,28 +185,44 @@ class OfitecWhatsappWebhookEvent(models.Model):
     def _store(self, config, raw_body, company_id=None, parsed=None):
         """Store one signed POST of ``config`` as received, and wake the processing cron.
 
-        This is the whole cost of the webhook route in the database: one call of the
-        function ``STORE_FUNCTION`` (the event's INSERT and its wake-up, see there),
-        committed with the request before it answers 200.
+        This is the whole cost of the webhook route in the database: one statement, the
+        event's INSERT (the ORM would read the config and compute defaults first) with
+        its wake-up (``ir.cron._trigger_now``'s INSERT: never lost, consumed in bulk by
+        the next run), committed with the request before it answers 200.
         ``parsed``: the body as the route's handler parsed it (its sender goes on the
         event); parsed here when not given.
         """
         if parsed is None:
             parsed = self._parse_for_store(config, raw_body)
+        uid = self.env.uid or SUPERUSER_ID
         cron = self._processing_cron()
+        # The event and its wake-up in one statement: one round trip per request.
         self.env.cr.execute(
-            STORE_CALL,
-            (
-                config.id,
-                company_id or config.sudo().company_id.id,
-                raw_body.decode("utf-8"),
-                parsed.sender_key if parsed is not None else None,
+            sql.SQL(
+                """
+                WITH event AS (
+                    INSERT INTO ofitec_whatsapp_webhook_event
+                           (config_id, company_id, state, payload, sender_key,
+                            status_count, create_uid, write_uid, create_date, write_date)
+                    VALUES (%(config)s, %(company)s, 'received', %(payload)s, %(sender)s,
+                            %(statuses)s, %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC',
+                            now() AT TIME ZONE 'UTC')
+                    RETURNING id
+                ), wake AS ({wake} RETURNING cron_id)
+                SELECT (SELECT id FROM event), EXISTS (SELECT 1 FROM wake)
+                """
+            ).format(wake=sql.SQL(TRIGGER_NOW)),
+            {
+                "config": config.id,
+                "company": company_id or config.sudo().company_id.id,
+                "payload": raw_body.decode("utf-8"),
+                "sender": parsed.sender_key if parsed is not None else None,
                 # What the body holds, until processing counts what it applied (a
                 # burst of statuses ends the cron's wait for more, ``_someone_waits``).
-                len(parsed.statuses) if parsed is not None else 0,
-                self.env.uid or SUPERUSER_ID,
-                cron.ids,
-            ),
+                "statuses": len(parsed.statuses) if parsed is not None else 0,
+                "uid": uid,
+                **cron._trigger_now_params(),
+            },
         )
         event_id, woken = self.env.cr.fetchone()
         if woken:

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from odoo import fields
 
+from ..hooks import uninstall_hook
 from .common import WhatsAppCase, meta_payload, meta_status
 
 OUTBOUND = [("direction", "=", "outbound")]
@@ -138,3 +139,30 @@ class TestStats(WhatsAppCase):
         as_a = self.Counters.with_user(self.user_a)
         self.assertFalse(as_a.search([("company_id", "=", self.company_b.id)]))
         self.assertTrue(self.Counters.with_user(self.user_b).search([]))
+
+
+class TestModuleFunctions(WhatsAppCase):
+    """The PostgreSQL functions of the module: created by ``init()``, dropped on
+    uninstall (Odoo drops the tables, not them)."""
+
+    FUNCTIONS = ("ofitec_whatsapp_stats_hour_delta",)
+
+    def _functions(self):
+        self.env.cr.execute(
+            "SELECT proname FROM pg_proc WHERE proname = ANY(%s) ORDER BY proname",
+            (list(self.FUNCTIONS),),
+        )
+        return [name for (name,) in self.env.cr.fetchall()]
+
+    def _triggers(self):
+        self.env.cr.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ofitec_whatsapp_stats_hour_%%'"
+        )
+        return self.env.cr.fetchone()[0]
+
+    def test_uninstall_drops_them_and_init_creates_them_again(self):
+        self.assertEqual((self._functions(), self._triggers()), (list(self.FUNCTIONS), 3))
+        uninstall_hook(self.env.cr, self.registry)
+        self.assertEqual((self._functions(), self._triggers()), ([], 0))
+        self.env["ofitec.whatsapp.stats.hour"].init()
+        self.assertEqual((self._functions(), self._triggers()), (list(self.FUNCTIONS), 3))

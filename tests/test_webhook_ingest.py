@@ -15,7 +15,6 @@ import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
-from ..hooks import uninstall_hook
 from ..models import ir_cron as ir_cron_module
 from ..models import ofitec_whatsapp_webhook_event as event_module
 from ..models.ofitec_whatsapp_webhook_event import GATHER_POLL, MIN_CYCLE, WAKE_STATUSES
@@ -77,7 +76,7 @@ class TestIngestRoute(WhatsAppHttpCase):
         self.assertEqual(len(self.env["ofitec.whatsapp.webhook.event"].search([])), 1)
 
     def test_the_event_row_is_complete(self):
-        """The store function writes what the ORM would: the audit columns (the route
+        """The route's INSERT writes what the ORM would: the audit columns (the route
         runs as no user: OdooBot), the sender and the statuses counted."""
         self.assertEqual(self._post_webhook(self._body("wamid.INGEST.ROW")).status_code, 200)
         event = self.env["ofitec.whatsapp.webhook.event"].search([])
@@ -88,29 +87,6 @@ class TestIngestRoute(WhatsAppHttpCase):
         self.assertEqual(event.write_date, event.create_date)
         self.assertEqual((event.status_count, event.sender_key), (1, False))
         self.assertIn('"wamid.INGEST.ROW"', event.payload)
-
-
-@tagged("post_install", "-at_install")
-class TestStoreFunction(WhatsAppCase):
-    """The PostgreSQL functions of the module: created by ``init()``, dropped on
-    uninstall (Odoo drops the tables, not them)."""
-
-    FUNCTIONS = ("ofitec_whatsapp_store_event", "ofitec_whatsapp_stats_hour_delta")
-
-    def _functions(self):
-        self.env.cr.execute(
-            "SELECT proname FROM pg_proc WHERE proname = ANY(%s) ORDER BY proname",
-            (list(self.FUNCTIONS),),
-        )
-        return [name for (name,) in self.env.cr.fetchall()]
-
-    def test_uninstall_drops_them_and_init_creates_them_again(self):
-        self.assertEqual(self._functions(), sorted(self.FUNCTIONS))
-        uninstall_hook(self.env.cr, self.registry)
-        self.assertEqual(self._functions(), [])
-        self.env["ofitec.whatsapp.webhook.event"].init()
-        self.env["ofitec.whatsapp.stats.hour"].init()
-        self.assertEqual(self._functions(), sorted(self.FUNCTIONS))
 
 
 @tagged("post_install", "-at_install")

@@ -156,7 +156,8 @@ class TestModuleFunctions(WhatsAppCase):
 
     def _triggers(self):
         self.env.cr.execute(
-            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ofitec_whatsapp_stats_hour_%%'"
+            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE %s",
+            ("ofitec_whatsapp_stats_hour_%",),
         )
         return self.env.cr.fetchone()[0]
 

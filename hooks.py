@@ -1,9 +1,8 @@
 """Module hooks: what uninstalling leaves to drop (Odoo drops the tables, not the
 PostgreSQL functions that the models' ``init()`` created)."""
 
-FUNCTIONS = ("ofitec_whatsapp_stats_hour_delta",)
+from .models.ofitec_whatsapp_stats_hour import DROP_TRIGGER_FUNCTION
 
 
 def uninstall_hook(cr, _registry):
-    for name in FUNCTIONS:
-        cr.execute(f"DROP FUNCTION IF EXISTS {name} CASCADE")  # pylint: disable=sql-injection
+    cr.execute(DROP_TRIGGER_FUNCTION)

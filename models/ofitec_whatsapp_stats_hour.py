@@ -52,6 +52,9 @@ BEGIN
 END
 $$;
 """
+# What uninstalling drops (hooks.py): Odoo drops the table, not this function; its
+# triggers go with it.
+DROP_TRIGGER_FUNCTION = "DROP FUNCTION IF EXISTS ofitec_whatsapp_stats_hour_delta() CASCADE"
 # A trigger with transition tables serves one event (PostgreSQL's rule): three of them.
 _TRIGGERS = "".join(
     f"""

@@ -7,7 +7,7 @@ from psycopg2.extensions import TransactionRollbackError
 
 from odoo import SUPERUSER_ID, _, api, fields, models
 
-from .ir_cron import TRIGGER_NOW
+from .ir_cron import RUN_WILL_LOOK
 
 _logger = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class _Run:
         self.deadline = time.monotonic() + RUN_TIME_BUDGET
         self.idle_since = None
         self.helper_woken = None
+        self.looking = False  # the route relies on this run (``_start_looking``)
         self.notices = _Notices(env, every=NOTICE_EVERY if self.auto_commit else 0)
 
     def limit_reached(self):
@@ -185,10 +186,13 @@ class OfitecWhatsappWebhookEvent(models.Model):
     def _store(self, config, raw_body, company_id=None, parsed=None):
         """Store one signed POST of ``config`` as received, and wake the processing cron.
 
-        This is the whole cost of the webhook route in the database: one statement, the
-        event's INSERT (the ORM would read the config and compute defaults first) with
-        its wake-up (``ir.cron._trigger_now``'s INSERT: never lost, consumed in bulk by
-        the next run), committed with the request before it answers 200.
+        This is the whole cost of the webhook route in the database while events keep
+        coming: one statement, the event's INSERT (the ORM would read the config and
+        compute defaults first), committed with the request before it answers 200. The
+        statement also asks whether a run of the processing cron will look for events
+        after this commit (``ir_cron.RUN_WILL_LOOK``); when none will, a second one
+        wakes the cron (``_wake_processing``: never lost, consumed in bulk by the next
+        run).
         ``parsed``: the body as the route's handler parsed it (its sender goes on the
         event); parsed here when not given.
         """
@@ -196,22 +200,18 @@ class OfitecWhatsappWebhookEvent(models.Model):
             parsed = self._parse_for_store(config, raw_body)
         uid = self.env.uid or SUPERUSER_ID
         cron = self._processing_cron()
-        # The event and its wake-up in one statement: one round trip per request.
         self.env.cr.execute(
             sql.SQL(
                 """
-                WITH event AS (
-                    INSERT INTO ofitec_whatsapp_webhook_event
-                           (config_id, company_id, state, payload, sender_key,
-                            status_count, create_uid, write_uid, create_date, write_date)
-                    VALUES (%(config)s, %(company)s, 'received', %(payload)s, %(sender)s,
-                            %(statuses)s, %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC',
-                            now() AT TIME ZONE 'UTC')
-                    RETURNING id
-                ), wake AS ({wake} RETURNING cron_id)
-                SELECT (SELECT id FROM event), EXISTS (SELECT 1 FROM wake)
+                INSERT INTO ofitec_whatsapp_webhook_event
+                       (config_id, company_id, state, payload, sender_key,
+                        status_count, create_uid, write_uid, create_date, write_date)
+                VALUES (%(config)s, %(company)s, 'received', %(payload)s, %(sender)s,
+                        %(statuses)s, %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC',
+                        now() AT TIME ZONE 'UTC')
+                RETURNING id, {run_will_look}
                 """
-            ).format(wake=sql.SQL(TRIGGER_NOW)),
+            ).format(run_will_look=sql.SQL(RUN_WILL_LOOK)),
             {
                 "config": config.id,
                 "company": company_id or config.sudo().company_id.id,
@@ -221,12 +221,12 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 # burst of statuses ends the cron's wait for more, ``_someone_waits``).
                 "statuses": len(parsed.statuses) if parsed is not None else 0,
                 "uid": uid,
-                **cron._trigger_now_params(),
+                "look_cron_id": cron.id or None,
             },
         )
-        event_id, woken = self.env.cr.fetchone()
-        if woken:
-            self._notify_after_commit(cron)
+        event_id, run_will_look = self.env.cr.fetchone()
+        if not run_will_look:
+            self._wake_processing()
         return self.browse(event_id)
 
     @api.model
@@ -296,10 +296,24 @@ class OfitecWhatsappWebhookEvent(models.Model):
         batch's events.
         """
         run = _Run(self.env, limit, helper)
+        try:
+            self._process_loop(run)
+        except Exception:
+            if run.looking:  # never leave producers relying on a failed run
+                self.env.cr.rollback()
+                self._stop_looking(run)
+            raise
+        self._stop_looking(run)
+        self._end_run(run)
+        return run.handled
+
+    @api.model
+    def _process_loop(self, run):
         while not run.limit_reached():
             if run.out_of_time():
                 self._yield_run(run)
                 break
+            self._start_looking(run)
             # The query below reads the table itself: write what the last batch changed
             # first (without it, a test run, which does not commit, gets it again).
             self.env.flush_all()
@@ -309,7 +323,7 @@ class OfitecWhatsappWebhookEvent(models.Model):
             if events is None:
                 continue  # an event changed since this snapshot: again
             if not events:
-                if self._linger(run):
+                if self._linger(run) or self._look_last(run):
                     continue
                 break
             run.idle_since = None
@@ -323,11 +337,45 @@ class OfitecWhatsappWebhookEvent(models.Model):
                 # A batch is a unit of work; committing releases its locks.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
                 if len(events) < size:  # no backlog
-                    if helper:
+                    if run.helper:
                         break
                     self._gather(started)
-        self._end_run(run)
-        return run.handled
+
+    # ------------------------------------------------------------------
+    # A run that the webhook route relies on (ir_cron.RUN_WILL_LOOK)
+    # ------------------------------------------------------------------
+    @api.model
+    def _start_looking(self, run):
+        """The cron's run (not a helper's, nor a limited or a test's) tells the route
+        it will look again: the route then stores its event without a wake-up. Tried
+        before each claim until it holds (a request that found no run looking holds
+        the lock shared until its commit)."""
+        if run.auto_commit and not run.helper and run.limit is None and not run.looking:
+            run.looking = self._processing_cron()._start_looking()
+
+    @api.model
+    def _stop_looking(self, run):
+        """Stop being relied on (``ir.cron._stop_looking``: once the requests that
+        relied on this run have committed), and commit: a new snapshot sees them."""
+        if run.looking:
+            self._processing_cron()._stop_looking()
+            run.looking = False
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _look_last(self, run):
+        """Before the run ends: stop being relied on, then look once more; True (relied
+        on again, and lingering anew) when events came meanwhile."""
+        if not run.looking:
+            return False
+        self._stop_looking(run)
+        self.env.cr.execute(
+            "SELECT EXISTS (SELECT 1 FROM ofitec_whatsapp_webhook_event WHERE state = 'received')"
+        )
+        if not self.env.cr.fetchone()[0]:
+            return False
+        run.idle_since = None  # another worker may hold them: look again, not at once
+        return True
 
     @api.model
     def _gather(self, started):

@@ -51,8 +51,9 @@ class TestIngestRoute(WhatsAppHttpCase):
         self.assertEqual(set(events.mapped("state")), {"received"})
         self.assertEqual(events.mapped("config_id"), self.config)
         self.assertEqual(events.mapped("company_id"), self.config.company_id)
-        # One trigger per request (a shared one could be consumed by a run that looked
-        # for events before this one committed); one run takes them all.
+        # No run is looking (a test's run never says it will): one trigger per request
+        # (a shared one could be consumed by a run that looked for events before this
+        # one committed); one run takes them all.
         self.assertEqual(self.Trigger.search_count([("cron_id", "=", self.cron.id)]), 3)
         self.assertEqual(self._process_webhooks(), 3)
 
@@ -189,6 +190,150 @@ class TestWakeUpConcurrency(WhatsAppCase):
                 (self.max_event_id,),
             )
             self.assertEqual(cr.fetchall(), [("processed",)])
+
+    # -- a run that the route relies on (ir_cron.RUN_WILL_LOOK) ----------------------
+    def _committed_config(self):
+        with self._cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            config = env["ofitec.whatsapp.config"].create(
+                {"name": "Looking run test number", "phone_number_id": "990000000078"}
+            )
+        self.addCleanup(self._delete_config, config.id)
+        return config.id
+
+    def _store_in(self, cr, config_id, wamid):
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        config = env["ofitec.whatsapp.config"].browse(config_id)
+        body = meta_body(meta_payload(statuses=[meta_status(wamid, "delivered")]))
+        return env["ofitec.whatsapp.webhook.event"]._store(config, body).id
+
+    def _looking_run(self):
+        """A cursor of a run that holds the lock telling requests it will look again."""
+        run_cr = self._cursor()
+        self.addCleanup(run_cr.close)
+        # Session locks outlive a cursor's close (its connection stays in the pool).
+        self.addCleanup(run_cr.execute, "SELECT pg_advisory_unlock_all()")
+        cron = api.Environment(run_cr, SUPERUSER_ID, {})["ir.cron"].browse(self.cron_id)
+        self.assertTrue(cron._start_looking())
+        run_cr.commit()
+        return run_cr, cron
+
+    def _wait_until_looking(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        with closing(self._cursor()) as cr:
+            while time.monotonic() < deadline:
+                cr.execute(
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND classid = %s AND objid = %s",
+                    (ir_cron_module.LOOKING_LOCKS, self.cron_id),
+                )
+                if cr.fetchone():
+                    return
+                cr.rollback()
+                time.sleep(0.02)
+        self.fail("the run never took the lock")
+
+    def _stop_in_thread(self, cron):
+        stopper = threading.Thread(target=cron._stop_looking)
+        stopper.start()
+        self.addCleanup(stopper.join, 10)
+        return stopper
+
+    def test_a_looking_run_spares_the_request_its_wake_up(self):
+        config_id = self._committed_config()
+        run_cr, cron = self._looking_run()
+        with self._cursor() as cr:
+            self._store_in(cr, config_id, "wamid.LOOK.1")
+        self.assertEqual(self._triggers(), 0)
+        cron._stop_looking()
+        run_cr.commit()
+        with self._cursor() as cr:  # no run looks any more: the request wakes the cron
+            self._store_in(cr, config_id, "wamid.LOOK.2")
+        self.assertEqual(self._triggers(), 1)
+
+    def test_a_stopping_run_waits_for_the_requests_that_relied_on_it(self):
+        """The run stops being relied on only once the requests that skipped their
+        wake-up have committed, so its last look (a new snapshot) sees their events."""
+        config_id = self._committed_config()
+        run_cr, cron = self._looking_run()
+        with closing(self._cursor()) as request_cr:
+            event_id = self._store_in(request_cr, config_id, "wamid.LOOK.3")
+            stopper = self._stop_in_thread(cron)
+            stopper.join(0.5)
+            self.assertTrue(stopper.is_alive(), "the run stopped before the request committed")
+            request_cr.commit()
+        stopper.join(10)
+        self.assertFalse(stopper.is_alive())
+        run_cr.commit()
+        run_cr.execute("SELECT state FROM ofitec_whatsapp_webhook_event WHERE id = %s", (event_id,))
+        self.assertEqual(run_cr.fetchall(), [("received",)])
+        self.assertEqual(self._triggers(), 0)
+
+    def test_a_request_while_the_run_stops_wakes_the_cron(self):
+        config_id = self._committed_config()
+        _run_cr, cron = self._looking_run()
+        with closing(self._cursor()) as relied_cr:
+            self._store_in(relied_cr, config_id, "wamid.LOOK.4")
+            stopper = self._stop_in_thread(cron)
+            stopper.join(0.5)  # now waiting for the request above
+            with self._cursor() as cr:
+                self._store_in(cr, config_id, "wamid.LOOK.5")
+            self.assertEqual(self._triggers(), 1)
+            relied_cr.commit()
+        stopper.join(10)
+        self.assertFalse(stopper.is_alive())
+
+    def test_a_failed_run_is_not_relied_on(self):
+        """A run that raises releases the lock before Odoo puts its connection back
+        in the pool (where it would hold it until the connection is borrowed again):
+        the next requests wake the cron."""
+        config_id = self._committed_config()
+        Event = type(self.env["ofitec.whatsapp.webhook.event"])
+        errors = []
+
+        def run():
+            with closing(self._cursor()) as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                try:
+                    env["ofitec.whatsapp.webhook.event"]._process_pending()
+                except RuntimeError as error:
+                    errors.append(error)
+
+        def claim_fails(events, *args, **kwargs):
+            raise RuntimeError("boom")
+
+        # Opened first: borrowing the run's connection from the pool would reset it
+        # (DISCARD ALL), which hides a lock left behind until then.
+        with self._cursor() as cr:
+            with patch.object(Event, "_claim_for", claim_fails):
+                worker = threading.Thread(target=run)
+                worker.start()
+                worker.join(30)
+            self.assertEqual(len(errors), 1)
+            self._store_in(cr, config_id, "wamid.LOOK.6")
+        self.assertEqual(self._triggers(), 1)
+
+    def test_a_run_relied_on_processes_what_came_meanwhile(self):
+        """Requests stored while a committing run lingers leave no wake-up; the run
+        processes them all before it ends."""
+        config_id = self._committed_config()
+        handled = []
+
+        def run():
+            with self._cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                handled.append(env["ofitec.whatsapp.webhook.event"]._process_pending())
+
+        with patch.object(event_module, "IDLE_LINGER", 3.0):  # ample for the requests
+            worker = threading.Thread(target=run)
+            worker.start()
+            self._wait_until_looking()
+            for index in range(3):
+                with self._cursor() as cr:
+                    self._store_in(cr, config_id, f"wamid.LOOK.RUN.{index}")
+            worker.join(60)
+        self.assertEqual(handled, [3])
+        self.assertEqual(self._triggers(), 0)
 
     def _delete_config(self, config_id):
         with self._cursor() as cr:

@@ -83,8 +83,9 @@ TRIGGER_NOW = """
 
 
 # A run that looks for work until it finds none (the webhook processing) spares the
-# producers of that work their trigger, an INSERT that costs the webhook route as much
-# as its event's (statement and planning: 0.15 of 0.35 ms of its backend's CPU, bench/README.md).
+# producers of that work their trigger: in the webhook route's statement, the trigger's
+# INSERT cost 0.10-0.15 ms of backend CPU, half as much as the event's own INSERT
+# (bench/README.md, session 13).
 # PostgreSQL advisory locks, two-int form (namespace, cron id), so that a crashed run
 # holds nothing: LOOKING is held, session-level, by a run while it will look again;
 # SKIPPED, shared, by each producer that relied on it, until its commit. Before it stops

@@ -164,25 +164,12 @@ class TestWakeUpConcurrency(WhatsAppCase):
     def test_a_run_outside_tests_commits_what_it_processed(self):
         """A cron run outside a test thread commits per batch: the event committed by
         a request is processed and stays processed."""
-        payload = meta_body(meta_payload(statuses=[meta_status("wamid.RUN.1", "delivered")]))
+        config_id = self._committed_config()
         with self._cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            config = env["ofitec.whatsapp.config"].create(
-                {"name": "Wake-up test number", "phone_number_id": "990000000077"}
-            )
-            self.addCleanup(self._delete_config, config.id)
-            env["ofitec.whatsapp.webhook.event"]._store(config, payload)
+            self._store_in(cr, config_id, "wamid.RUN.1")
         self.assertEqual(self._triggers(), 1)
         handled = []
-
-        def run():  # a thread of its own: not a test thread, so the run commits
-            with self._cursor() as cr:
-                env = api.Environment(cr, SUPERUSER_ID, {})
-                handled.append(env["ofitec.whatsapp.webhook.event"]._process_pending())
-
-        worker = threading.Thread(target=run)
-        worker.start()
-        worker.join(60)
+        self._committed_run(handled).join(60)
         self.assertEqual(handled, [1])
         with closing(self._cursor()) as cr:
             cr.execute(
@@ -191,15 +178,28 @@ class TestWakeUpConcurrency(WhatsAppCase):
             )
             self.assertEqual(cr.fetchall(), [("processed",)])
 
-    # -- a run that the route relies on (ir_cron.RUN_WILL_LOOK) ----------------------
+    # -- committed data and runs; a run that the route relies on (RUN_WILL_LOOK) ------
     def _committed_config(self):
         with self._cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             config = env["ofitec.whatsapp.config"].create(
-                {"name": "Looking run test number", "phone_number_id": "990000000078"}
+                {"name": "Wake-up test number", "phone_number_id": "990000000078"}
             )
         self.addCleanup(self._delete_config, config.id)
         return config.id
+
+    def _committed_run(self, handled):
+        """A cron run in a thread of its own (not a test thread, so it commits per
+        batch, as the cron does); what it handled goes into ``handled``."""
+
+        def run():
+            with self._cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                handled.append(env["ofitec.whatsapp.webhook.event"]._process_pending())
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        return worker
 
     def _store_in(self, cr, config_id, wamid):
         env = api.Environment(cr, SUPERUSER_ID, {})
@@ -275,7 +275,8 @@ class TestWakeUpConcurrency(WhatsAppCase):
         with closing(self._cursor()) as relied_cr:
             self._store_in(relied_cr, config_id, "wamid.LOOK.4")
             stopper = self._stop_in_thread(cron)
-            stopper.join(0.5)  # now waiting for the request above
+            stopper.join(0.5)
+            self.assertTrue(stopper.is_alive(), "the run did not wait for the request above")
             with self._cursor() as cr:
                 self._store_in(cr, config_id, "wamid.LOOK.5")
             self.assertEqual(self._triggers(), 1)
@@ -318,15 +319,8 @@ class TestWakeUpConcurrency(WhatsAppCase):
         processes them all before it ends."""
         config_id = self._committed_config()
         handled = []
-
-        def run():
-            with self._cursor() as cr:
-                env = api.Environment(cr, SUPERUSER_ID, {})
-                handled.append(env["ofitec.whatsapp.webhook.event"]._process_pending())
-
         with patch.object(event_module, "IDLE_LINGER", 3.0):  # ample for the requests
-            worker = threading.Thread(target=run)
-            worker.start()
+            worker = self._committed_run(handled)
             self._wait_until_looking()
             for index in range(3):
                 with self._cursor() as cr:

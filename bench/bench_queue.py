@@ -98,7 +98,13 @@ def parse_args(argv=None):
         "--requests",
         type=int,
         default=150,
-        help="(c) requests per thread, for each of the two routes",
+        help="(c) requests per thread, for each of the two routes, in each round",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="(c) rounds of floor, webhook, webhook, floor passes (the ratio pools them)",
     )
     parser.add_argument(
         "--profile-requests",
@@ -143,7 +149,7 @@ def parse_args(argv=None):
         if name not in selected:
             selected.append(name)
     options.selected = selected
-    for name in ("queue_size", "actions", "threads", "requests", "burst_size"):
+    for name in ("queue_size", "actions", "threads", "requests", "rounds", "burst_size"):
         if getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if options.requests < 2:

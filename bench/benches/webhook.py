@@ -15,7 +15,7 @@ def sent_messages(options):
     threads, per_thread = options.threads, options.requests
     return {
         "warm": (threads * 4, 56973000000),
-        "c": (threads * per_thread, 56974000000),
+        "c": (threads * per_thread * options.rounds, 56974000000),
         "paused": (threads * (per_thread // 2), 56976000000),
         "profile": (2 * options.profile_requests + 5, 56977000000),
     }
@@ -52,15 +52,22 @@ def cpu_used(before, after):
     return sum(max(0.0, after[pid] - before.get(pid, 0.0)) for pid in after)
 
 
+def _rate(results):
+    """Requests per second of some passes together."""
+    elapsed = sum(r[0] for r in results)
+    return sum(len(r[1]) for r in results) / elapsed if elapsed else float("nan")
+
+
 def run(ctx, srv):
     section(
-        f"(c) Webhook ingestion: {ctx.options.threads} threads x {ctx.options.requests} "
-        "signed status POSTs vs GET /web/health"
+        f"(c) Webhook ingestion: {ctx.options.rounds} rounds of {ctx.options.threads} threads "
+        f"x {ctx.options.requests} signed status POSTs vs GET /web/health"
     )
     db, port, config_id, phone_bases = srv.db, srv.port, srv.config_id, srv.phone_bases
     secret, signature = srv.secret, srv.signature
     options = ctx.options
     threads, per_thread = options.threads, options.requests
+    total = threads * per_thread * options.rounds
     path = f"/webhooks/whatsapp/{config_id}"
 
     def webhook_items(group, start, count):
@@ -86,30 +93,36 @@ def run(ctx, srv):
     run_load(port, [webhook_items("warm", t * 4, 4) for t in range(threads)], 120)
     run_load(port, [health_items(4) for _ in range(threads)], 60)
     ctx.wait_backlog(db)
-    # ABBA: floor, webhooks, webhooks, floor (half of the requests per pass), so
-    # that a drift of the background load hits both alike.
+    # Rounds of ABBA: floor, webhooks, webhooks, floor (half of the requests per pass),
+    # so that a drift of the background load hits both alike; the ratio pools the
+    # rounds, which the machine's noise moves much less than any one of them.
     half = [per_thread // 2, per_thread - per_thread // 2]
     measures = {"health": [], "webhook": []}
     cpu = {"health": 0.0, "webhook": 0.0}
     next_index = [0] * threads
     lag = []
-    for kind, share in (("health", 0), ("webhook", 0), ("webhook", 1), ("health", 1)):
-        count = half[share]
-        if kind == "health":
-            drained = ctx.wait_backlog(db)  # the floor runs without cron work behind
-            items = [health_items(count) for _ in range(threads)]
-        else:
-            items = []
-            for t in range(threads):
-                items.append(webhook_items("c", t * per_thread + next_index[t], count))
-                next_index[t] += count
-        before = cpu_snapshot(srv)
-        result = run_load(port, items, options.max_seconds)
-        measures[kind].append(result)
-        if kind == "webhook":
-            drained = ctx.wait_backlog(db)  # the CPU of applying them counts too
-            lag.append(drained)
-        cpu[kind] += cpu_used(before, cpu_snapshot(srv))
+    for _round in range(options.rounds):
+        for kind, share in (("health", 0), ("webhook", 0), ("webhook", 1), ("health", 1)):
+            count = half[share]
+            if kind == "health":
+                ctx.wait_backlog(db)  # the floor runs without cron work behind
+                items = [health_items(count) for _ in range(threads)]
+            else:
+                items = []
+                for t in range(threads):
+                    start = t * per_thread * options.rounds + next_index[t]
+                    items.append(webhook_items("c", start, count))
+                    next_index[t] += count
+            before = cpu_snapshot(srv)
+            result = run_load(port, items, options.max_seconds)
+            measures[kind].append(result)
+            if kind == "webhook":
+                lag.append(ctx.wait_backlog(db))  # the CPU of applying them counts too
+            cpu[kind] += cpu_used(before, cpu_snapshot(srv))
+    round_ratios = [
+        _rate(measures["webhook"][2 * i : 2 * i + 2]) / _rate(measures["health"][2 * i : 2 * i + 2])
+        for i in range(options.rounds)
+    ]
     figures = {}
     for kind in ("health", "webhook"):
         elapsed = sum(r[0] for r in measures[kind])
@@ -149,6 +162,7 @@ def run(ctx, srv):
         failed_events=failed_events,
         delivered=delivered,
         cron_lag_s=lag,
+        round_ratios=round_ratios,
         warmup_posts=warm,
     )
     ctx.figures["webhook"] = figures
@@ -162,13 +176,13 @@ def run(ctx, srv):
     lag_text = ", ".join("-" if x is None else f"{x:.1f} s" for x in lag)
     say(
         f"  cron: events processed {processed} (failed {failed_events}), messages "
-        f"delivered {delivered}/{threads * per_thread}; backlog left after each webhook "
+        f"delivered {delivered}/{total}; backlog left after each webhook "
         f"pass drained in {lag_text}"
     )
     all_ok = (
         hook["statuses"] == {"200": hook["requests"]}
         and not hook["errors"]
-        and hook["requests"] == threads * per_thread
+        and hook["requests"] == total
     )
     ctx.note(
         f"(c) webhook: {hook['rps']:.1f} req/s (p50 {hook['p50_ms']:.1f} ms, p99 "
@@ -178,7 +192,12 @@ def run(ctx, srv):
         f"all {hook['requests']} answers 200: {'yes' if all_ok else 'NO'}"
     )
     ctx.note(
-        f"    statuses applied by the cron: {delivered}/{threads * per_thread}, "
+        "    the ratio in each round: "
+        + ", ".join(f"{r * 100:.0f}%" for r in round_ratios)
+        + f" (the figure above pools the {options.rounds} rounds)"
+    )
+    ctx.note(
+        f"    statuses applied by the cron: {delivered}/{total}, "
         f"events failed {failed_events}; cron backlog after the passes drained in "
         f"{lag_text}"
     )

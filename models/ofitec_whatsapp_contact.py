@@ -3,6 +3,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import api, fields, models
 
 from ..tools import phone
+from ..tools.schema import drop_indexes
 
 # Meta's customer service window; we stop sending free-form a little early, so that
 # a message queued just before the end does not land outside it (131047).
@@ -17,9 +18,8 @@ class OfitecWhatsappContact(models.Model):
     _description = "WhatsApp Contact"
     _order = "last_inbound_at desc, id desc"
 
-    config_id = fields.Many2one(
-        "ofitec.whatsapp.config", required=True, ondelete="cascade", index=True
-    )
+    # Not index=True: the unique (config_id, wa_id) and (config_id, bsuid) indexes serve it.
+    config_id = fields.Many2one("ofitec.whatsapp.config", required=True, ondelete="cascade")
     company_id = fields.Many2one(related="config_id.company_id", store=True)
     wa_id = fields.Char(string="WhatsApp ID", index=True, help="Digits, as Meta sends them.")
     bsuid = fields.Char(string="Business-scoped User ID", index=True)
@@ -37,6 +37,9 @@ class OfitecWhatsappContact(models.Model):
         ("wa_id_uniq", "unique(config_id, wa_id)", "A WhatsApp id is stored once per number."),
         ("bsuid_uniq", "unique(config_id, bsuid)", "A user id is stored once per number."),
     ]
+
+    def init(self):
+        drop_indexes(self.env.cr, "ofitec_whatsapp_contact_config_id_index")
 
     def name_get(self):
         result = []

@@ -10,6 +10,7 @@ Its behaviour is split by concern into ``_inherit`` files: the queue
 from odoo import api, fields, models
 
 from ..tools import commands
+from ..tools.schema import drop_indexes
 
 STATES = [
     ("queued", "Queued"),
@@ -46,7 +47,8 @@ class OfitecWhatsappMessage(models.Model):
     whatsapp_message_id = fields.Char(
         string="WhatsApp Message ID", index=True, copy=False, readonly=True
     )
-    config_id = fields.Many2one("ofitec.whatsapp.config", index=True, ondelete="set null")
+    # Not index=True: the unique (config_id, whatsapp_message_id) index serves it.
+    config_id = fields.Many2one("ofitec.whatsapp.config", ondelete="set null")
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company
     )
@@ -95,6 +97,7 @@ class OfitecWhatsappMessage(models.Model):
     ]
 
     def init(self):
+        drop_indexes(self.env.cr, "ofitec_whatsapp_message_config_id_index")
         # The queue query filters on queued outbound rows only: keep that index small.
         self.env.cr.execute(
             """

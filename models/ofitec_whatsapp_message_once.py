@@ -13,16 +13,19 @@ import psycopg2
 
 from odoo import api, fields, models
 
+from ..tools.schema import drop_indexes
+
 _logger = logging.getLogger(__name__)
 
 
 class OfitecWhatsappMessageOnce(models.Model):
     _inherit = "ofitec.whatsapp.message"
 
+    # Indexed by its unique constraint alone (``index=True`` made a second, identical
+    # btree, written on every insert and status update of every message).
     once_key = fields.Char(
         readonly=True,
         copy=False,
-        index=True,
         help="Set on messages that go at most once (the completion notice to one person, "
         "the welcome of one contact): unique.",
     )
@@ -30,6 +33,11 @@ class OfitecWhatsappMessageOnce(models.Model):
     _sql_constraints = [
         ("once_key_uniq", "unique(once_key)", "This message was already queued once."),
     ]
+
+    def init(self):
+        res = super().init()
+        drop_indexes(self.env.cr, "ofitec_whatsapp_message_once_key_index")
+        return res
 
     def _whatsapp_identity(self):
         """(number, recipient) of this message: who it is to or from, as one key."""

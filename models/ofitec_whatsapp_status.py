@@ -9,6 +9,7 @@ from odoo import api, fields, models
 
 from ..tools import provider
 from ..tools import status as status_rule
+from ..tools.schema import drop_indexes
 
 _logger = logging.getLogger(__name__)
 
@@ -89,9 +90,8 @@ class OfitecWhatsappStatus(models.Model):
     _description = "WhatsApp Delivery Status"
     _order = "id"
 
-    config_id = fields.Many2one(
-        "ofitec.whatsapp.config", required=True, index=True, ondelete="cascade"
-    )
+    # Not index=True: the unique (config_id, whatsapp_message_id, status) index serves it.
+    config_id = fields.Many2one("ofitec.whatsapp.config", required=True, ondelete="cascade")
     company_id = fields.Many2one(related="config_id.company_id", store=True)
     whatsapp_message_id = fields.Char(required=True, index=True)
     status = fields.Char(required=True)
@@ -108,6 +108,9 @@ class OfitecWhatsappStatus(models.Model):
             "A status is stored once per message.",
         ),
     ]
+
+    def init(self):
+        drop_indexes(self.env.cr, "ofitec_whatsapp_status_config_id_index")
 
     @api.model
     def _ingest_batch(self, config, updates):

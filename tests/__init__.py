@@ -21,6 +21,7 @@ from . import (
     test_recipients,
     test_replies,
     test_request_body,
+    test_schema_indexes,
     test_simulate_reply,
     test_simulate_reply_tour,
     test_spanish,

@@ -26,8 +26,8 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from bench_stats import INSERT  # noqa: E402
-from common import Runner, bench_parser, require_odoo, say, section  # noqa: E402
+from bench_stats import INSERT, two_companies  # noqa: E402
+from common import bench_parser, run_alone, say  # noqa: E402
 
 # What bench_stats' rows lack: numbers, read dates, errors, commands.
 COMPLETE = """
@@ -56,45 +56,33 @@ def parse_args(argv=None):
 
 def main(argv=None):
     options = parse_args(argv)
-    require_odoo(options, "bench_insight.py")
-    runner = Runner(options)
-    figures = {}
+    title = f"insight: WhatsApp › Dashboard on {options.messages:,} messages"
+    return run_alone(options, "bench_insight.py", title, lambda runner: _run(runner, options))
+
+
+def _run(runner, options):
+    db = f"{runner.prefix}_insight"
+    company_a, company_b = two_companies(runner, db, "insight_setup")
+    configs = runner.shell(db, "insight_configs", {}, "insight_configs")
+    conn = runner.pg(db)
     try:
-        section(f"insight: WhatsApp › Dashboard on {options.messages:,} messages")
-        db = f"{runner.prefix}_insight"
-        runner.install(db, "ofitec_whatsapp")
-        company_b = runner.shell(db, "stats_setup", {}, "insight_setup")["company_b"]
-        configs = runner.shell(db, "insight_configs", {}, "insight_configs")
-        conn = runner.pg(db)
-        try:
-            with conn.cursor() as cr:
-                cr.execute("SELECT id FROM res_company ORDER BY id LIMIT 1")
-                company_a = cr.fetchone()[0]
-                started = time.monotonic()
-                params = {"company_a": company_a, "company_b": company_b}
-                cr.execute(INSERT, dict(params, count=options.messages))
-                took = time.monotonic() - started
-                say(f"  {options.messages:,} messages inserted in {took:.0f} s")
-                started = time.monotonic()
-                ids = configs[str(company_a)] + configs[str(company_b)]
-                cr.execute(COMPLETE, {"configs": ids, "company_b": company_b})
-                say(f"  completed (numbers, reads, errors) in {time.monotonic() - started:.0f} s")
-                cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
-        finally:
-            conn.close()
-        args = {"login": "bench_a", "repeat": options.repeat}
-        figures = runner.shell(db, "insight", args, "insight")
-    except Exception:
-        runner.failed = True
-        raise
+        with conn.cursor() as cr:
+            started = time.monotonic()
+            params = {"company_a": company_a, "company_b": company_b}
+            cr.execute(INSERT, dict(params, count=options.messages))
+            took = time.monotonic() - started
+            say(f"  {options.messages:,} messages inserted in {took:.0f} s")
+            started = time.monotonic()
+            ids = configs[str(company_a)] + configs[str(company_b)]
+            cr.execute(COMPLETE, {"configs": ids, "company_b": company_b})
+            say(f"  completed (numbers, reads, errors) in {time.monotonic() - started:.0f} s")
+            cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
     finally:
-        if not options.keep:
-            runner.cleanup()
-    section("Figures")
-    for line in figures.get("lines", []):
-        say(line)
-    say("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    return 1 if runner.failed else 0
+        conn.close()
+    args = {"login": "bench_a", "repeat": options.repeat}
+    figures = runner.shell(db, "insight", args, "insight")
+    load = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [*figures.get("lines", []), load]
 
 
 if __name__ == "__main__":

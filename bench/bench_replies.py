@@ -20,7 +20,7 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from common import Runner, bench_parser, require_odoo, say, section  # noqa: E402
+from common import bench_parser, run_alone, say  # noqa: E402
 
 INSERT = """
 INSERT INTO ofitec_whatsapp_message
@@ -51,58 +51,51 @@ def parse_args(argv=None):
 
 def main(argv=None):
     options = parse_args(argv)
-    require_odoo(options, "bench_replies.py")
-    runner = Runner(options)
-    lines = []
+    title = f"replies: whom a reply is from, on {options.messages:,} messages"
+    return run_alone(options, "bench_replies.py", title, lambda runner: _run(runner, options))
+
+
+def _run(runner, options):
+    db = f"{runner.prefix}_replies"
+    runner.install(db, "ofitec_whatsapp")
+    setup = runner.shell(db, "replies_setup", {"actions": options.actions}, "replies_setup")
+    started = time.monotonic()
+    conn = runner.pg(db)
     try:
-        section(f"replies: whom a reply is from, on {options.messages:,} messages")
-        db = f"{runner.prefix}_replies"
-        runner.install(db, "ofitec_whatsapp")
-        setup = runner.shell(db, "replies_setup", {"actions": options.actions}, "replies_setup")
-        started = time.monotonic()
-        conn = runner.pg(db)
-        try:
-            with conn.cursor() as cr:
-                params = {
-                    "config": setup["config"],
-                    "company": setup["company"],
-                    "actions": setup["actions"],
-                    "n_actions": len(setup["actions"]),
-                    "people": options.people,
-                    "count": options.messages,
-                }
-                cr.execute(INSERT, params)
-                cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
-        finally:
-            conn.close()
-        say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
-        senders = [f"+5699{k:07d}" for k in range(0, options.people, options.people // 20)][:20]
-        args = {
-            "config": setup["config"],
-            "senders": senders,
-            "repeat": options.repeat,
-            "blocks": options.blocks,
-        }
-        figures = runner.shell(db, "replies", args, "replies")
-        per_person = options.messages * 3 // 4 // options.people
-        for mode, label in (("one", "one reply at a time"), ("batch", "a batch of 20")):
-            new, old = figures["with"][mode], figures["without"][mode]
-            lines.append(
-                f"replies ({label}): {new:.1f} ms per reply with the recipient indexes, "
-                f"{old:.1f} ms without; ratio {new / old:.3f} "
-                f"(about {per_person:,} notifications per person, "
-                f"{options.messages:,} messages)"
-            )
-        lines.append(f"    actions found per pass: {figures['actions_found']}")
-    except Exception:
-        runner.failed = True
-        raise
+        with conn.cursor() as cr:
+            params = {
+                "config": setup["config"],
+                "company": setup["company"],
+                "actions": setup["actions"],
+                "n_actions": len(setup["actions"]),
+                "people": options.people,
+                "count": options.messages,
+            }
+            cr.execute(INSERT, params)
+            cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
     finally:
-        runner.cleanup()
-    section("Figures")
-    for line in lines:
-        say(line)
-    return 1 if runner.failed else 0
+        conn.close()
+    say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
+    senders = [f"+5699{k:07d}" for k in range(0, options.people, options.people // 20)][:20]
+    args = {
+        "config": setup["config"],
+        "senders": senders,
+        "repeat": options.repeat,
+        "blocks": options.blocks,
+    }
+    figures = runner.shell(db, "replies", args, "replies")
+    per_person = options.messages * 3 // 4 // options.people
+    lines = []
+    for mode, label in (("one", "one reply at a time"), ("batch", "a batch of 20")):
+        new, old = figures["with"][mode], figures["without"][mode]
+        lines.append(
+            f"replies ({label}): {new:.1f} ms per reply with the recipient indexes, "
+            f"{old:.1f} ms without; ratio {new / old:.3f} "
+            f"(about {per_person:,} notifications per person, "
+            f"{options.messages:,} messages)"
+        )
+    lines.append(f"    actions found per pass: {figures['actions_found']}")
+    return lines
 
 
 if __name__ == "__main__":

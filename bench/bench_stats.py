@@ -21,7 +21,7 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 
-from common import Runner, bench_parser, require_odoo, say, section  # noqa: E402
+from common import bench_parser, run_alone, say  # noqa: E402
 
 # Spread over 30 days, 25 % inbound; outbound: 10 % sent, 1 % failed, the rest delivered
 # or read; one in 500 a test message; one in ten in company B.
@@ -53,59 +53,63 @@ def parse_args(argv=None):
 
 def main(argv=None):
     options = parse_args(argv)
-    require_odoo(options, "bench_stats.py")
-    runner = Runner(options)
-    lines = []
+    title = f"stats: get_whatsapp_stats on {options.messages:,} messages"
+    return run_alone(options, "bench_stats.py", title, lambda runner: _run(runner, options))
+
+
+def two_companies(runner, db, label):
+    """``db`` with the addon, a second company and a WhatsApp user in each (the
+    ``stats_setup`` shell): (company A's id, company B's id)."""
+    runner.install(db, "ofitec_whatsapp")
+    company_b = runner.shell(db, "stats_setup", {}, label)["company_b"]
+    conn = runner.pg(db)
     try:
-        section(f"stats: get_whatsapp_stats on {options.messages:,} messages")
-        db = f"{runner.prefix}_stats"
-        runner.install(db, "ofitec_whatsapp")
-        company_b = runner.shell(db, "stats_setup", {}, "stats_setup")["company_b"]
-        started = time.monotonic()
-        conn = runner.pg(db)
-        try:
-            with conn.cursor() as cr:
-                cr.execute("SELECT id FROM res_company ORDER BY id LIMIT 1")
-                company_a = cr.fetchone()[0]
-                params = {"company_a": company_a, "company_b": company_b}
-                cr.execute(INSERT, dict(params, count=options.messages))
-                cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
-                cr.execute("VACUUM ANALYZE ofitec_whatsapp_stats_hour")
-        finally:
-            conn.close()
-        say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
-        args = {"logins": ["bench_a", "bench_b"], "repeat": options.repeat}
-        figures = runner.shell(db, "stats", args, "stats")
-        for login in args["logins"]:
-            item = figures[login]
-            new, old = item["new"], item["counted"]
-            lines.append(
-                f"stats ({login}): {new['median_ms']:.1f} ms median (p90 {new['p90_ms']:.1f}), "
-                f"{new['queries']} SQL queries (target < 50 ms, hard limit 100 ms); "
-                f"counting the messages: {old['median_ms']:.0f} ms, {old['queries']} queries; "
-                f"ratio {item['ratio']:.3f}; same numbers: {item['same_numbers']}"
-            )
-            lines.append(f"    figures: {new['result']}")
-        lines.append(f"    (users' time zone {figures['tz']}: late in its day, so 'today' is full)")
-        for key in ("noise_before", "noise_after"):
-            noise = figures[key]
-            lines.append(
-                f"noise ({key}): CPU loop {noise['min_ms']:.1f} ms min, median/min "
-                f"{noise['median_over_min']:.2f}, max/min {noise['max_over_min']:.2f}; "
-                "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-            )
-        if options.json:
-            with open(options.json, "w", encoding="utf-8") as handle:
-                json.dump(figures, handle, indent=2, default=str)
-    except Exception:
-        runner.failed = True
-        raise
+        with conn.cursor() as cr:
+            cr.execute("SELECT id FROM res_company ORDER BY id LIMIT 1")
+            return cr.fetchone()[0], company_b
     finally:
-        runner.cleanup()
-    section("Figures")
-    for line in lines:
-        say(line)
-    return 1 if runner.failed else 0
+        conn.close()
+
+
+def _run(runner, options):
+    db = f"{runner.prefix}_stats"
+    company_a, company_b = two_companies(runner, db, "stats_setup")
+    started = time.monotonic()
+    conn = runner.pg(db)
+    try:
+        with conn.cursor() as cr:
+            params = {"company_a": company_a, "company_b": company_b}
+            cr.execute(INSERT, dict(params, count=options.messages))
+            cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
+            cr.execute("VACUUM ANALYZE ofitec_whatsapp_stats_hour")
+    finally:
+        conn.close()
+    say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
+    args = {"logins": ["bench_a", "bench_b"], "repeat": options.repeat}
+    figures = runner.shell(db, "stats", args, "stats")
+    lines = []
+    for login in args["logins"]:
+        item = figures[login]
+        new, old = item["new"], item["counted"]
+        lines.append(
+            f"stats ({login}): {new['median_ms']:.1f} ms median (p90 {new['p90_ms']:.1f}), "
+            f"{new['queries']} SQL queries (target < 50 ms, hard limit 100 ms); "
+            f"counting the messages: {old['median_ms']:.0f} ms, {old['queries']} queries; "
+            f"ratio {item['ratio']:.3f}; same numbers: {item['same_numbers']}"
+        )
+        lines.append(f"    figures: {new['result']}")
+    lines.append(f"    (users' time zone {figures['tz']}: late in its day, so 'today' is full)")
+    for key in ("noise_before", "noise_after"):
+        noise = figures[key]
+        lines.append(
+            f"noise ({key}): CPU loop {noise['min_ms']:.1f} ms min, median/min "
+            f"{noise['median_over_min']:.2f}, max/min {noise['max_over_min']:.2f}; "
+            "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
+    if options.json:
+        with open(options.json, "w", encoding="utf-8") as handle:
+            json.dump(figures, handle, indent=2, default=str)
+    return lines
 
 
 if __name__ == "__main__":

@@ -372,6 +372,28 @@ class Runner:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
+def run_alone(options, script, title, body):
+    """The frame of a bench that runs on its own (``stats``, ``insight``, ``replies``):
+    Odoo checked, a :class:`Runner`, ``body(runner)`` returning the figure lines,
+    cleanup whatever happens (``--keep`` keeps), then the lines under "Figures".
+    Returns the exit code."""
+    require_odoo(options, script)
+    runner = Runner(options)
+    lines = []
+    try:
+        section(title)
+        lines = body(runner)
+    except Exception:
+        runner.failed = True
+        raise
+    finally:
+        runner.cleanup()
+    section("Figures")
+    for line in lines:
+        say(line)
+    return 1 if runner.failed else 0
+
+
 # ---------------------------------------------------------------------------
 # Fake Graph API and Odoo server
 # ---------------------------------------------------------------------------

@@ -20,6 +20,15 @@ class OfitecWhatsappContactWelcome(models.Model):
         """True when this number already sent this person a message: someone replying
         to an alert is not new, even when the provider gave us no contact for them
         (Twilio's answers carry no WhatsApp id)."""
+        domain = self._written_to_domain(contact)
+        return bool(domain) and bool(
+            self.env["ofitec.whatsapp.message"].sudo().search_count(domain)
+        )
+
+    def _written_to_domain(self, contact):
+        """The messages this number sent ``contact`` (by phone or user id; the
+        outbound recipient indexes of ``message_inbound`` serve it); None without
+        either."""
         numbers = {contact.phone} if contact.phone else set()
         if contact.wa_id:
             numbers |= {"+" + variant for variant in phone.wa_id_variants(contact.wa_id)}
@@ -27,13 +36,13 @@ class OfitecWhatsappContactWelcome(models.Model):
         if contact.bsuid:
             identities = ["|", ("bsuid", "=", contact.bsuid)] + (identities or [("id", "=", 0)])
         if not identities:
-            return False
-        domain = [
+            return None
+        return [
             ("config_id", "=", contact.config_id.id),
             ("direction", "=", "outbound"),
             ("state", "in", ("sent", "delivered", "read")),
+            *identities,
         ]
-        return bool(self.env["ofitec.whatsapp.message"].sudo().search_count(domain + identities))
 
     def action_send_welcome(self):
         """Queue the welcome to these contacts (Action menu)."""

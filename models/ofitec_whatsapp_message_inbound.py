@@ -6,6 +6,7 @@ from psycopg2 import sql
 from odoo import api, models
 
 from ..tools import commands, phone
+from ..tools.schema import drop_indexes
 
 # Context key of a batch of inbound messages (``_ingest_inbound_batch``): answers and
 # routes gathered, written at the batch's end.
@@ -22,9 +23,11 @@ _COMMAND_WORDS = {
 
 
 # Whom a reply comes from, among the people sent a notification: one look-up per batch
-# of inbound messages. Each of the three identities has its own partial index
-# (``_RECIPIENT_INDEXES``), combined by a bitmap OR: without them the look-up reads
-# every notification ever sent (0.12 s at 1,000,000 messages, bench/README.md).
+# of inbound messages. Each of the three identities has its own partial index of the
+# outbound messages (``_RECIPIENT_INDEXES``), combined by a bitmap OR: without them the
+# look-up reads every notification ever sent (0.12 s at 1,000,000 messages,
+# bench/README.md). A new contact's "was this person written to" (``contact_welcome``)
+# reads the same indexes.
 REPLY_CANDIDATES_SQL = """
     SELECT DISTINCT config_id, next_action_id, wa_id, bsuid, phone
       FROM ofitec_whatsapp_message
@@ -35,7 +38,7 @@ REPLY_CANDIDATES_SQL = """
        AND (wa_id = ANY(%s) OR bsuid = ANY(%s) OR phone = ANY(%s))
 """
 _RECIPIENT_INDEXES = {
-    f"ofitec_whatsapp_message_notified_{column}_idx": column
+    f"ofitec_whatsapp_message_outbound_{column}_idx": column
     for column in ("wa_id", "bsuid", "phone")
 }
 
@@ -65,14 +68,18 @@ class OfitecWhatsappMessageInbound(models.Model):
 
     def init(self):
         res = super().init()
-        # Only notifications are indexed, and only the identities they carry.
+        # Their first version indexed notifications only.
+        drop_indexes(
+            self.env.cr,
+            *(f"ofitec_whatsapp_message_notified_{c}_idx" for c in ("wa_id", "bsuid", "phone")),
+        )
+        # Only outbound messages are indexed, and only the identities they carry.
         for name, column in _RECIPIENT_INDEXES.items():
             self.env.cr.execute(
                 sql.SQL(
                     """
                     CREATE INDEX IF NOT EXISTS {name} ON ofitec_whatsapp_message ({column})
-                     WHERE direction = 'outbound' AND next_action_id IS NOT NULL
-                       AND {column} IS NOT NULL
+                     WHERE direction = 'outbound' AND {column} IS NOT NULL
                     """
                 ).format(name=sql.Identifier(name), column=sql.Identifier(column))
             )

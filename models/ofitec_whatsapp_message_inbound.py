@@ -6,7 +6,6 @@ from psycopg2 import sql
 from odoo import api, models
 
 from ..tools import commands, phone
-from ..tools.schema import drop_indexes
 
 # Context key of a batch of inbound messages (``_ingest_inbound_batch``): answers and
 # routes gathered, written at the batch's end.
@@ -68,11 +67,6 @@ class OfitecWhatsappMessageInbound(models.Model):
 
     def init(self):
         res = super().init()
-        # Their first version indexed notifications only.
-        drop_indexes(
-            self.env.cr,
-            *(f"ofitec_whatsapp_message_notified_{c}_idx" for c in ("wa_id", "bsuid", "phone")),
-        )
         # Only outbound messages are indexed, and only the identities they carry.
         for name, column in _RECIPIENT_INDEXES.items():
             self.env.cr.execute(

@@ -10,10 +10,6 @@ SUPERSEDED = [
     ("ofitec_whatsapp_message", "ofitec_whatsapp_message_config_id_index", "config_id"),
     ("ofitec_whatsapp_status", "ofitec_whatsapp_status_config_id_index", "config_id"),
     ("ofitec_whatsapp_contact", "ofitec_whatsapp_contact_config_id_index", "config_id"),
-    *(
-        ("ofitec_whatsapp_message", f"ofitec_whatsapp_message_notified_{column}_idx", column)
-        for column in ("wa_id", "bsuid", "phone")
-    ),
 ]
 
 

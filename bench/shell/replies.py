@@ -73,5 +73,4 @@ def run(env, args):
         for variant, modes in figures.items()
     }
     result["actions_found"] = {f"{v}/{m}": n for (v, m), n in found.items()}
-    result["senders"] = len(args["senders"])
     return result

@@ -46,6 +46,7 @@ from . import (
     ofitec_whatsapp_template_twilio,
     ofitec_whatsapp_webhook_event,
     ofitec_whatsapp_webhook_event_apply,
+    ofitec_whatsapp_webhook_event_log,
     ofitec_whatsapp_webhook_event_now,
     project_project,
     res_partner,

@@ -38,6 +38,7 @@ from . import (
     test_webhook_batch,
     test_webhook_http,
     test_webhook_ingest,
+    test_webhook_log,
     test_webhook_processing,
     test_welcome,
 )

@@ -45,14 +45,7 @@ class OfitecWhatsappConfigHealth(models.Model):
             limit=1,
         )
         error = self.env["ofitec.whatsapp.message"].search(
-            [
-                ("config_id", "=", self.id),
-                ("direction", "=", "outbound"),
-                ("error_code", "!=", False),
-                ("error_code", "!=", "template_not_approved"),
-            ],
-            order="write_date desc, id desc",
-            limit=1,
+            self._last_error_domain(), order="write_date desc, id desc", limit=1
         )
         counts = self._count_templates()
         return {
@@ -69,6 +62,16 @@ class OfitecWhatsappConfigHealth(models.Model):
             and counts["approved"] == counts["total"],
             "check_first_webhook": bool(event),
         }
+
+    def _last_error_domain(self):
+        """The sends of this number that failed; the form shows the newest, read through
+        ``ofitec_whatsapp_message_last_error_idx`` (``models/ofitec_whatsapp_message.py``)."""
+        return [
+            ("config_id", "=", self.id),
+            ("direction", "=", "outbound"),
+            ("error_code", "!=", False),
+            ("error_code", "!=", "template_not_approved"),
+        ]
 
     def _health_fields(self):
         return [name for name, field in self._fields.items() if field.compute == "_compute_health"]

@@ -2,7 +2,7 @@
 
 from odoo.tests import tagged
 
-from .common import WhatsAppHttpCase, meta_error, meta_payload, meta_text
+from .common import WhatsAppCase, WhatsAppHttpCase, meta_error, meta_payload, meta_text
 
 SENDER = "56955550001"
 
@@ -76,3 +76,44 @@ class TestConfigHealth(WhatsAppHttpCase):
         self.assertEqual(config.token_status, "valid")
         self.assertTrue(config.check_connection and config.check_templates_approved)
         self.assertEqual(config.templates_approved, len(templates))
+
+
+class TestLastErrorLookUp(WhatsAppCase):
+    """The number's last send error is read through its partial index, not by reading
+    every message the number sent: 3,000 sent messages, a few failed ones, analysed,
+    and the table scan priced out."""
+
+    def test_the_last_error_reads_its_index(self):
+        self.env.cr.execute(
+            """
+            INSERT INTO ofitec_whatsapp_message
+                   (config_id, company_id, direction, state, phone, whatsapp_message_id,
+                    error_code, write_date)
+            SELECT %(config)s, %(company)s, 'outbound',
+                   CASE WHEN g %% 1000 = 0 THEN 'failed' ELSE 'delivered' END,
+                   '+5697' || lpad(g::text, 7, '0'), 'wamid.bulk.' || g,
+                   CASE WHEN g %% 1000 = 0 THEN '13102' || (g / 1000) END,
+                   now() AT TIME ZONE 'UTC' - g * interval '1 minute'
+              FROM generate_series(1, 3000) AS g
+            """,
+            {"config": self.config.id, "company": self.config.company_id.id},
+        )
+        self.env.cr.execute("ANALYZE ofitec_whatsapp_message")
+        Message = self.env["ofitec.whatsapp.message"].sudo()
+        query = Message._where_calc(self.config._last_error_domain())
+        query.order = (
+            '"ofitec_whatsapp_message"."write_date" DESC, "ofitec_whatsapp_message"."id" DESC'
+        )
+        query.limit = 1
+        sql, params = query.select('"ofitec_whatsapp_message"."id"')
+        self.env.cr.execute("SET enable_seqscan = off")
+        try:
+            self.env.cr.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+        finally:
+            self.env.cr.execute("RESET enable_seqscan")
+        self.assertIn("ofitec_whatsapp_message_last_error_idx", plan)
+        self.assertNotIn("Sort", plan)  # the index gives the newest first
+        # And the panel shows the newest error (1,000 minutes old).
+        self.config.invalidate_recordset()
+        self.assertEqual(self.config.last_error_code, "131021")

@@ -20,10 +20,25 @@ class OfitecWhatsappContactWelcome(models.Model):
         """True when this number already sent this person a message: someone replying
         to an alert is not new, even when the provider gave us no contact for them
         (Twilio's answers carry no WhatsApp id)."""
+        query = self._written_to_query(contact)
+        if not query:
+            return False
+        self.env.cr.execute(*query)
+        return self.env.cr.fetchone()[0]
+
+    def _written_to_query(self, contact):
+        """``(sql, params)`` asking whether any message of ``_written_to_domain``
+        exists; None without a domain. ``EXISTS`` stops at the first one through the
+        recipient indexes: a count reads every message sent to the person (250 ms for
+        3,334 of them at 1,000,000 messages, cold), and ``ORDER BY id LIMIT 1`` walks
+        the table backwards when there is none (1.8 s)."""
         domain = self._written_to_domain(contact)
-        return bool(domain) and bool(
-            self.env["ofitec.whatsapp.message"].sudo().search_count(domain)
-        )
+        if not domain:
+            return None
+        Message = self.env["ofitec.whatsapp.message"].sudo()
+        Message._flush_search(domain)
+        sql, params = Message._where_calc(domain).subselect("1")
+        return f"SELECT EXISTS({sql})", params
 
     def _written_to_domain(self, contact):
         """The messages this number sent ``contact`` (by phone or user id; the

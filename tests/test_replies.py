@@ -363,9 +363,7 @@ class TestReplyCandidatesLookUp(ReplyCase):
     def test_whether_a_new_contact_was_written_to(self):
         Contact = self.env["ofitec.whatsapp.contact"]
         manager = Contact.new({"config_id": self.config.id, "wa_id": MANAGER_WA, "bsuid": "CL.123"})
-        domain = Contact._written_to_domain(manager)
-        query, params = self.Message.sudo()._where_calc(domain).select("count(1)")
-        plan = self._plan(query, params)
+        plan = self._plan(*Contact._written_to_query(manager))
         for name, column in _RECIPIENT_INDEXES.items():
             if column != "wa_id":  # the domain names phones and the user id
                 self.assertIn(name, plan)

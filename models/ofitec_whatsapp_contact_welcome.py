@@ -29,8 +29,8 @@ class OfitecWhatsappContactWelcome(models.Model):
     def _written_to_query(self, contact):
         """``(sql, params)`` asking whether any message of ``_written_to_domain``
         exists; None without a domain. ``EXISTS`` stops at the first one through the
-        recipient indexes: a count reads every message sent to the person (250 ms for
-        3,334 of them at 1,000,000 messages, cold), and ``ORDER BY id LIMIT 1`` walks
+        recipient indexes: a count reads every message sent to the person (3 ms warm,
+        90-250 ms cold, for 3,334 of them at 1,000,000 messages), and ``ORDER BY id LIMIT 1`` walks
         the table backwards when there is none (1.8 s)."""
         domain = self._written_to_domain(contact)
         if not domain:

@@ -4,6 +4,7 @@
 #   bench/run_benchmarks.sh [--odoo PATH] [--odoo-src DIR] [--python PATH] [--keep] [bench_queue.py options]
 #   bench/run_benchmarks.sh stats [--odoo PATH] [--messages N] [--keep]   (bench_stats.py)
 #   bench/run_benchmarks.sh replies [--odoo PATH] [--messages N] [--keep] (bench_replies.py)
+#   bench/run_benchmarks.sh log [--odoo PATH] [--events N] [--keep]       (bench_log.py)
 #   bench/run_benchmarks.sh --only numbers [--runs one,two,kill] [--keep]  (bench_numbers.py)
 #
 # Uses the Odoo 16 that the test command uses (--odoo, $ODOO_BIN, `odoo` on PATH, or
@@ -23,6 +24,9 @@ elif [ "${1:-}" = "numbers" ]; then
 elif [ "${1:-}" = "replies" ]; then
   script="bench_replies.py"
   shift
+elif [ "${1:-}" = "log" ]; then
+  script="bench_log.py"
+  shift
 fi
 python_bin=""
 args=()
@@ -35,7 +39,7 @@ while [ $# -gt 0 ]; do
       if [ "${2:-}" = "numbers" ]; then script="bench_numbers.py"; else args+=("$1" "${2:-}"); fi
       shift 2 ;;
     -h|--help)
-      sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       echo
       # Help needs no Odoo: the scripts' option parsers are plain Python.
       exec python3 "$here/$script" --help ;;

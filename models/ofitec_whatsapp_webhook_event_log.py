@@ -22,12 +22,13 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_LOG_DAYS = 30
 
-# One statement for every number: the numbers' limits and newest kept events first (a
-# correlated sub-query in the DELETE would run once per old event).
+# One statement for every number: each number's cut-off and newest kept event first,
+# once (a correlated sub-query, or the cut-off computed in the DELETE's condition, would
+# run once per old event).
 PURGE_SQL = """
     WITH kept AS MATERIALIZED (
         SELECT config.id AS config_id,
-               config.webhook_log_days AS days,
+               %(now)s - make_interval(days => config.webhook_log_days) AS cutoff,
                (SELECT max(newest.id)
                   FROM ofitec_whatsapp_webhook_event newest
                  WHERE newest.config_id = config.id
@@ -39,7 +40,8 @@ PURGE_SQL = """
      USING kept
      WHERE event.config_id = kept.config_id
        AND event.state IN ('processed', 'rejected')
-       AND event.create_date < %(now)s - make_interval(days => kept.days)
+       AND event.create_date < kept.cutoff
+       AND event.create_date < (SELECT max(cutoff) FROM kept)  -- in the scan, before the join
        AND event.id IS DISTINCT FROM kept.newest_id
 """
 

@@ -53,23 +53,18 @@ def _run(runner, options):
     runner.install(db, "ofitec_whatsapp")
     setup = runner.shell(db, "log_setup", {"days": [options.days, options.days]}, "log_setup")
     started = time.monotonic()
-    conn = runner.pg(db)
-    try:
-        with conn.cursor() as cr:
-            params = {
-                "configs": setup["configs"],
-                "company": setup["company"],
-                "days": options.days,
-                "count": options.events,
-            }
-            cr.execute(INSERT, params)
-            cr.execute("VACUUM ANALYZE ofitec_whatsapp_webhook_event")
-            cr.execute(
-                "SELECT pg_size_pretty(pg_total_relation_size('ofitec_whatsapp_webhook_event'))"
-            )
-            size = cr.fetchone()[0]
-    finally:
-        conn.close()
+    params = {
+        "configs": setup["configs"],
+        "company": setup["company"],
+        "days": options.days,
+        "count": options.events,
+    }
+    (size,) = runner.run_sql(
+        db,
+        (INSERT, params),
+        "VACUUM ANALYZE ofitec_whatsapp_webhook_event",
+        "SELECT pg_size_pretty(pg_total_relation_size('ofitec_whatsapp_webhook_event'))",
+    )
     say(f"  {options.events:,} events inserted in {time.monotonic() - started:.0f} s ({size})")
     args = {"blocks": options.blocks, "baseline_days": options.days}
     figures = runner.shell(db, "log_purge", args, "log_purge")

@@ -60,21 +60,15 @@ def _run(runner, options):
     runner.install(db, "ofitec_whatsapp")
     setup = runner.shell(db, "replies_setup", {"actions": options.actions}, "replies_setup")
     started = time.monotonic()
-    conn = runner.pg(db)
-    try:
-        with conn.cursor() as cr:
-            params = {
-                "config": setup["config"],
-                "company": setup["company"],
-                "actions": setup["actions"],
-                "n_actions": len(setup["actions"]),
-                "people": options.people,
-                "count": options.messages,
-            }
-            cr.execute(INSERT, params)
-            cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
-    finally:
-        conn.close()
+    params = {
+        "config": setup["config"],
+        "company": setup["company"],
+        "actions": setup["actions"],
+        "n_actions": len(setup["actions"]),
+        "people": options.people,
+        "count": options.messages,
+    }
+    runner.run_sql(db, (INSERT, params), "VACUUM ANALYZE ofitec_whatsapp_message")
     say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
     senders = [f"+5699{k:07d}" for k in range(0, options.people, options.people // 20)][:20]
     args = {

@@ -62,28 +62,21 @@ def two_companies(runner, db, label):
     ``stats_setup`` shell): (company A's id, company B's id)."""
     runner.install(db, "ofitec_whatsapp")
     company_b = runner.shell(db, "stats_setup", {}, label)["company_b"]
-    conn = runner.pg(db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute("SELECT id FROM res_company ORDER BY id LIMIT 1")
-            return cr.fetchone()[0], company_b
-    finally:
-        conn.close()
+    (company_a,) = runner.run_sql(db, "SELECT id FROM res_company ORDER BY id LIMIT 1")
+    return company_a, company_b
 
 
 def _run(runner, options):
     db = f"{runner.prefix}_stats"
     company_a, company_b = two_companies(runner, db, "stats_setup")
     started = time.monotonic()
-    conn = runner.pg(db)
-    try:
-        with conn.cursor() as cr:
-            params = {"company_a": company_a, "company_b": company_b}
-            cr.execute(INSERT, dict(params, count=options.messages))
-            cr.execute("VACUUM ANALYZE ofitec_whatsapp_message")
-            cr.execute("VACUUM ANALYZE ofitec_whatsapp_stats_hour")
-    finally:
-        conn.close()
+    params = {"company_a": company_a, "company_b": company_b, "count": options.messages}
+    runner.run_sql(
+        db,
+        (INSERT, params),
+        "VACUUM ANALYZE ofitec_whatsapp_message",
+        "VACUUM ANALYZE ofitec_whatsapp_stats_hour",
+    )
     say(f"  {options.messages:,} messages inserted in {time.monotonic() - started:.0f} s")
     args = {"logins": ["bench_a", "bench_b"], "repeat": options.repeat}
     figures = runner.shell(db, "stats", args, "stats")

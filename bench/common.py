@@ -330,6 +330,23 @@ class Runner:
         conn.autocommit = True
         return conn
 
+    def run_sql(self, db, *statements):
+        """Run ``statements`` (SQL, or ``(SQL, params)``) on ``db``, each committed on
+        its own (VACUUM needs it): a bench's bulk load. Returns the first row of the last
+        statement that returned rows, else None."""
+        row = None
+        conn = self.pg(db)
+        try:
+            with conn.cursor() as cr:
+                for statement in statements:
+                    sql, params = statement if isinstance(statement, tuple) else (statement, None)
+                    cr.execute(sql, params)
+                    if cr.description:
+                        row = cr.fetchone()
+        finally:
+            conn.close()
+        return row
+
     def admin(self, sql):
         """Run one statement on the maintenance database (CREATE/DROP DATABASE)."""
         conn = self.pg()

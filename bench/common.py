@@ -390,7 +390,7 @@ class Runner:
 
 
 def run_alone(options, script, title, body):
-    """The frame of a bench that runs on its own (``stats``, ``insight``, ``replies``):
+    """The frame of a bench that runs on its own (``stats``, ``insight``, ``replies``, ``log``):
     Odoo checked, a :class:`Runner`, ``body(runner)`` returning the figure lines,
     cleanup whatever happens (``--keep`` keeps), then the lines under "Figures".
     Returns the exit code."""

@@ -15,19 +15,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 odoo_bin="" odoo_src=""
 script="bench_queue.py"
-if [ "${1:-}" = "stats" ]; then
-  script="bench_stats.py"
-  shift
-elif [ "${1:-}" = "numbers" ]; then
-  script="bench_numbers.py"
-  shift
-elif [ "${1:-}" = "replies" ]; then
-  script="bench_replies.py"
-  shift
-elif [ "${1:-}" = "log" ]; then
-  script="bench_log.py"
-  shift
-fi
+case "${1:-}" in
+  stats|numbers|replies|log) script="bench_$1.py"; shift ;;
+esac
 python_bin=""
 args=()
 while [ $# -gt 0 ]; do

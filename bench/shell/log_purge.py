@@ -37,14 +37,13 @@ def run(env, args):
         cr.execute(BASELINE, (now, args["baseline_days"]))
         return cr.rowcount
 
-    times = {"purge": [], "baseline": []}
+    runs = {"purge": purge, "baseline": baseline}
+    times = {name: [] for name in runs}
     deleted = {}
     for block in range(args["blocks"]):
-        order = ("purge", "baseline") if block % 2 == 0 else ("baseline", "purge")
-        for name in order:
-            elapsed, count = _timed(cr, purge if name == "purge" else baseline)
+        for name in list(runs) if block % 2 == 0 else reversed(list(runs)):
+            elapsed, deleted[name] = _timed(cr, runs[name])
             times[name].append(elapsed)
-            deleted[name] = count
     cr.rollback()
     return {
         "seconds": {name: statistics.median(values) for name, values in times.items()},

@@ -5,10 +5,9 @@ from lxml import etree
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-_logger = logging.getLogger(__name__)
+from ..tools.actions import OPEN_STATUSES, URGENT_PRIORITIES
 
-URGENT_PRIORITIES = ("1", "2")
-OPEN_STATUSES = ("pending", "in_progress")
+_logger = logging.getLogger(__name__)
 
 
 class OfitecNextAction(models.Model):

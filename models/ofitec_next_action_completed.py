@@ -6,7 +6,8 @@ import logging
 from odoo import models
 
 from ..tools import phone
-from .ofitec_next_action_report import CLOSED_STATUSES, NOTIFICATION_CODES
+from ..tools.actions import CLOSED_STATUSES
+from .ofitec_next_action_report import NOTIFICATION_CODES
 
 _logger = logging.getLogger(__name__)
 

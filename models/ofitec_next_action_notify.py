@@ -16,7 +16,7 @@ import psycopg2
 
 from odoo import _, api, fields, models
 
-from .ofitec_next_action import OPEN_STATUSES, URGENT_PRIORITIES
+from ..tools.actions import OPEN_STATUSES, URGENT_PRIORITIES
 
 _logger = logging.getLogger(__name__)
 

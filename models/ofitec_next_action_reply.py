@@ -5,7 +5,7 @@ from markupsafe import escape
 
 from odoo import _, models
 
-from ..tools import commands
+from ..tools import actions
 
 # Per transaction (cursor data): actions whose WhatsApp reply note rides with the
 # tracking message of their status change.
@@ -39,51 +39,19 @@ class OfitecNextActionReply(models.Model):
             )
 
     def _whatsapp_apply_command(self, command, inbound_message):
-        """Apply a reply command through the model's own methods.
+        """Apply a reply command through the model's own methods (the transitions are
+        ``tools.actions.REPLY_TRANSITIONS``).
 
         Returns the code of the answer template to send back.
         """
         self.ensure_one()
-        transitions = {
-            commands.CMD_OK: ("action_start_progress", ("pending",), ("in_progress",), "reply_ok"),
-            commands.CMD_COMPLETED: (
-                "action_mark_completed",
-                ("pending", "in_progress"),
-                ("completed",),
-                "reply_completed",
-            ),
-            commands.CMD_CANCEL: (
-                "action_cancel",
-                ("pending", "in_progress"),
-                ("cancelled",),
-                "reply_cancel",
-            ),
-        }
-        method, allowed_from, already, answer = transitions[command]
-        who = (
-            inbound_message.partner_id.name
-            or inbound_message.phone
-            or inbound_message.wa_id
-            or inbound_message.bsuid
-        )
+        transition = actions.REPLY_TRANSITIONS[command]
+        result = actions.reply_answer(command, self.status)
+        applies = result == transition.answer
         actor = self._whatsapp_actor(inbound_message.partner_id)
-        if self.status in already:
-            result = "reply_already"
-        elif self.status not in allowed_from:
-            result = "reply_invalid_state"
-        else:
-            result = answer
-        # The note is signed like the transition: by the sender's user, or the bot.
-        note = escape(  # what a WhatsApp user wrote is text, never HTML
-            _(
-                "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
-                who=who,
-                text=inbound_message.body or "",
-                result=_("applied") if result == answer else _("nothing changed"),
-            )
-        )
-        with_tracking = result == answer and self._whatsapp_transition(
-            method, actor, inbound_message, note
+        note = self._whatsapp_reply_note(inbound_message, applies)
+        with_tracking = applies and self._whatsapp_transition(
+            transition.method, actor, inbound_message, note
         )
         if not with_tracking:
             # Logged as the tracking is, not posted: a note tells no follower unless one
@@ -91,6 +59,24 @@ class OfitecNextActionReply(models.Model):
             # would be spent on nobody.
             self.sudo()._message_log(author_id=actor.partner_id.id, body=note)
         return result
+
+    def _whatsapp_reply_note(self, inbound_message, applied):
+        """The history's note of a reply: who wrote what, and whether it changed the
+        action. Signed like the transition: by the sender's user, or the bot."""
+        who = (
+            inbound_message.partner_id.name
+            or inbound_message.phone
+            or inbound_message.wa_id
+            or inbound_message.bsuid
+        )
+        return escape(  # what a WhatsApp user wrote is text, never HTML
+            _(
+                "WhatsApp reply from %(who)s: «%(text)s» (%(result)s)",
+                who=who,
+                text=inbound_message.body or "",
+                result=_("applied") if applied else _("nothing changed"),
+            )
+        )
 
     def _whatsapp_transition(self, method, actor, inbound_message, note):
         """Run the transition ``method`` as ``actor``. Returns True when ``note`` went

@@ -20,7 +20,6 @@ _logger = logging.getLogger(__name__)
 NOTIFICATION_CODES = ("urgent_action", "action_reminder")
 PROBLEM_STATES = ("failed", "cancelled")
 OK_STATES = ("queued", "sent", "delivered", "read")
-CLOSED_STATUSES = ("completed", "cancelled")
 # error_code of a notification withdrawn because its action was closed before it was
 # sent (ofitec_whatsapp_message_withdraw): no problem for anyone to solve.
 WITHDRAWN = "withdrawn"

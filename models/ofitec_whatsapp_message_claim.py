@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from odoo import api, models
 
+from ..tools.actions import URGENT_PRIORITIES
 from .ofitec_whatsapp_send_pace import runner_identity
 
 # A claim is committed at once with this lease (``next_attempt`` moved ahead): other
@@ -14,7 +15,6 @@ from .ofitec_whatsapp_send_pace import runner_identity
 # (the call's own timeouts are 5 s to connect and 30 s to read).
 SEND_LEASE = 60  # seconds
 SEND_CUTOFF = 20.0  # seconds
-URGENT_PRIORITIES = ("1", "2")
 
 _DUE = """
     m.state = 'queued' AND m.direction = 'outbound'

@@ -6,6 +6,7 @@ from psycopg2 import sql
 from odoo import api, models
 
 from ..tools import commands, phone
+from ..tools.actions import OPEN_STATUSES
 
 # Context key of a batch of inbound messages (``_ingest_inbound_batch``): answers and
 # routes gathered, written at the batch's end.
@@ -216,7 +217,7 @@ class OfitecWhatsappMessageInbound(models.Model):
                 return None
         if action:
             return action
-        open_candidates = candidates.filtered(lambda a: a.status in ("pending", "in_progress"))
+        open_candidates = candidates.filtered(lambda a: a.status in OPEN_STATUSES)
         if len(open_candidates) == 1:
             return open_candidates
         if open_candidates:

@@ -16,7 +16,7 @@ events one by one (``_ingest_inbound``, each message in its own savepoint).
 from odoo import api, models
 
 from ..tools import commands
-from .ofitec_next_action import OPEN_STATUSES
+from ..tools.actions import OPEN_STATUSES
 from .ofitec_whatsapp_message_inbound import DEFERRED_KEY
 
 

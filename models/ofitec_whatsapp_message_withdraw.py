@@ -8,7 +8,8 @@ import psycopg2
 
 from odoo import _, api, models
 
-from .ofitec_next_action_report import CLOSED_STATUSES, NOTIFICATION_CODES, WITHDRAWN
+from ..tools.actions import CLOSED_STATUSES
+from .ofitec_next_action_report import NOTIFICATION_CODES, WITHDRAWN
 from .ofitec_whatsapp_message_claim import SEND_LEASE
 
 _logger = logging.getLogger(__name__)

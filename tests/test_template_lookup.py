@@ -1,5 +1,6 @@
 """Which template a code names: cached per process, always the current answer."""
 
+from ..tools.actions import ANSWER_ALREADY, ANSWER_INVALID_STATE, REPLY_TRANSITIONS
 from .common import WhatsAppCase, meta_payload, meta_text
 
 SENDER_WA = "56955555555"
@@ -18,6 +19,14 @@ class TestTemplateLookup(WhatsAppCase):
         return self._messages(phone=SENDER, direction="outbound").filtered(
             lambda m: m.template_id.code == "reply_help"
         )
+
+    def test_every_answer_a_reply_can_get_is_shipped(self):
+        codes = {t.answer for t in REPLY_TRANSITIONS.values()}
+        codes |= {ANSWER_ALREADY, ANSWER_INVALID_STATE}
+        for code in codes:
+            with self.subTest(code=code):
+                template = self.Template._get_by_code(code, self.env.company)
+                self.assertTrue(template.body, code)
 
     def test_created_archived_and_renamed_templates_are_seen_at_once(self):
         company = self.env.company

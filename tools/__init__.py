@@ -7,6 +7,7 @@ Inside the package, imports are relative only.
 """
 
 from . import (
+    actions,
     cloud_api,
     commands,
     crypto,
@@ -25,6 +26,7 @@ from . import (
 )
 
 __all__ = [
+    "actions",
     "cloud_api",
     "commands",
     "crypto",

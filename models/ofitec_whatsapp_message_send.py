@@ -138,6 +138,35 @@ def _stamp(future):
     future.done_at = _monotonic()
 
 
+@dataclasses.dataclass
+class _SendRun:
+    """One run of ``_process_queue``: its limits, the clients and the broken messages
+    of its cycles, its gate, and its claims whose sends are not recorded yet
+    (``flights``, oldest first)."""
+
+    auto_commit: bool
+    limit: int = None
+    time_budget: float = None
+    size: int = 1
+    gate: _Gate = None
+    clients: dict = dataclasses.field(default_factory=dict)
+    broken: set = dataclasses.field(default_factory=set)
+    flights: collections.deque = dataclasses.field(default_factory=collections.deque)
+    handled: int = 0
+    started: float = dataclasses.field(default_factory=lambda: _monotonic())
+
+    def cap(self):
+        """How many more messages this run may claim (None: no limit)."""
+        return None if self.limit is None else self.limit - self.handled
+
+    def out_of_time(self):
+        return self.time_budget is not None and _monotonic() - self.started > self.time_budget
+
+    def busy(self):
+        """The recipients with a send in the air: one message at a time each."""
+        return [m.phone or m.bsuid for flight in self.flights for m, _s, _f in flight.calls]
+
+
 class OfitecWhatsappMessageSend(models.Model):
     _inherit = "ofitec.whatsapp.message"
 
@@ -161,57 +190,64 @@ class OfitecWhatsappMessageSend(models.Model):
         and SEND_THREADS (1 and 1 in tests, which may ask for more).
         """
         auto_commit = not getattr(threading.current_thread(), "testing", False)
+        run = _SendRun(
+            auto_commit=auto_commit,
+            limit=limit,
+            time_budget=time_budget,
+            size=batch_size or (SEND_BATCH if auto_commit else 1),
+            gate=_Gate(RECORD_LIMIT),
+        )
         workers = threads or (SEND_THREADS if auto_commit else 1)
-        size = batch_size or (SEND_BATCH if auto_commit else 1)
-        started = _monotonic()
-        run = {
-            "clients": {},
-            "broken": set(),
-            "auto_commit": auto_commit,
-            "gate": _Gate(RECORD_LIMIT),
-        }
-        handled = 0
-        flights = collections.deque()  # claims whose sends are not recorded yet, in order
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whatsapp-send") as pool:
-            while True:
-                cap = None if limit is None else limit - handled
-                out_of_time = time_budget is not None and _monotonic() - started > time_budget
-                claim = None
-                if not auto_commit:
-                    # Tests run one cycle after the other: each outcome is recorded
-                    # before the next claim, as a single message's story reads.
-                    self._record_flights(flights, run, until=None)
-                if not out_of_time and (cap is None or cap > 0):
-                    busy = [m.phone or m.bsuid for f in flights for m, _s, _f in f.calls]
-                    claim = self._start_cycle(size, cap, pool, run, busy, _full(flights))
-                    if claim and claim.messages:
-                        flights.append(claim)
-                        handled += len(claim.messages)
-                if claim is None:
-                    self._record_flights(flights, run, until=None)
-                    if out_of_time:
-                        # Hand over to a fresh cron run rather than exceed the worker's
-                        # limits (Odoo kills a cron worker after limit_time_real).
-                        self._trigger_queue()
-                    break
-                if flights:
-                    # Sends in the air: record them as they are answered until the
-                    # next claim (the slots of a number are booked about 0.5 s ahead).
-                    self._record_flights(flights, run, until=_monotonic() + SEND_TICK)
-                    continue
-                if not claim.due or claim.wake_at is None:
-                    break
-                idle = claim.wake_at - claim.now
-                if idle > IDLE_WAIT:
-                    # Every number with messages is at its rate for a while: the cron
-                    # comes back then, rather than this worker idling.
-                    self._trigger_queue(at=fields.Datetime.now() + timedelta(seconds=idle))
-                    break
-                # Wait for the first free slot (a little past it: the room opens after).
-                _sleep(max(idle, 0.0) + IDLE_STEP)
-        if handled:
+            while self._send_cycle(run, pool):
+                pass
+        if run.handled:
             self._hand_over_paces(run)
-        return handled
+        return run.handled
+
+    def _send_cycle(self, run, pool):
+        """One turn of the send loop: claim and start the next cycle, record what was
+        answered meanwhile; False when the run ends."""
+        cap = run.cap()
+        out_of_time = run.out_of_time()
+        if not run.auto_commit:
+            # Tests run one cycle after the other: each outcome is recorded before the
+            # next claim, as a single message's story reads.
+            self._record_flights(run, until=None)
+        claim = None
+        if not out_of_time and (cap is None or cap > 0):
+            claim = self._start_cycle(run.size, cap, pool, run, run.busy(), _full(run.flights))
+            if claim and claim.messages:
+                run.flights.append(claim)
+                run.handled += len(claim.messages)
+        if claim is None:
+            self._record_flights(run, until=None)
+            if out_of_time:
+                # Hand over to a fresh cron run rather than exceed the worker's limits
+                # (Odoo kills a cron worker after limit_time_real).
+                self._trigger_queue()
+            return False
+        if run.flights:
+            # Sends in the air: record them as they are answered until the next claim
+            # (the slots of a number are booked about 0.5 s ahead).
+            self._record_flights(run, until=_monotonic() + SEND_TICK)
+            return True
+        return self._wait_for_room(claim)
+
+    def _wait_for_room(self, claim):
+        """Nothing in the air and ``claim`` sent nothing: sleep until a number with
+        messages has room again; False when the run ends (nothing is due, or every
+        number is at its rate for a while: the cron comes back then, rather than this
+        worker idling)."""
+        if not claim.due or claim.wake_at is None:
+            return False
+        idle = claim.wake_at - claim.now
+        if idle > IDLE_WAIT:
+            self._trigger_queue(at=fields.Datetime.now() + timedelta(seconds=idle))
+            return False
+        # Wait for the first free slot (a little past it: the room opens after).
+        _sleep(max(idle, 0.0) + IDLE_STEP)
+        return True
 
     def _hand_over_paces(self, run):
         """Move each number's shared pace up to where this process's window lets its
@@ -226,7 +262,7 @@ class OfitecWhatsappMessageSend(models.Model):
         if ahead:
             Pace._push(ahead)
         Pace._release()
-        if run["auto_commit"]:
+        if run.auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
@@ -235,7 +271,7 @@ class OfitecWhatsappMessageSend(models.Model):
 
         Returns the ``Claim`` (``claim.calls``: ``(message, step, future)``), or None
         when another worker's snapshot conflict made this one give up the cycle."""
-        broken, clients = run["broken"], run["clients"]
+        broken, clients = run.broken, run.clients
         # The slots are on the database's clock, read at the start of the claim: map
         # them to this process's clock from there (not after the commit, whose time
         # varies), so two cycles' sends keep their spacing.
@@ -246,7 +282,7 @@ class OfitecWhatsappMessageSend(models.Model):
         except psycopg2.extensions.TransactionRollbackError:
             # REPEATABLE READ: another worker claimed (and committed) a message this
             # transaction still sees as due. Only a new transaction sees the row as it is.
-            if not run["auto_commit"]:
+            if not run.auto_commit:
                 return None
             self.env.cr.rollback()
             return Claim(messages=self.browse(), due=True, wake_at=0.0)
@@ -257,12 +293,12 @@ class OfitecWhatsappMessageSend(models.Model):
             elif step:
                 steps.append((message, step))
         slots = self._book_slots(claim, steps)
-        if run["auto_commit"]:
+        if run.auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
         claim.calls = []
         for (message, step), slot in zip(steps, slots, strict=True):
             step = self._schedule_step(message, step, base + slot - claim.now, claim)
-            step = dataclasses.replace(step, cutoff=base + SEND_CUTOFF, gate=run.get("gate"))
+            step = dataclasses.replace(step, cutoff=base + SEND_CUTOFF, gate=run.gate)
             future = pool.submit(_call, step)
             future.add_done_callback(_stamp)
             claim.calls.append((message, step, future))
@@ -296,12 +332,13 @@ class OfitecWhatsappMessageSend(models.Model):
             window_count=count,
         )
 
-    def _record_flights(self, flights, run, until=None):
-        """Record the answered sends of ``flights`` (claims in the air, oldest first)
-        until ``until`` (``_monotonic()`` time), or all of them (``until=None``): a
+    def _record_flights(self, run, until=None):
+        """Record the answered sends of the run's ``flights`` (claims in the air, oldest
+        first) until ``until`` (``_monotonic()`` time), or all of them (``until=None``): a
         batch is recorded once RECORD_COUNT are answered or the oldest answer has
         waited RECORD_DELAY, and whenever nothing else is in the air. A claim whose
         sends are all recorded leaves ``flights``."""
+        flights = run.flights
         while True:
             while flights and not flights[0].calls:
                 flights.popleft()
@@ -349,25 +386,11 @@ class OfitecWhatsappMessageSend(models.Model):
             self._record_outcomes(outcomes, run)
         finally:
             # Committed (or the run ends here): their calls leave the gate.
-            if run.get("gate") is not None:
-                run["gate"].leave(started)
+            if run.gate is not None:
+                run.gate.leave(started)
 
     def _record_outcomes(self, outcomes, run):
-        ids = [message.id for message, _step, _outcome in outcomes]
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self.env.cr.savepoint(flush=False):
-                    self.env.cr.execute(
-                        "SELECT id FROM ofitec_whatsapp_message WHERE id = ANY(%s) FOR UPDATE",
-                        (ids,),
-                        log_exceptions=False,
-                    )
-            except psycopg2.extensions.TransactionRollbackError:
-                if not run["auto_commit"] or attempt == RECORD_ATTEMPTS - 1:
-                    raise
-                self.env.cr.rollback()
-                continue
-            break
+        self._lock_for_record([message.id for message, _step, _outcome in outcomes], run)
         accepted = [
             (message, step.kind, result)
             for message, step, (result, error) in outcomes
@@ -387,6 +410,24 @@ class OfitecWhatsappMessageSend(models.Model):
                 continue
             message.invalidate_recordset()
             if message._guarded(message._finish_send, step, outcome) is _BROKEN:
-                run["broken"].add(message.id)
-        if run["auto_commit"]:
+                run.broken.add(message.id)
+        if run.auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _lock_for_record(self, ids, run):
+        """Lock the messages ``ids`` before their outcomes are written; in a new
+        transaction when another writer changed one since this one's snapshot."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(
+                        "SELECT id FROM ofitec_whatsapp_message WHERE id = ANY(%s) FOR UPDATE",
+                        (ids,),
+                        log_exceptions=False,
+                    )
+            except psycopg2.extensions.TransactionRollbackError:
+                if not run.auto_commit or attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                self.env.cr.rollback()
+                continue
+            return

@@ -26,7 +26,7 @@ class TestQueueRecord(ConcurrencyCase):
         """One cycle of the send loop in ``env``'s cursor: claim, prepare, send (the
         calls answered), not recorded yet. Returns ``(claim, run)``."""
         Message = env["ofitec.whatsapp.message"]
-        run = {"clients": {}, "broken": set(), "auto_commit": False}
+        run = send_module._SendRun(auto_commit=False)
         with ThreadPoolExecutor(max_workers=2) as pool:
             claim = Message._start_cycle(size, None, pool, run)
             wait(claim.futures)

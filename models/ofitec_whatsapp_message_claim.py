@@ -91,20 +91,7 @@ class OfitecWhatsappMessageClaim(models.Model):
         # does not commit, like a test, would otherwise get the same row again).
         self.env.flush_all()
         params = {"exclude": list(exclude), "busy": list(busy), "full": list(full)}
-        self.env.cr.execute(
-            f"""
-            SELECT m.config_id, COALESCE(c.rate_limit, 0), COALESCE(c.active, false)
-              FROM ofitec_whatsapp_message m
-              LEFT JOIN ofitec_whatsapp_config c ON c.id = m.config_id
-              LEFT JOIN ofitec_next_action a ON a.id = m.next_action_id
-             WHERE {_DUE}
-             GROUP BY m.config_id, c.rate_limit, c.active
-             ORDER BY bool_or(COALESCE(a.priority IN %(urgent)s, false)) DESC, min(m.id)
-            """,
-            dict(params, urgent=tuple(URGENT_PRIORITIES)),
-            log_exceptions=False,  # a serialization failure is expected, see _process_queue
-        )
-        numbers = self.env.cr.fetchall()
+        numbers = self._due_numbers(params)
         claim = Claim(messages=self.browse(), due=bool(numbers), runner=runner_identity())
         if not numbers:
             return claim
@@ -118,16 +105,9 @@ class OfitecWhatsappMessageClaim(models.Model):
             if wanted <= 0:
                 break
             if config_id in rates:
-                if config_id not in locked:
-                    continue  # another worker is booking this number's slots right now
-                tat = locked[config_id]
-                claim.paces[config_id] = (tat, rates[config_id])
-                wanted = Pace._room(tat, claim.now, rates[config_id], wanted)
-                if not wanted:
-                    wake = Pace._wake_at(tat, rates[config_id])
-                    claim.wake_at = wake if claim.wake_at is None else min(claim.wake_at, wake)
-                    continue
-            ids += self._claim_number(config_id, wanted, params)
+                wanted = self._room_now(claim, config_id, rates[config_id], locked, wanted)
+            if wanted:
+                ids += self._claim_number(config_id, wanted, params)
         if ids:
             self.env.cr.execute(
                 """
@@ -141,6 +121,42 @@ class OfitecWhatsappMessageClaim(models.Model):
         # The rows may have been changed by the transactions that released them.
         claim.messages.invalidate_recordset()
         return claim
+
+    @api.model
+    def _due_numbers(self, params):
+        """``[(config id, rate, active)]`` of the numbers with due messages, those with
+        an urgent one first, then by their oldest."""
+        self.env.cr.execute(
+            f"""
+            SELECT m.config_id, COALESCE(c.rate_limit, 0), COALESCE(c.active, false)
+              FROM ofitec_whatsapp_message m
+              LEFT JOIN ofitec_whatsapp_config c ON c.id = m.config_id
+              LEFT JOIN ofitec_next_action a ON a.id = m.next_action_id
+             WHERE {_DUE}
+             GROUP BY m.config_id, c.rate_limit, c.active
+             ORDER BY bool_or(COALESCE(a.priority IN %(urgent)s, false)) DESC, min(m.id)
+            """,
+            dict(params, urgent=tuple(URGENT_PRIORITIES)),
+            log_exceptions=False,  # a serialization failure is expected, see _process_queue
+        )
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _room_now(self, claim, config_id, rate, locked, wanted):
+        """How many of ``wanted`` messages the shared pace of number ``config_id``
+        (``locked``: config id -> its pace, locked by this claim) lets it take now; 0
+        when another worker is booking its slots. Its pace goes on ``claim``, and when
+        it has no room, the moment it has some on ``claim.wake_at``."""
+        if config_id not in locked:
+            return 0  # another worker is booking this number's slots right now
+        Pace = self.env["ofitec.whatsapp.send.pace"]
+        tat = locked[config_id]
+        claim.paces[config_id] = (tat, rate)
+        room = Pace._room(tat, claim.now, rate, wanted)
+        if not room:
+            wake = Pace._wake_at(tat, rate)
+            claim.wake_at = wake if claim.wake_at is None else min(claim.wake_at, wake)
+        return room
 
     @api.model
     def _claim_number(self, config_id, size, params):

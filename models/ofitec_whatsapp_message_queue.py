@@ -103,6 +103,12 @@ class OfitecWhatsappMessageQueue(models.Model):
         if test_only:
             self._mark_sent(self._fake_result(), kind, is_test=True)
             return None
+        return self._send_step(clients, config, recipient, kind)
+
+    def _send_step(self, clients, config, recipient, kind):
+        """This send's HTTP call, ready for a send thread (``clients``: config id ->
+        client, shared by the cycle); recorded as failed, or retried, when it cannot
+        be prepared."""
         try:
             client = clients.get(config.id)
             if client is None:
@@ -113,12 +119,7 @@ class OfitecWhatsappMessageQueue(models.Model):
         except Exception as error:  # a bug must not stop the queue for everybody
             _logger.exception("WhatsApp message %s: unexpected error before sending", self.id)
             return self._schedule_retry(RetryableError(title=type(error).__name__))
-        return SendStep(
-            client=client,
-            recipient=recipient,
-            kind=kind,
-            call=call,
-        )
+        return SendStep(client=client, recipient=recipient, kind=kind, call=call)
 
     def _finish_send(self, step, outcome):
         """Record what Meta answered (ORM, this thread)."""
@@ -224,33 +225,10 @@ class OfitecWhatsappMessageQueue(models.Model):
         )
 
     def _mark_sent(self, result, kind, is_test=False):
-        vals = {
-            "state": "sent",
-            "message_type": kind,
-            "whatsapp_message_id": result.wamid,
-            "sent_date": fields.Datetime.now(),
-            "error_code": False,
-            "error_message": False,
-            "next_attempt": False,
-            "is_test": is_test,
-        }
-        if result.wa_id:
-            vals["wa_id"] = result.wa_id
-        if result.user_id:
-            vals["bsuid"] = result.user_id
-        if not status_rule.status_moves_forward(self.state, "sent"):
-            # A status webhook got here first (it reconciled the send by our callback
-            # data, maybe delivered it since), or the message was cancelled meanwhile:
-            # never backwards; only what is still unknown is recorded.
-            vals = {
-                key: value
-                for key, value in vals.items()
-                if key in ("message_type", "whatsapp_message_id", "sent_date", "wa_id", "bsuid")
-                and not self[key]
-            }
-            if self.state in status_rule.TERMINAL_STATES:
-                self.write(dict(vals, next_attempt=False))
-                return True  # already reported (a failure) or cancelled by someone
+        vals = self._sent_vals(result, kind, is_test)
+        if self.state in status_rule.TERMINAL_STATES:
+            self.write(dict(vals, next_attempt=False))
+            return True  # already reported (a failure) or cancelled by someone
         self.write(vals)
         self.env.flush_all()  # the record of the send itself, outside the savepoint below
         # Meta accepted the message: nothing below may undo that record. Another worker
@@ -269,6 +247,30 @@ class OfitecWhatsappMessageQueue(models.Model):
         self._report_outcome()
         self._tell_completed_if_closed()
         return True
+
+    def _sent_vals(self, result, kind, is_test):
+        """What recording this send writes: everything, or only what is still unknown
+        when a status webhook got here first (it reconciled the send by our callback
+        data, maybe delivered it since) or the message was cancelled meanwhile: never
+        backwards."""
+        vals = {
+            "state": "sent",
+            "message_type": kind,
+            "whatsapp_message_id": result.wamid,
+            "sent_date": fields.Datetime.now(),
+            "error_code": False,
+            "error_message": False,
+            "next_attempt": False,
+            "is_test": is_test,
+        }
+        if result.wa_id:
+            vals["wa_id"] = result.wa_id
+        if result.user_id:
+            vals["bsuid"] = result.user_id
+        if status_rule.status_moves_forward(self.state, "sent"):
+            return vals
+        unknown = ("message_type", "whatsapp_message_id", "sent_date", "wa_id", "bsuid")
+        return {key: value for key, value in vals.items() if key in unknown and not self[key]}
 
     def _mark_failed(self, code, message, title=None):
         self.write(

@@ -94,16 +94,31 @@ class OfitecWhatsappContact(models.Model):
         # Within a conversation (the window open) the partner was looked for at its first
         # message: not again on every text (the search scans res.partner by phone).
         conversing = bool(contact) and contact._is_window_open(at)
+        vals = contact._inbound_vals(inbound, at)
+        if not contact:
+            return self._create_from_inbound(config, inbound, vals, pool)
+        if vals:
+            contact.write(vals)
+        if not contact.phone and contact.wa_id:
+            contact.phone = phone.normalize_phone("+" + contact.wa_id)
+        if not contact.partner_id and contact.phone and not conversing:
+            contact.partner_id = self._match_partner(config, contact.phone)
+        return contact
+
+    def _inbound_vals(self, inbound, at):
+        """What a message from this contact (none yet: an empty recordset) received at
+        ``at`` changes on it."""
+        wa_id = inbound.from_wa_id
         vals = {}
-        if wa_id and contact.wa_id != wa_id and not contact.wa_id:
+        if wa_id and self.wa_id != wa_id and not self.wa_id:
             vals["wa_id"] = wa_id
-        if inbound.from_user_id and contact.bsuid != inbound.from_user_id:
+        if inbound.from_user_id and self.bsuid != inbound.from_user_id:
             vals["bsuid"] = inbound.from_user_id
-        if inbound.profile_name and contact.profile_name != inbound.profile_name:
+        if inbound.profile_name and self.profile_name != inbound.profile_name:
             vals["profile_name"] = inbound.profile_name
-        if not contact.last_inbound_at or contact.last_inbound_at < at:
+        if not self.last_inbound_at or self.last_inbound_at < at:
             vals["last_inbound_at"] = at
-        if contact.opted_out and (not contact.opted_out_date or at > contact.opted_out_date):
+        if self.opted_out and (not self.opted_out_date or at > self.opted_out_date):
             # Writing again ends an opt-out (a STOP in this batch sets it again); a
             # message written before the STOP, delivered late, does not.
             vals.update(opted_out=False, opted_out_date=False)
@@ -113,27 +128,24 @@ class OfitecWhatsappContact(models.Model):
                 vals["wa_id"] = inbound.new_wa_id
             if inbound.new_user_id:
                 vals["bsuid"] = inbound.new_user_id
-        if not contact:
-            vals.setdefault("wa_id", wa_id or False)
-            vals["config_id"] = config.id
-            # Given at once: the stored related field would cost an UPDATE after the INSERT.
-            vals["company_id"] = config.company_id.id
-            # The number and the partner too, as below for a known contact.
-            number = phone.normalize_phone("+" + vals["wa_id"]) if vals["wa_id"] else None
-            if number:
-                vals["phone"] = number
-                vals["partner_id"] = self._match_partner(config, number).id or False
-            contact = self.create(vals)
-            if pool is not None:
-                pool.contacts |= contact
-            contact._created_from_inbound(inbound)
-            return contact
-        if vals:
-            contact.write(vals)
-        if not contact.phone and contact.wa_id:
-            contact.phone = phone.normalize_phone("+" + contact.wa_id)
-        if not contact.partner_id and contact.phone and not conversing:
-            contact.partner_id = self._match_partner(config, contact.phone)
+        return vals
+
+    @api.model
+    def _create_from_inbound(self, config, inbound, vals, pool):
+        """The contact of a sender first heard of (``vals``: ``_inbound_vals``), with
+        its number and partner; it joins ``pool`` when given."""
+        vals.setdefault("wa_id", inbound.from_wa_id or False)
+        vals["config_id"] = config.id
+        # Given at once: the stored related field would cost an UPDATE after the INSERT.
+        vals["company_id"] = config.company_id.id
+        number = phone.normalize_phone("+" + vals["wa_id"]) if vals["wa_id"] else None
+        if number:
+            vals["phone"] = number
+            vals["partner_id"] = self._match_partner(config, number).id or False
+        contact = self.create(vals)
+        if pool is not None:
+            pool.contacts |= contact
+        contact._created_from_inbound(inbound)
         return contact
 
     @api.model

@@ -258,48 +258,55 @@ class OfitecNextAction(models.Model):
 
     def _whatsapp_queue_one(self, reason, template_code):
         self.ensure_one()
-        Message = self.env["ofitec.whatsapp.message"].sudo()
         # Whoever saves the action (any internal user) triggers the notification: the
         # recipients, the number and the text are read as superuser, since that user
         # may not see the project, its manager or its WhatsApp number.
         action = self.sudo()
         config = self.env["ofitec.whatsapp.config"]._get_config_for_action(action)
-        company = action.company_id or self.env.company
-        Template = self.env["ofitec.whatsapp.template"]
-        vals_list = []
-        for recipient in action._get_whatsapp_recipients():
-            vals = {
-                "direction": "outbound",
-                "next_action_id": self.id,
-                "partner_id": recipient["partner"].id,
-                "phone": recipient["phone"] or False,
-                "company_id": company.id,
-                "config_id": config.id or False,
-            }
-            skip_reason = recipient.get("skip_reason")
-            if not config:
-                skip_reason = _("No active WhatsApp configuration for %s.", company.name)
-            elif not skip_reason and self._whatsapp_opted_out(config, recipient["phone"]):
-                skip_reason = _("they opted out of WhatsApp messages (STOP/BAJA).")
-            if skip_reason:
-                # The template tells later what this was (notification or reminder).
-                template = Template._get_by_code(template_code, company) or Template._get_by_code(
-                    "urgent_action", company
-                )
-                vals.update(
-                    state="cancelled", error_message=skip_reason, template_id=template.id or False
-                )
-            else:
-                vals = Message._prepare_queued_vals(
-                    config,
-                    recipient["partner"],
-                    recipient["phone"],
-                    action=action,
-                    template_code=template_code,
-                )
-            vals_list.append(vals)
-        messages = Message.create(vals_list)
+        vals_list = [
+            action._whatsapp_recipient_vals(config, recipient, template_code)
+            for recipient in action._get_whatsapp_recipients()
+        ]
+        messages = self.env["ofitec.whatsapp.message"].sudo().create(vals_list)
         if reason == "urgent":
             self.write({"whatsapp_notified": True, "whatsapp_notify_state": "queued"})
         self._whatsapp_log_queued(messages, reason)
         return messages
+
+    def _whatsapp_recipient_vals(self, config, recipient, template_code):
+        """The message to ``recipient`` (from ``_get_whatsapp_recipients``) about this
+        action: queued, or cancelled at once with the reason it cannot be sent."""
+        company = self.company_id or self.env.company
+        skip_reason = recipient.get("skip_reason")
+        if not config:
+            skip_reason = _("No active WhatsApp configuration for %s.", company.name)
+        elif not skip_reason and self._whatsapp_opted_out(config, recipient["phone"]):
+            skip_reason = _("they opted out of WhatsApp messages (STOP/BAJA).")
+        if not skip_reason:
+            return (
+                self.env["ofitec.whatsapp.message"]
+                .sudo()
+                ._prepare_queued_vals(
+                    config,
+                    recipient["partner"],
+                    recipient["phone"],
+                    action=self,
+                    template_code=template_code,
+                )
+            )
+        # The template tells later what this was (notification or reminder).
+        Template = self.env["ofitec.whatsapp.template"]
+        template = Template._get_by_code(template_code, company) or Template._get_by_code(
+            "urgent_action", company
+        )
+        return {
+            "direction": "outbound",
+            "next_action_id": self.id,
+            "partner_id": recipient["partner"].id,
+            "phone": recipient["phone"] or False,
+            "company_id": company.id,
+            "config_id": config.id or False,
+            "state": "cancelled",
+            "error_message": skip_reason,
+            "template_id": template.id or False,
+        }

@@ -63,6 +63,17 @@ def _describe_inbound(inbound):
     return f"[{inbound.type}]"
 
 
+def _sent_to(rows, config_id, wa_ids, bsuid, number):
+    """The ids of the actions in REPLY_CANDIDATES_SQL's ``rows`` that were sent to this
+    sender (``_sender_keys``) from this number."""
+    return {
+        action_id
+        for row_config, action_id, wa_id, row_bsuid, row_phone in rows
+        if row_config == config_id
+        and (wa_id in wa_ids or (bsuid and row_bsuid == bsuid) or (number and row_phone == number))
+    }
+
+
 class OfitecWhatsappMessageInbound(models.Model):
     _inherit = "ofitec.whatsapp.message"
 
@@ -237,18 +248,7 @@ class OfitecWhatsappMessageInbound(models.Model):
         of a batch sharing one prefetch."""
         if not self:
             return {}
-        keys = {}
-        for message in self:
-            contact = contacts[message.id]
-            wa_ids = set()
-            for wa_id in filter(None, {message.wa_id, contact.wa_id}):
-                wa_ids |= phone.wa_id_variants(wa_id)
-            keys[message.id] = (
-                message.config_id.id,
-                wa_ids,
-                message.bsuid or contact.bsuid or None,
-                contact.phone or None,
-            )
+        keys = self._sender_keys(contacts)
         self.flush_model(
             ["config_id", "direction", "next_action_id", "state", "wa_id", "bsuid", "phone"]
         )
@@ -264,20 +264,28 @@ class OfitecWhatsappMessageInbound(models.Model):
         rows = self.env.cr.fetchall()
         Action = self.env["ofitec.next.action"]
         prefetch = Action.browse(sorted({row[1] for row in rows}))._prefetch_ids
-        result = {}
-        for message_id, (config_id, wa_ids, bsuid, number) in keys.items():
-            ids = {
-                action_id
-                for row_config, action_id, wa_id, row_bsuid, row_phone in rows
-                if row_config == config_id
-                and (
-                    wa_id in wa_ids
-                    or (bsuid and row_bsuid == bsuid)
-                    or (number and row_phone == number)
-                )
-            }
-            result[message_id] = Action.browse(sorted(ids)).with_prefetch(prefetch)
-        return result
+        return {
+            message_id: Action.browse(sorted(_sent_to(rows, *key))).with_prefetch(prefetch)
+            for message_id, key in keys.items()
+        }
+
+    def _sender_keys(self, contacts):
+        """``{message id: (config id, wa_ids, bsuid, phone)}``: whom each of these
+        inbound messages is from, as REPLY_CANDIDATES_SQL's rows are matched (every
+        variant of the message's and its contact's wa_id)."""
+        keys = {}
+        for message in self:
+            contact = contacts[message.id]
+            wa_ids = set()
+            for wa_id in filter(None, {message.wa_id, contact.wa_id}):
+                wa_ids |= phone.wa_id_variants(wa_id)
+            keys[message.id] = (
+                message.config_id.id,
+                wa_ids,
+                message.bsuid or contact.bsuid or None,
+                contact.phone or None,
+            )
+        return keys
 
     def _set_reply_route(self, action, applied):
         """Link this inbound message to the ``action`` it answered (``applied``: the

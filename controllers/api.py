@@ -151,6 +151,43 @@ def _browse_existing(model, record_id, field):
     return record
 
 
+def _optional_record(model, record_id, field):
+    """``_browse_existing`` when ``record_id`` is given, else an empty recordset."""
+    if not record_id:
+        return request.env[model]
+    return _browse_existing(model, record_id, field)
+
+
+def _read_send_request():
+    """The arguments of ``_queue_outbound`` read from a send_message body; ApiError
+    naming the first field that is wrong."""
+    data = _read_json_object()
+    _check_fields(data, SEND_FIELDS)
+    partner_id = _get_int(data, "partner_id")
+    number = _get_str(data, "phone", 64)
+    body = _get_str(data, "body", MAX_TEXT_CHARS)
+    template_code = _get_str(data, "template_code", 64)
+    action_id = _get_int(data, "next_action_id")
+    config_id = _get_int(data, "config_id")
+    if bool(partner_id) == bool(number):
+        raise ApiError(_("Give either partner_id or phone."), field="partner_id")
+    if bool(body) == bool(template_code):
+        raise ApiError(_("Give either body or template_code."), field="body")
+    action = _optional_record("ofitec.next.action", action_id, "next_action_id")
+    partner = _optional_record("res.partner", partner_id, "partner_id")
+    config = _optional_record("ofitec.whatsapp.config", config_id, "config_id")
+    if config and not config.active:
+        raise ApiError(_("config_id %s is archived.", config_id), field="config_id")
+    return {
+        "partner": partner,
+        "number": number,
+        "body": body,
+        "template_code": template_code,
+        "action": action,
+        "config": config,
+    }
+
+
 class WhatsappApiController(http.Controller):
     @_api_route("/api/whatsapp/send_message")
     def send_message(self, **_kwargs):
@@ -160,44 +197,9 @@ class WhatsappApiController(http.Controller):
         "urgent_action", "next_action_id": 42, "config_id": 1}``.
         Answer 201: ``{"id": …, "state": "queued"}``.
         """
-        data = _read_json_object()
-        _check_fields(data, SEND_FIELDS)
-        partner_id = _get_int(data, "partner_id")
-        number = _get_str(data, "phone", 64)
-        body = _get_str(data, "body", MAX_TEXT_CHARS)
-        template_code = _get_str(data, "template_code", 64)
-        action_id = _get_int(data, "next_action_id")
-        config_id = _get_int(data, "config_id")
-        if bool(partner_id) == bool(number):
-            raise ApiError(_("Give either partner_id or phone."), field="partner_id")
-        if bool(body) == bool(template_code):
-            raise ApiError(_("Give either body or template_code."), field="body")
-
-        env = request.env
-        action = (
-            _browse_existing("ofitec.next.action", action_id, "next_action_id")
-            if action_id
-            else env["ofitec.next.action"]
-        )
-        partner = (
-            _browse_existing("res.partner", partner_id, "partner_id")
-            if partner_id
-            else env["res.partner"]
-        )
-        config = env["ofitec.whatsapp.config"]
-        if config_id:
-            config = _browse_existing("ofitec.whatsapp.config", config_id, "config_id")
-            if not config.active:
-                raise ApiError(_("config_id %s is archived.", config_id), field="config_id")
+        arguments = _read_send_request()
         try:
-            message = env["ofitec.whatsapp.message"]._queue_outbound(
-                partner=partner,
-                number=number,
-                body=body,
-                template_code=template_code,
-                action=action,
-                config=config,
-            )
+            message = request.env["ofitec.whatsapp.message"]._queue_outbound(**arguments)
         except WhatsAppInputError as error:
             raise ApiError(str(error.args[0]), field=error.field) from None
         return _json({"id": message.id, "state": message.state}, status=201)

@@ -58,6 +58,31 @@ class OfitecWhatsappMessageStats(models.Model):
         with ``delivery_test`` true;
         ``replies_processed`` counts the replies that changed an action today.
         """
+        parts = self._stats_parts(days)
+        counts = dict(zip(parts, self._select_counts(list(parts.values())), strict=True))
+        period_sent = counts["edge_sent"] + counts["hours_sent"]
+        period_reached = counts["edge_reached"] + counts["hours_reached"]
+        delivery_test = False
+        if not period_sent:
+            # Test mode only: test messages never reach a phone, so a real rate would
+            # read 0 %. Count each one that test mode "sent" as delivered, and say so.
+            period_sent, period_reached = counts["test"], counts["test_sent"]
+            delivery_test = bool(period_sent)
+        return {
+            "sent_today": counts["sent_today"],
+            "received_today": counts["received_today"],
+            "delivery_rate": round(100.0 * period_reached / period_sent, 1) if period_sent else 0.0,
+            "delivery_test": delivery_test,
+            "replies_processed": counts["replies"],
+            "queued": counts["queued"],
+            "failed_today": counts["failed_today"],
+            "period_days": days,
+        }
+
+    @api.model
+    def _stats_parts(self, days):
+        """Each figure ``get_whatsapp_stats`` reads (one query, ``_select_counts``):
+        name -> (model, domain, aggregate)."""
         midnight = self._get_local_midnight()
         since = fields.Datetime.now() - timedelta(days=days)
         # The counters hold whole hours: the period's first, partial hour is counted
@@ -67,56 +92,32 @@ class OfitecWhatsappMessageStats(models.Model):
             first_full_hour += timedelta(hours=1)
         outbound = [("direction", "=", "outbound")]
         inbound = [("direction", "=", "inbound")]
+        today_in = inbound + [("create_date", ">=", midnight)]
         edge = outbound + [
             ("is_test", "=", False),
             ("sent_date", ">=", since),
             ("sent_date", "<", first_full_hour),
         ]
-        counters = [("hour", ">=", first_full_hour)]
-        test_period = outbound + [("is_test", "=", True), ("sent_date", ">=", since)]
+        hours = [("hour", ">=", first_full_hour)]
+        test = outbound + [("is_test", "=", True), ("sent_date", ">=", since)]
         Counters = self.env["ofitec.whatsapp.stats.hour"]
-        figures = self._select_counts(
-            [
-                (self, outbound + [("sent_date", ">=", midnight)], "count(*)"),
-                (self, inbound + [("create_date", ">=", midnight)], "count(*)"),
-                (
-                    self,
-                    inbound + [("reply_processed", "=", True), ("create_date", ">=", midnight)],
-                    "count(*)",
-                ),
-                (self, outbound + [("state", "=", "queued")], "count(*)"),
-                (
-                    self,
-                    outbound + [("state", "=", "failed"), ("write_date", ">=", midnight)],
-                    "count(*)",
-                ),
-                (self, edge + [("state", "in", _SENT_STATES)], "count(*)"),
-                (self, edge + [("state", "in", _REACHED_STATES)], "count(*)"),
-                (Counters, counters, "sum(sent_count)"),
-                (Counters, counters, "sum(reached_count)"),
-                # Test messages, for the figure shown when there is no real one.
-                (self, test_period, "count(*)"),
-                (self, test_period + [("state", "in", _TEST_SENT_STATES)], "count(*)"),
-            ]
-        )
-        sent_today, received_today, replies, queued, failed_today = figures[:5]
-        period_sent = figures[5] + figures[7]
-        period_reached = figures[6] + figures[8]
-        delivery_test = False
-        if not period_sent:
-            # Test mode only: test messages never reach a phone, so a real rate would
-            # read 0 %. Count each one that test mode "sent" as delivered, and say so.
-            period_sent, period_reached = figures[9], figures[10]
-            delivery_test = bool(period_sent)
         return {
-            "sent_today": sent_today,
-            "received_today": received_today,
-            "delivery_rate": round(100.0 * period_reached / period_sent, 1) if period_sent else 0.0,
-            "delivery_test": delivery_test,
-            "replies_processed": replies,
-            "queued": queued,
-            "failed_today": failed_today,
-            "period_days": days,
+            "sent_today": (self, outbound + [("sent_date", ">=", midnight)], "count(*)"),
+            "received_today": (self, today_in, "count(*)"),
+            "replies": (self, today_in + [("reply_processed", "=", True)], "count(*)"),
+            "queued": (self, outbound + [("state", "=", "queued")], "count(*)"),
+            "failed_today": (
+                self,
+                outbound + [("state", "=", "failed"), ("write_date", ">=", midnight)],
+                "count(*)",
+            ),
+            "edge_sent": (self, edge + [("state", "in", _SENT_STATES)], "count(*)"),
+            "edge_reached": (self, edge + [("state", "in", _REACHED_STATES)], "count(*)"),
+            "hours_sent": (Counters, hours, "sum(sent_count)"),
+            "hours_reached": (Counters, hours, "sum(reached_count)"),
+            # Test messages, for the figure shown when there is no real one.
+            "test": (self, test, "count(*)"),
+            "test_sent": (self, test + [("state", "in", _TEST_SENT_STATES)], "count(*)"),
         }
 
     @api.model

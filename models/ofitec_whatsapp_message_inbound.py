@@ -14,12 +14,6 @@ DEFERRED_KEY = "ofitec_whatsapp_inbound_deferred"
 
 # What a WhatsApp user wrote, as stored in the history.
 _INBOUND_TYPES = {"text": "text", "button": "template", "interactive": "interactive"}
-_COMMAND_WORDS = {
-    commands.CMD_OK: "OK",
-    commands.CMD_COMPLETED: "COMPLETADO",
-    commands.CMD_CANCEL: "CANCELAR",
-    commands.CMD_STOP: "STOP",
-}
 
 
 # Whom a reply comes from, among the people sent a notification: one look-up per batch
@@ -324,7 +318,7 @@ class OfitecWhatsappMessageInbound(models.Model):
         if action:
             status_labels = dict(action._fields["status"]._description_selection(self.env))
             values["status"] = (status_labels.get(action.status) or action.status or "").lower()
-        values["command"] = _COMMAND_WORDS.get(command, "")
+        values["command"] = commands.COMMAND_WORDS.get(command, "")
         values.update(extra or {})
         return {
             "direction": "outbound",

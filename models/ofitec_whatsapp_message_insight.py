@@ -150,13 +150,7 @@ class OfitecWhatsappMessageInsight(models.Model):
         help="Minutes from the send to the read receipt; grouped, the median of its group.",
     )
     reply_command = fields.Selection(
-        [
-            (commands.CMD_OK, "OK"),
-            (commands.CMD_COMPLETED, "COMPLETADO"),
-            (commands.CMD_CANCEL, "CANCELAR"),
-            (commands.CMD_STOP, "STOP"),
-            ("other", "Other"),
-        ],
+        [*commands.COMMAND_WORDS.items(), ("other", "Other")],
         string="Reply",
         readonly=True,
         copy=False,

@@ -10,7 +10,7 @@ import psycopg2
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools import commands, phone, provider
+from ..tools import commands, phone, provider, templates
 from ..tools import status as status_rule
 from ..tools.errors import (
     AuthError,
@@ -24,13 +24,6 @@ from .ofitec_whatsapp_message_claim import NotStarted, SendStep
 from .ofitec_whatsapp_message_hold import TemplateNotApproved
 
 _logger = logging.getLogger(__name__)
-
-# Reply buttons offered inside the 24-hour window, in this order.
-REPLY_BUTTONS = [
-    (commands.CMD_OK, "OK"),
-    (commands.CMD_COMPLETED, "COMPLETADO"),
-    (commands.CMD_CANCEL, "CANCELAR"),
-]
 
 # What _guarded returns when the guarded method failed.
 _BROKEN = object()
@@ -179,7 +172,8 @@ class OfitecWhatsappMessageQueue(models.Model):
         if kind == "interactive":
             buttons = [
                 (commands.make_button_payload(self.next_action_id.id, command), title)
-                for command, title in REPLY_BUTTONS
+                # Offered inside the 24-hour window, in this order.
+                for command, title in templates.QUICK_REPLY_TITLES.items()
             ]
             return partial(
                 client.send_buttons, recipient, self.body, buttons, callback_data=callback

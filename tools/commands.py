@@ -22,7 +22,9 @@ __all__ = [
     "CMD_COMPLETED",
     "CMD_OK",
     "CMD_STOP",
+    "BUTTON_COMMANDS",
     "COMMANDS",
+    "COMMAND_WORDS",
     "DEFAULT_SYNONYMS",
     "MAX_ACTION_REF",
     "ParsedCommand",
@@ -37,6 +39,16 @@ CMD_COMPLETED = "completed"
 CMD_CANCEL = "cancel"
 CMD_STOP = "stop"
 COMMANDS = (CMD_OK, CMD_COMPLETED, CMD_CANCEL, CMD_STOP)
+#: The commands a notification's reply buttons offer, in this order.
+BUTTON_COMMANDS = (CMD_OK, CMD_COMPLETED, CMD_CANCEL)
+#: The word each command is written as: the buttons' titles, the notification's text,
+#: the history and the filters show it (the same in every language: users type it).
+COMMAND_WORDS = {
+    CMD_OK: "OK",
+    CMD_COMPLETED: "COMPLETADO",
+    CMD_CANCEL: "CANCELAR",
+    CMD_STOP: "STOP",
+}
 
 #: Normalised word or phrase -> command.
 DEFAULT_SYNONYMS = {

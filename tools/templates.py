@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .commands import BUTTON_COMMANDS, COMMAND_WORDS
 from .render import sanitize_template_param, to_text
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 #: Titles of the quick-reply buttons, by reply command (what users tap).
-QUICK_REPLY_TITLES = {"ok": "OK", "completed": "COMPLETADO", "cancel": "CANCELAR"}
+QUICK_REPLY_TITLES = {command: COMMAND_WORDS[command] for command in BUTTON_COMMANDS}
 
 #: Meta's template names: lowercase letters, digits and underscores, 512 at most.
 _NAME = re.compile(r"[a-z0-9_]{1,512}")

@@ -23,13 +23,11 @@ import time
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..models.ofitec_whatsapp_message_queue import REPLY_BUTTONS
 from ..tools import commands, phone, sandbox
 
 _logger = logging.getLogger(__name__)
 
 MANAGER_GROUP = "ofitec_whatsapp.group_whatsapp_manager"
-REPLY_WORDS = dict(REPLY_BUTTONS)  # command -> what the button says (Spanish)
 SENT_STATES = ("sent", "delivered", "read")
 PROCESS_ATTEMPTS = 20  # looks for the processed reply, every PROCESS_PAUSE seconds
 PROCESS_PAUSE = 0.5
@@ -74,9 +72,7 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
     webhook_url = fields.Char(compute="_compute_webhook_url", string="Webhook URL")
     reply = fields.Selection(
         [
-            (commands.CMD_OK, "OK"),
-            (commands.CMD_COMPLETED, "COMPLETADO"),
-            (commands.CMD_CANCEL, "CANCELAR"),
+            *((c, commands.COMMAND_WORDS[c]) for c in commands.BUTTON_COMMANDS),
             ("text", "Free text"),
         ],
         required=True,
@@ -205,7 +201,7 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
         message = self.message_id.sudo()
         config = message.config_id
         command = None if self.reply == "text" else self.reply
-        text = REPLY_WORDS[command] if command else self.text.strip()
+        text = commands.COMMAND_WORDS[command] if command else self.text.strip()
         payload = None
         if command and message.next_action_id and self._offers_button(message, command):
             payload = commands.make_button_payload(message.next_action_id.id, command)

@@ -1,10 +1,13 @@
 import unittest
 
 from ofitec_whatsapp.tools.commands import (
+    BUTTON_COMMANDS,
     CMD_CANCEL,
     CMD_COMPLETED,
     CMD_OK,
     CMD_STOP,
+    COMMAND_WORDS,
+    COMMANDS,
     DEFAULT_SYNONYMS,
     ParsedCommand,
     make_button_payload,
@@ -138,6 +141,20 @@ class TestParseCommand(unittest.TestCase):
         self.assertEqual(parse_command("OK").command, CMD_OK)
         self.assertEqual(parse_command("COMPLETADO").command, CMD_COMPLETED)
         self.assertEqual(parse_command("CANCELAR").command, CMD_CANCEL)
+
+
+class TestCommandWords(unittest.TestCase):
+    def test_each_word_is_read_back_as_its_command(self):
+        self.assertEqual(set(COMMAND_WORDS), set(COMMANDS))
+        for command, word in COMMAND_WORDS.items():
+            with self.subTest(word=word):
+                self.assertEqual(parse_command(word).command, command)
+
+    def test_the_buttons_offer_the_three_action_commands_in_order(self):
+        self.assertEqual(BUTTON_COMMANDS, (CMD_OK, CMD_COMPLETED, CMD_CANCEL))
+        self.assertEqual(
+            [COMMAND_WORDS[c] for c in BUTTON_COMMANDS], ["OK", "COMPLETADO", "CANCELAR"]
+        )
 
 
 class TestButtonPayload(unittest.TestCase):

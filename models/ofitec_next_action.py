@@ -6,6 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..tools.actions import OPEN_STATUSES, URGENT_PRIORITIES
+from ..tools.status import LEFT_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class OfitecNextAction(models.Model):
         domain = [
             ("next_action_id", "!=", False),
             ("direction", "=", "outbound"),
-            ("state", "in", ("sent", "delivered", "read")),
+            ("state", "in", LEFT_STATES),
         ]
         if action_ids is not None:
             if not action_ids:

@@ -7,6 +7,7 @@ from odoo import models
 
 from ..tools import phone
 from ..tools.actions import CLOSED_STATUSES
+from ..tools.status import LEFT_STATES
 from .ofitec_next_action_report import NOTIFICATION_CODES
 
 _logger = logging.getLogger(__name__)
@@ -15,9 +16,6 @@ COMPLETED = "completed"
 # Messages that told a person this action is completed: the notice, or the answer
 # to their own COMPLETADO.
 COMPLETION_CODES = ("action_completed", "reply_completed")
-# An alert still queued is not told yet: if it is being sent right now, its recipient
-# is told once it is recorded as sent (ofitec_whatsapp_message_withdraw).
-SENT_STATES = ("sent", "delivered", "read")
 
 
 class OfitecNextActionCompleted(models.Model):
@@ -68,8 +66,10 @@ class OfitecNextActionCompleted(models.Model):
             ],
             order="id",
         )
+        # An alert still queued is not told yet: if it is being sent right now, its
+        # recipient is told once it is recorded as sent (ofitec_whatsapp_message_withdraw).
         notified = sent.filtered(
-            lambda m: m.template_id.code in NOTIFICATION_CODES and m.state in SENT_STATES
+            lambda m: m.template_id.code in NOTIFICATION_CODES and m.state in LEFT_STATES
         )
         told = sent.filtered(lambda m: m.template_id.code in COMPLETION_CODES)
         skip = {m._whatsapp_identity() for m in told} | self._whatsapp_completer_identities()

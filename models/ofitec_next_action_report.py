@@ -13,13 +13,15 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 
+from ..tools.status import LEFT_STATES
+
 _logger = logging.getLogger(__name__)
 
 # Templates whose sends are worth a note: the notification and the reminder. Answers
 # to replies are already visible as the reply's own note.
 NOTIFICATION_CODES = ("urgent_action", "action_reminder")
 PROBLEM_STATES = ("failed", "cancelled")
-OK_STATES = ("queued", "sent", "delivered", "read")
+OK_STATES = ("queued", *LEFT_STATES)
 # error_code of a notification withdrawn because its action was closed before it was
 # sent (ofitec_whatsapp_message_withdraw): no problem for anyone to solve.
 WITHDRAWN = "withdrawn"

@@ -3,6 +3,7 @@
 from odoo import _, models
 
 from ..tools import phone
+from ..tools.status import LEFT_STATES
 
 
 class OfitecWhatsappContactWelcome(models.Model):
@@ -55,7 +56,7 @@ class OfitecWhatsappContactWelcome(models.Model):
         return [
             ("config_id", "=", contact.config_id.id),
             ("direction", "=", "outbound"),
-            ("state", "in", ("sent", "delivered", "read")),
+            ("state", "in", LEFT_STATES),
             *identities,
         ]
 

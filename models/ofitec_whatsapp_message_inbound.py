@@ -7,6 +7,7 @@ from odoo import api, models
 
 from ..tools import commands, phone
 from ..tools.actions import OPEN_STATUSES
+from ..tools.status import LEFT_STATES, sql_in
 
 # Context key of a batch of inbound messages (``_ingest_inbound_batch``): answers and
 # routes gathered, written at the batch's end.
@@ -22,13 +23,13 @@ _INBOUND_TYPES = {"text": "text", "button": "template", "interactive": "interact
 # look-up reads every notification ever sent (0.12 s at 1,000,000 messages,
 # bench/README.md). A new contact's "was this person written to" (``contact_welcome``)
 # reads the same indexes.
-REPLY_CANDIDATES_SQL = """
+REPLY_CANDIDATES_SQL = f"""
     SELECT DISTINCT config_id, next_action_id, wa_id, bsuid, phone
       FROM ofitec_whatsapp_message
      WHERE config_id = ANY(%s)
        AND direction = 'outbound'
        AND next_action_id IS NOT NULL
-       AND state IN ('sent', 'delivered', 'read')
+       AND {sql_in("state", LEFT_STATES)}
        AND (wa_id = ANY(%s) OR bsuid = ANY(%s) OR phone = ANY(%s))
 """
 _RECIPIENT_INDEXES = {

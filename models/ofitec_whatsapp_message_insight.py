@@ -20,6 +20,7 @@ from odoo import api, fields, models
 from odoo.tools import OrderedSet
 
 from ..tools import commands
+from ..tools.status import RATE_STATES, REACHED_STATES, sql_in
 
 _OUTBOUND_REAL = "direction = 'outbound' AND is_test IS NOT TRUE"
 _MINUTES_TO_READ = (
@@ -31,13 +32,13 @@ GENERATED_COLUMNS = {
     # Of the real messages the provider accepted or refused: did it reach the phone?
     "delivery_rate": (
         "int4",
-        f"CASE WHEN {_OUTBOUND_REAL} AND state IN ('sent', 'delivered', 'read', 'failed')"
-        " THEN CASE WHEN state IN ('delivered', 'read') THEN 100 ELSE 0 END END",
+        f"CASE WHEN {_OUTBOUND_REAL} AND {sql_in('state', RATE_STATES)}"
+        f" THEN CASE WHEN {sql_in('state', REACHED_STATES)} THEN 100 ELSE 0 END END",
     ),
     # Of the real messages that reached the phone: was it read?
     "read_rate": (
         "int4",
-        f"CASE WHEN {_OUTBOUND_REAL} AND state IN ('delivered', 'read')"
+        f"CASE WHEN {_OUTBOUND_REAL} AND {sql_in('state', REACHED_STATES)}"
         " THEN CASE WHEN state = 'read' THEN 100 ELSE 0 END END",
     ),
     "time_to_read": ("float8", _MINUTES_TO_READ),

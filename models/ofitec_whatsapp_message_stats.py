@@ -12,9 +12,7 @@ import pytz
 
 from odoo import api, fields, models
 
-_SENT_STATES = ("sent", "delivered", "read", "failed")
-_REACHED_STATES = ("delivered", "read")
-_TEST_SENT_STATES = ("sent", "delivered", "read")
+from ..tools.status import LEFT_STATES, RATE_STATES, REACHED_STATES
 
 # The partial indexes the day's figures, the period's first hour and its test messages
 # are read from. The test messages' own index keeps their count (shown when a number has
@@ -111,13 +109,13 @@ class OfitecWhatsappMessageStats(models.Model):
                 outbound + [("state", "=", "failed"), ("write_date", ">=", midnight)],
                 "count(*)",
             ),
-            "edge_sent": (self, edge + [("state", "in", _SENT_STATES)], "count(*)"),
-            "edge_reached": (self, edge + [("state", "in", _REACHED_STATES)], "count(*)"),
+            "edge_sent": (self, edge + [("state", "in", RATE_STATES)], "count(*)"),
+            "edge_reached": (self, edge + [("state", "in", REACHED_STATES)], "count(*)"),
             "hours_sent": (Counters, hours, "sum(sent_count)"),
             "hours_reached": (Counters, hours, "sum(reached_count)"),
             # Test messages, for the figure shown when there is no real one.
             "test": (self, test, "count(*)"),
-            "test_sent": (self, test + [("state", "in", _TEST_SENT_STATES)], "count(*)"),
+            "test_sent": (self, test + [("state", "in", LEFT_STATES)], "count(*)"),
         }
 
     @api.model

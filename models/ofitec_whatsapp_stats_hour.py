@@ -15,10 +15,12 @@ from the messages, should the counters ever drift (``odoo shell``:
 
 from odoo import api, fields, models
 
+from ..tools.status import RATE_STATES, REACHED_STATES, sql_in
+
 # What the dashboard's delivery rate counts (see get_whatsapp_stats).
 _COUNTED = "direction = 'outbound' AND is_test IS NOT TRUE AND sent_date IS NOT NULL"
-_SENT = "state IN ('sent', 'delivered', 'read', 'failed')"
-_REACHED = "state IN ('delivered', 'read')"
+_SENT = sql_in("state", RATE_STATES)
+_REACHED = sql_in("state", REACHED_STATES)
 
 _ROWS = f"""
     SELECT company_id, date_trunc('hour', sent_date) AS hour,

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 __all__ = [
     "FAILED",
+    "LEFT_STATES",
+    "RATE_STATES",
+    "REACHED_STATES",
     "STATUS_RANK",
     "TERMINAL_STATES",
     "message_state",
     "rank_rows",
+    "sql_in",
     "status_moves_forward",
 ]
 
@@ -35,6 +39,13 @@ STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3}
 FAILED = "failed"
 #: Message states nothing moves any more.
 TERMINAL_STATES = frozenset({FAILED, "cancelled"})
+#: A message the provider accepted: it left Odoo (test mode records its sends as sent).
+LEFT_STATES = ("sent", "delivered", "read")
+#: A message that reached the phone.
+REACHED_STATES = ("delivered", "read")
+#: What the delivery rate counts: the messages the provider accepted or refused; of
+#: them, REACHED_STATES reached the phone.
+RATE_STATES = (*LEFT_STATES, FAILED)
 _STATE_OF = {"played": "read"}
 
 
@@ -71,3 +82,11 @@ def rank_rows():
     """``[(status, rank, message state)]`` of the statuses that move a message forward,
     for set-based SQL that must follow the same rule."""
     return [(status, rank, message_state(status)) for status, rank in STATUS_RANK.items()]
+
+
+def sql_in(column, states):
+    """``column IN ('a', 'b')``: SQL text for one of the state sets above (constants,
+    never input; a value that is not a plain lowercase word is refused)."""
+    if not states or not all(state.isalpha() and state.islower() for state in states):
+        raise ValueError(f"not a state set: {states!r}")
+    return f"{column} IN ({', '.join(repr(state) for state in states)})"

@@ -24,11 +24,11 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..tools import commands, phone, sandbox
+from ..tools.status import LEFT_STATES
 
 _logger = logging.getLogger(__name__)
 
 MANAGER_GROUP = "ofitec_whatsapp.group_whatsapp_manager"
-SENT_STATES = ("sent", "delivered", "read")
 PROCESS_ATTEMPTS = 20  # looks for the processed reply, every PROCESS_PAUSE seconds
 PROCESS_PAUSE = 0.5
 
@@ -163,7 +163,7 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
                 )
             if (
                 message.direction != "outbound"
-                or message.state not in SENT_STATES
+                or message.state not in LEFT_STATES
                 or not message.whatsapp_message_id
             ):
                 raise UserError(_("Only a message that was sent can be answered."))

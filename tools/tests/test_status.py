@@ -1,9 +1,14 @@
 import unittest
 
 from ofitec_whatsapp.tools.status import (
+    LEFT_STATES,
+    RATE_STATES,
+    REACHED_STATES,
     STATUS_RANK,
+    TERMINAL_STATES,
     message_state,
     rank_rows,
+    sql_in,
     status_moves_forward,
 )
 
@@ -79,3 +84,23 @@ class TestStatusOrder(unittest.TestCase):
                 ("played", 3, "read"),
             ],
         )
+
+
+class TestStateSets(unittest.TestCase):
+    def test_the_sets_follow_the_ranks(self):
+        ranked = {state for _status, _rank, state in rank_rows()}
+        self.assertEqual(set(LEFT_STATES), ranked)
+        self.assertEqual(
+            set(REACHED_STATES), {s for s in ranked if STATUS_RANK[s] >= STATUS_RANK["delivered"]}
+        )
+        self.assertEqual(set(RATE_STATES), set(LEFT_STATES) | {"failed"})
+        self.assertFalse(set(LEFT_STATES) & TERMINAL_STATES)
+
+    def test_sql_in(self):
+        self.assertEqual(
+            sql_in("state", RATE_STATES), "state IN ('sent', 'delivered', 'read', 'failed')"
+        )
+        self.assertEqual(sql_in("m.state", REACHED_STATES), "m.state IN ('delivered', 'read')")
+        for bad in ((), ("sent'; --",), ("Sent",)):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                sql_in("state", bad)

@@ -13,14 +13,13 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 
-from ..tools.status import LEFT_STATES
+from ..tools.status import LEFT_STATES, TERMINAL_STATES
 
 _logger = logging.getLogger(__name__)
 
 # Templates whose sends are worth a note: the notification and the reminder. Answers
 # to replies are already visible as the reply's own note.
 NOTIFICATION_CODES = ("urgent_action", "action_reminder")
-PROBLEM_STATES = ("failed", "cancelled")
 OK_STATES = ("queued", *LEFT_STATES)
 # error_code of a notification withdrawn because its action was closed before it was
 # sent (ofitec_whatsapp_message_withdraw): no problem for anyone to solve.
@@ -64,7 +63,7 @@ class OfitecNextActionReport(models.Model):
                         why=config.paused_reason or "?",
                     )
                 )
-            elif message.state in PROBLEM_STATES and message.error_code != WITHDRAWN:
+            elif message.state in TERMINAL_STATES and message.error_code != WITHDRAWN:
                 lines.append(
                     _(
                         "%(who)s: %(why)s",
@@ -106,14 +105,14 @@ class OfitecNextActionReport(models.Model):
     def _whatsapp_log_queued(self, messages, reason):
         """Recipients that were skipped at once get their note now; the others get
         one when the queue knows the outcome (``_whatsapp_log_outcome``)."""
-        skipped = messages.filtered(lambda m: m.state in PROBLEM_STATES)
+        skipped = messages.filtered(lambda m: m.state in TERMINAL_STATES)
         if skipped:
             self._whatsapp_in_lang()._whatsapp_report_problems(skipped)
 
     def _whatsapp_log_outcome(self, message):
         """Note what became of ``message`` once it was sent, failed or cancelled."""
         self.ensure_one()
-        if message.state in PROBLEM_STATES:
+        if message.state in TERMINAL_STATES:
             self._whatsapp_report_problems(message)
             return
         if message.template_id.code not in NOTIFICATION_CODES:

@@ -11,6 +11,7 @@ from odoo import api, fields, models
 
 from ..tools import commands
 from ..tools.schema import drop_indexes
+from ..tools.status import TERMINAL_STATES
 
 STATES = [
     ("queued", "Queued"),
@@ -141,7 +142,7 @@ class OfitecWhatsappMessage(models.Model):
     def action_retry(self):
         """Put failed or cancelled outbound messages back in the queue."""
         retriable = self.filtered(
-            lambda m: m.direction == "outbound" and m.state in ("failed", "cancelled")
+            lambda m: m.direction == "outbound" and m.state in TERMINAL_STATES
         )
         retriable.write(
             {

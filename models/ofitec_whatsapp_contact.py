@@ -1,14 +1,10 @@
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from odoo import api, fields, models
 
 from ..tools import phone
 from ..tools.schema import drop_indexes
-
-# Meta's customer service window; we stop sending free-form a little early, so that
-# a message queued just before the end does not land outside it (131047).
-WINDOW = timedelta(hours=24)
-WINDOW_SAFETY = timedelta(minutes=5)
+from ..tools.window import is_window_open
 
 
 class OfitecWhatsappContact(models.Model):
@@ -56,10 +52,7 @@ class OfitecWhatsappContact(models.Model):
 
     def _is_window_open(self, at=None):
         self.ensure_one()
-        if not self.last_inbound_at:
-            return False
-        at = at or fields.Datetime.now()
-        return self.last_inbound_at + WINDOW - WINDOW_SAFETY > at
+        return is_window_open(self.last_inbound_at, at or fields.Datetime.now())
 
     @api.model
     def _find(self, config, wa_id=None, bsuid=None, variants=()):

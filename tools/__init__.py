@@ -23,6 +23,7 @@ from . import (
     twilio_client,
     twilio_webhook,
     webhook,
+    window,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "twilio_client",
     "twilio_webhook",
     "webhook",
+    "window",
 ]

@@ -4,15 +4,195 @@ applied, the workers' peak RSS, then the same event processed alone in `odoo she
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 
 from common import say, section
 from httpload import NoDelayHTTPConnection, status_payload
 
 NAME, LABEL = "burst", "(d) burst"
+MIB = 1024 * 1024
 
 
 def sent_messages(options):
     return {"d": (options.burst_size, 56975000000)}
+
+
+def _statuses(srv, size):
+    """(wamid, recipient) of the burst's statuses: the sent messages of group "d"."""
+    phone_base = srv.phone_bases["d"]
+    return [(f"wamid.bench.d.{i}", str(phone_base + i)) for i in range(size)]
+
+
+class RssSampler:
+    """A thread that samples the RSS of the Odoo server's children every 20 ms: the
+    peak of each, the peak of their total, and what each child is."""
+
+    def __init__(self, master):
+        self.master = master  # psutil.Process of the Odoo server
+        self.peak_total = 0
+        self.peak_proc = {}  # pid -> peak RSS (bytes)
+        self.names = {}  # pid -> "worker" or "gevent (websocket)"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(0.02)
+
+    def sample(self):
+        import psutil  # Odoo's Python has it
+
+        total = 0
+        try:
+            children = self.master.children(recursive=True)
+        except psutil.Error:
+            children = []
+        for child in children:
+            try:
+                rss = child.memory_info().rss
+            except psutil.Error:
+                continue
+            total += rss
+            self.peak_proc[child.pid] = max(self.peak_proc.get(child.pid, 0), rss)
+            if child.pid not in self.names:
+                self.names[child.pid] = _kind(child)
+        self.peak_total = max(self.peak_total, total)
+
+
+def _kind(child):
+    """What a child of the Odoo server is: the gevent (websocket) process or a worker."""
+    import psutil
+
+    try:
+        gevent = "gevent" in child.cmdline()
+    except psutil.Error:
+        gevent = False
+    return "gevent (websocket)" if gevent else "worker"
+
+
+def _rss_by_child(master):
+    """{pid: RSS} of the Odoo server's children now."""
+    import psutil
+
+    rss = {}
+    for child in master.children(recursive=True):
+        try:
+            rss[child.pid] = child.memory_info().rss
+        except psutil.Error:
+            pass
+    return rss
+
+
+def _cpu_seconds(master):
+    """{pid: CPU seconds so far} of the Odoo server's children."""
+    import psutil
+
+    result = {}
+    for child in master.children(recursive=True):
+        try:
+            times = child.cpu_times()
+            result[child.pid] = times.user + times.system
+        except psutil.Error:
+            pass
+    return result
+
+
+def _post(srv, body, headers, started):
+    """POST the burst (a fresh connection); its HTTP status and the seconds from
+    ``started`` to the end of the answer."""
+    conn = NoDelayHTTPConnection("127.0.0.1", srv.port, timeout=60)
+    conn.request("POST", srv.webhook_path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    answered = time.perf_counter() - started
+    conn.close()
+    return response.status, answered
+
+
+def _processing_begun(cr):
+    """Processing has begun once a backend holds a lock on the status table (read-only
+    look: taking a lock would disturb the cron)."""
+    cr.execute(
+        "SELECT count(*) FROM pg_locks l "
+        "JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_database d ON d.oid = l.database "
+        "WHERE c.relname = 'ofitec_whatsapp_status' "
+        "AND d.datname = current_database() "
+        "AND l.mode = 'RowExclusiveLock'"
+    )
+    return bool(cr.fetchone()[0])
+
+
+def _wait_applied(conn_db, size, started, limit):
+    """Poll until the ``size`` statuses are applied or ``limit`` seconds pass since
+    ``started``: (statuses applied, seconds until processing began, seconds until all
+    were applied), a time None when it was not seen."""
+    applied, first_at, applied_at = 0, None, None
+    with conn_db.cursor() as cr:
+        while time.perf_counter() - started < limit:
+            cr.execute(
+                "SELECT count(*) FROM ofitec_whatsapp_message "
+                "WHERE whatsapp_message_id LIKE 'wamid.bench.d.%%' "
+                "AND state = 'delivered'"
+            )
+            applied = cr.fetchone()[0]
+            if first_at is None and (_processing_begun(cr) or applied):
+                first_at = time.perf_counter() - started
+            if applied >= size:
+                applied_at = time.perf_counter() - started
+                break
+            time.sleep(0.01)
+    return applied, first_at, applied_at
+
+
+@dataclass
+class Workers:
+    """The Odoo server's children over the burst: what the RssSampler saw, their RSS
+    before the POST and the CPU seconds each used meanwhile."""
+
+    rss: RssSampler
+    baseline: dict  # pid -> RSS before the POST (bytes)
+    cpu_used: dict  # pid -> CPU seconds
+    busiest: int | None = field(init=False)  # the pid that used the most CPU
+
+    def __post_init__(self):
+        # The process that burnt the most CPU meanwhile is the one that applied the
+        # statuses: the cron worker.
+        cpu = self.cpu_used
+        self.busiest = max(cpu, key=cpu.get) if cpu else None
+        if self.busiest in self.rss.names:
+            self.rss.names[self.busiest] = "busiest: the cron worker"
+
+    def figures(self):
+        peak_proc, baseline, busiest = self.rss.peak_proc, self.baseline, self.busiest
+        top_pid = max(peak_proc, key=peak_proc.get) if peak_proc else None
+        return {
+            "peak_worker_rss_mib": peak_proc[top_pid] / MIB if top_pid else None,
+            "baseline_worker_rss_mib": baseline.get(top_pid, 0) / MIB if top_pid else None,
+            "cron_worker_peak_rss_mib": peak_proc.get(busiest, 0) / MIB if busiest else None,
+            "cron_worker_baseline_rss_mib": baseline.get(busiest, 0) / MIB if busiest else None,
+            "cron_worker_cpu_s": self.cpu_used.get(busiest) if busiest else None,
+            "peak_total_rss_mib": self.rss.peak_total / MIB,
+            "baseline_total_rss_mib": sum(baseline.values()) / MIB,
+            "processes": len(peak_proc),
+        }
+
+    def say_children(self):
+        """One line per child, the largest peak first."""
+        for pid, peak in sorted(self.rss.peak_proc.items(), key=lambda kv: -kv[1]):
+            say(
+                f"  child pid {pid}: RSS {self.baseline.get(pid, 0) / MIB:.0f} -> peak "
+                f"{peak / MIB:.0f} MiB, CPU {self.cpu_used.get(pid, 0.0):.2f} s  "
+                f"({self.rss.names.get(pid, '')})"
+            )
 
 
 def run(ctx, srv):
@@ -20,144 +200,60 @@ def run(ctx, srv):
         f"(d) One POST with {ctx.options.burst_size} statuses: time until all are "
         "applied, peak RSS of the workers"
     )
-    db, port, config_id = srv.db, srv.port, srv.config_id
-    secret, signature, server, phone_base = (
-        srv.secret,
-        srv.signature,
-        srv.proc,
-        srv.phone_bases["d"],
-    )
-    import psutil
-
     size = ctx.options.burst_size
-    ctx.wait_backlog(db)
-    body = json.dumps(
-        status_payload([(f"wamid.bench.d.{i}", str(phone_base + i)) for i in range(size)])
-    ).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": signature.meta_signature_header(secret, body),
-    }
-    master = psutil.Process(server.pid)
-    samples = {"stop": False, "peak_total": 0, "peak_proc": {}, "names": {}}
+    ctx.wait_backlog(srv.db)
+    body = json.dumps(status_payload(_statuses(srv, size))).encode()
+    timing, workers = _measure(ctx, srv, body, size)
+    figures = {"payload_bytes": len(body), **timing, **workers.figures()}
+    ctx.figures["burst"] = figures
+    _report(ctx, size, figures, workers)
 
-    def rss_sampler():
-        while not samples["stop"]:
-            total = 0
-            try:
-                children = master.children(recursive=True)
-            except psutil.Error:
-                children = []
-            for child in children:
-                try:
-                    rss = child.memory_info().rss
-                except psutil.Error:
-                    continue
-                total += rss
-                peak = samples["peak_proc"].get(child.pid, 0)
-                samples["peak_proc"][child.pid] = max(peak, rss)
-                if child.pid not in samples["names"]:
-                    try:
-                        gevent = "gevent" in child.cmdline()
-                    except psutil.Error:
-                        gevent = False
-                    samples["names"][child.pid] = "gevent (websocket)" if gevent else "worker"
-            samples["peak_total"] = max(samples["peak_total"], total)
-            time.sleep(0.02)
 
-    def cpu_seconds():
-        result = {}
-        for child in master.children(recursive=True):
-            try:
-                times = child.cpu_times()
-                result[child.pid] = times.user + times.system
-            except psutil.Error:
-                pass
-        return result
+def _measure(ctx, srv, body, size):
+    """POST the burst and wait until all its statuses are applied, the server's
+    children sampled meanwhile: the timing figures and the :class:`Workers`."""
+    import psutil  # Odoo's Python has it
 
-    baseline = {}
-    for child in master.children(recursive=True):
-        try:
-            baseline[child.pid] = child.memory_info().rss
-        except psutil.Error:
-            pass
-    cpu_before = cpu_seconds()
-    sampler = threading.Thread(target=rss_sampler, daemon=True)
+    headers = srv.signed_headers(body)
+    master = psutil.Process(srv.proc.pid)
+    baseline = _rss_by_child(master)
+    cpu_before = _cpu_seconds(master)
+    sampler = RssSampler(master)
     sampler.start()
-    conn_db = ctx.runner.pg(db)
-    applied_at = None
+    conn_db = ctx.runner.pg(srv.db)
     try:
         started = time.perf_counter()
-        conn = NoDelayHTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", f"/webhooks/whatsapp/{config_id}", body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        answered = time.perf_counter() - started
-        conn.close()
-        applied = 0
-        first_at = None
-        with conn_db.cursor() as cr:
-            while time.perf_counter() - started < ctx.options.max_seconds:
-                cr.execute(
-                    "SELECT count(*) FROM ofitec_whatsapp_message "
-                    "WHERE whatsapp_message_id LIKE 'wamid.bench.d.%%' "
-                    "AND state = 'delivered'"
-                )
-                applied = cr.fetchone()[0]
-                if first_at is None:
-                    # Processing has begun once a backend holds a lock on the status
-                    # table (read-only look: taking a lock would disturb the cron).
-                    cr.execute(
-                        "SELECT count(*) FROM pg_locks l "
-                        "JOIN pg_class c ON c.oid = l.relation "
-                        "JOIN pg_database d ON d.oid = l.database "
-                        "WHERE c.relname = 'ofitec_whatsapp_status' "
-                        "AND d.datname = current_database() "
-                        "AND l.mode = 'RowExclusiveLock'"
-                    )
-                    if cr.fetchone()[0] or applied:
-                        first_at = time.perf_counter() - started
-                if applied >= size:
-                    applied_at = time.perf_counter() - started
-                    break
-                time.sleep(0.01)
+        status, answered = _post(srv, body, headers, started)
+        limit = ctx.options.max_seconds
+        applied, first_at, applied_at = _wait_applied(conn_db, size, started, limit)
         time.sleep(0.3)  # a few more samples after the work
     finally:
-        samples["stop"] = True
-        sampler.join(5)
+        sampler.stop()
         conn_db.close()
-    cpu_after = cpu_seconds()
+    cpu_after = _cpu_seconds(master)
     cpu_used = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
-    # The process that burnt the most CPU meanwhile is the one that applied the
-    # statuses: the cron worker.
-    busiest = max(cpu_used, key=cpu_used.get) if cpu_used else None
-    if busiest in samples["names"]:
-        samples["names"][busiest] = "busiest: the cron worker"
-    peak_proc = samples["peak_proc"]
-    top_pid = max(peak_proc, key=peak_proc.get) if peak_proc else None
-    mib = 1024 * 1024
-    figures = {
-        "payload_bytes": len(body),
-        "http_status": response.status,
+    timing = {
+        "http_status": status,
         "answer_s": answered,
         "applied": applied,
         "applied_s": applied_at,
         "processing_started_s": first_at,
-        "peak_worker_rss_mib": peak_proc[top_pid] / mib if top_pid else None,
-        "baseline_worker_rss_mib": baseline.get(top_pid, 0) / mib if top_pid else None,
-        "cron_worker_peak_rss_mib": peak_proc.get(busiest, 0) / mib if busiest else None,
-        "cron_worker_baseline_rss_mib": baseline.get(busiest, 0) / mib if busiest else None,
-        "cron_worker_cpu_s": cpu_used.get(busiest) if busiest else None,
-        "peak_total_rss_mib": samples["peak_total"] / mib,
-        "baseline_total_rss_mib": sum(baseline.values()) / mib,
-        "processes": len(peak_proc),
     }
-    ctx.figures["burst"] = figures
-    say(
-        f"  payload {len(body) / 1024:.0f} KiB, answer HTTP {response.status} in "
-        f"{answered * 1000:.0f} ms"
+    return timing, Workers(sampler, baseline, cpu_used)
+
+
+def _report(ctx, size, figures, workers):
+    """The burst's lines, then its summary line."""
+    applied, first_at, applied_at = (
+        figures["applied"],
+        figures["processing_started_s"],
+        figures["applied_s"],
     )
     limit = ctx.options.max_seconds
+    say(
+        f"  payload {figures['payload_bytes'] / 1024:.0f} KiB, answer HTTP "
+        f"{figures['http_status']} in {figures['answer_s'] * 1000:.0f} ms"
+    )
     if first_at is not None:
         say(
             f"  the cron began writing statuses {first_at:.2f} s after the POST started "
@@ -167,12 +263,7 @@ def run(ctx, srv):
         say(f"  all {size} statuses applied {applied_at:.2f} s after the POST started")
     else:
         say(f"  !! only {applied}/{size} statuses applied after {limit:.0f} s")
-    for pid, peak in sorted(peak_proc.items(), key=lambda kv: -kv[1]):
-        say(
-            f"  child pid {pid}: RSS {baseline.get(pid, 0) / mib:.0f} -> peak "
-            f"{peak / mib:.0f} MiB, CPU {cpu_used.get(pid, 0.0):.2f} s  "
-            f"({samples['names'].get(pid, '')})"
-        )
+    workers.say_children()
     applied_text = (
         f"{applied_at:.2f} s"
         if applied_at is not None
@@ -180,13 +271,13 @@ def run(ctx, srv):
     )
     pickup = f"{first_at:.2f} s" if first_at is not None else "?"
     ctx.note(
-        f"(d) burst: 1 POST of {size} statuses answered {response.status} in "
-        f"{answered * 1000:.0f} ms; all applied after {applied_text} (target < 0.5 s; "
+        f"(d) burst: 1 POST of {size} statuses answered {figures['http_status']} in "
+        f"{figures['answer_s'] * 1000:.0f} ms; all applied after {applied_text} (target < 0.5 s; "
         f"cron pick-up after {pickup}); "
         f"peak RSS of the cron worker {figures['cron_worker_peak_rss_mib'] or 0:.0f} MiB "
         f"(from {figures['cron_worker_baseline_rss_mib'] or 0:.0f}, "
         f"{figures['cron_worker_cpu_s'] or 0:.1f} s CPU), largest child "
-        f"{figures['peak_worker_rss_mib'] or 0:.0f} MiB, all {len(peak_proc)} children "
+        f"{figures['peak_worker_rss_mib'] or 0:.0f} MiB, all {figures['processes']} children "
         f"{figures['peak_total_rss_mib']:.0f} MiB peak"
     )
 
@@ -196,14 +287,13 @@ def after_stop(ctx, srv):
     its processing time alone and its SQL query count, which noise does not change."""
     if "burst" not in ctx.figures:
         return
-    db, config_id, phone_base = srv.db, srv.config_id, srv.phone_bases["d"]
     size = ctx.options.burst_size
-    payload = status_payload([(f"wamid.bench.d.{i}", str(phone_base + i)) for i in range(size)])
+    payload = status_payload(_statuses(srv, size))
     result = ctx.runner.shell(
-        db,
+        srv.db,
         "burst_profile",
         {
-            "config_id": config_id,
+            "config_id": srv.config_id,
             "payload": json.dumps(payload),
             "pattern": "wamid.bench.d.%",
         },

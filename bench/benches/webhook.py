@@ -58,114 +58,145 @@ def _rate(results):
     return sum(len(r[1]) for r in results) / elapsed if elapsed else float("nan")
 
 
+def _webhook_items(srv, group, start, count):
+    """Signed POSTs of one status each, for the sent messages ``start`` to
+    ``start + count - 1`` of ``group``."""
+    items = []
+    base = srv.phone_bases[group]
+    for i in range(start, start + count):
+        body = json.dumps(status_payload([(f"wamid.bench.{group}.{i}", str(base + i))])).encode()
+        headers = srv.signed_headers(body, Connection="keep-alive")
+        items.append(("POST", srv.webhook_path, body, headers))
+    return items
+
+
+def _health_items(count):
+    return [("GET", "/web/health", None, {"Connection": "keep-alive"})] * count
+
+
 def run(ctx, srv):
-    section(
-        f"(c) Webhook ingestion: {ctx.options.rounds} rounds of {ctx.options.threads} threads "
-        f"x {ctx.options.requests} signed status POSTs vs GET /web/health"
-    )
-    db, port, config_id, phone_bases = srv.db, srv.port, srv.config_id, srv.phone_bases
-    secret, signature = srv.secret, srv.signature
     options = ctx.options
-    threads, per_thread = options.threads, options.requests
-    total = threads * per_thread * options.rounds
-    path = f"/webhooks/whatsapp/{config_id}"
+    section(
+        f"(c) Webhook ingestion: {options.rounds} rounds of {options.threads} threads "
+        f"x {options.requests} signed status POSTs vs GET /web/health"
+    )
+    warm = _warm_up(ctx, srv)
+    measures, cpu, lag = _abba_rounds(ctx, srv)
+    figures = _figures(ctx, srv, measures, cpu, lag, warm)
+    ctx.figures["webhook"] = figures
+    _report(ctx, figures)
+    cron_paused_pass(ctx, srv, options.requests // 2, figures["health"])
+    _report_processing_cpu(ctx, figures)
 
-    def webhook_items(group, start, count):
-        items = []
-        base = phone_bases[group]
-        for i in range(start, start + count):
-            body = json.dumps(
-                status_payload([(f"wamid.bench.{group}.{i}", str(base + i))])
-            ).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": signature.meta_signature_header(secret, body),
-                "Connection": "keep-alive",
-            }
-            items.append(("POST", path, body, headers))
-        return items
 
-    def health_items(count):
-        return [("GET", "/web/health", None, {"Connection": "keep-alive"})] * count
+def _warm_up(ctx, srv):
+    """Every worker loads its caches before anything is timed; the POSTs sent."""
+    threads = ctx.options.threads
+    run_load(srv.port, [_webhook_items(srv, "warm", t * 4, 4) for t in range(threads)], 120)
+    run_load(srv.port, [_health_items(4) for _ in range(threads)], 60)
+    ctx.wait_backlog(srv.db)
+    return threads * 4
 
-    # Warm-up: every worker loads its caches before anything is timed.
-    warm = threads * 4
-    run_load(port, [webhook_items("warm", t * 4, 4) for t in range(threads)], 120)
-    run_load(port, [health_items(4) for _ in range(threads)], 60)
-    ctx.wait_backlog(db)
-    # Rounds of ABBA: floor, webhooks, webhooks, floor (half of the requests per pass),
-    # so that a drift of the background load hits both alike; the ratio pools the
-    # rounds, which the machine's noise moves much less than any one of them.
+
+# Rounds of ABBA: floor, webhooks, webhooks, floor (half of the requests per pass),
+# so that a drift of the background load hits both alike; the ratio pools the
+# rounds, which the machine's noise moves much less than any one of them.
+ABBA = (("health", 0), ("webhook", 0), ("webhook", 1), ("health", 1))
+
+
+def _abba_rounds(ctx, srv):
+    """The timed passes: each kind's run_load results, each kind's CPU seconds, and
+    the seconds the cron took to drain the backlog after each webhook pass."""
+    options = ctx.options
+    per_thread = options.requests
     half = [per_thread // 2, per_thread - per_thread // 2]
     measures = {"health": [], "webhook": []}
     cpu = {"health": 0.0, "webhook": 0.0}
-    next_index = [0] * threads
+    next_index = [0] * options.threads
     lag = []
     for _round in range(options.rounds):
-        for kind, share in (("health", 0), ("webhook", 0), ("webhook", 1), ("health", 1)):
+        for kind, share in ABBA:
             count = half[share]
             if kind == "health":
-                ctx.wait_backlog(db)  # the floor runs without cron work behind
-                items = [health_items(count) for _ in range(threads)]
+                ctx.wait_backlog(srv.db)  # the floor runs without cron work behind
+                items = [_health_items(count) for _ in range(options.threads)]
             else:
-                items = []
-                for t in range(threads):
-                    start = t * per_thread * options.rounds + next_index[t]
-                    items.append(webhook_items("c", start, count))
-                    next_index[t] += count
+                items = _next_webhook_items(ctx, srv, next_index, count)
             before = cpu_snapshot(srv)
-            result = run_load(port, items, options.max_seconds)
-            measures[kind].append(result)
+            measures[kind].append(run_load(srv.port, items, options.max_seconds))
             if kind == "webhook":
-                lag.append(ctx.wait_backlog(db))  # the CPU of applying them counts too
+                lag.append(ctx.wait_backlog(srv.db))  # the CPU of applying them counts too
             cpu[kind] += cpu_used(before, cpu_snapshot(srv))
+    return measures, cpu, lag
+
+
+def _next_webhook_items(ctx, srv, next_index, count):
+    """Each thread's next ``count`` POSTs of group "c", from its own range of messages
+    (``next_index``: how many each thread has sent, updated)."""
+    options = ctx.options
+    items = []
+    for t in range(options.threads):
+        start = t * options.requests * options.rounds + next_index[t]
+        items.append(_webhook_items(srv, "c", start, count))
+        next_index[t] += count
+    return items
+
+
+def _pass_figures(results, cpu_seconds):
+    """The figures of one kind's passes together."""
+    elapsed = sum(r[0] for r in results)
+    latencies = [x for r in results for x in r[1]]
+    statuses = {}
+    for r in results:
+        for status, count in r[2].items():
+            statuses[str(status)] = statuses.get(str(status), 0) + count
+    errors = [e for r in results for e in r[3]]
+    return {
+        "cpu_ms_per_request": cpu_seconds * 1000 / len(latencies) if latencies else None,
+        "requests": len(latencies),
+        "elapsed_s": elapsed,
+        "rps": len(latencies) / elapsed if elapsed else float("nan"),
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "statuses": statuses,
+        "errors": len(errors),
+        "error_sample": errors[:3],
+    }
+
+
+def _figures(ctx, srv, measures, cpu, lag, warm):
+    """Both routes' figures, their ratio (pooled and per round) and what the cron did."""
     round_ratios = [
         _rate(measures["webhook"][2 * i : 2 * i + 2]) / _rate(measures["health"][2 * i : 2 * i + 2])
-        for i in range(options.rounds)
+        for i in range(ctx.options.rounds)
     ]
-    figures = {}
-    for kind in ("health", "webhook"):
-        elapsed = sum(r[0] for r in measures[kind])
-        latencies = [x for r in measures[kind] for x in r[1]]
-        statuses = {}
-        for r in measures[kind]:
-            for status, count in r[2].items():
-                statuses[str(status)] = statuses.get(str(status), 0) + count
-        errors = [e for r in measures[kind] for e in r[3]]
-        figures[kind] = {
-            "cpu_ms_per_request": cpu[kind] * 1000 / len(latencies) if latencies else None,
-            "requests": len(latencies),
-            "elapsed_s": elapsed,
-            "rps": len(latencies) / elapsed if elapsed else float("nan"),
-            "p50_ms": percentile(latencies, 0.5) * 1000,
-            "p99_ms": percentile(latencies, 0.99) * 1000,
-            "statuses": statuses,
-            "errors": len(errors),
-            "error_sample": errors[:3],
-        }
-    hook, floor = figures["webhook"], figures["health"]
-    ratio = hook["rps"] / floor["rps"]
-    processed = ctx.query(
-        db, "SELECT count(*) FROM ofitec_whatsapp_webhook_event WHERE state = 'processed'"
-    )
-    failed_events = ctx.query(
-        db, "SELECT count(*) FROM ofitec_whatsapp_webhook_event WHERE state = 'failed'"
-    )
-    delivered = ctx.query(
-        db,
-        "SELECT count(*) FROM ofitec_whatsapp_message WHERE state = 'delivered' "
-        "AND whatsapp_message_id LIKE 'wamid.bench.c.%%'",
-    )
+    figures = {kind: _pass_figures(measures[kind], cpu[kind]) for kind in ("health", "webhook")}
+    db = srv.db
     figures.update(
-        ratio=ratio,
-        processed_events=processed,
-        failed_events=failed_events,
-        delivered=delivered,
+        ratio=figures["webhook"]["rps"] / figures["health"]["rps"],
+        processed_events=ctx.query(
+            db, "SELECT count(*) FROM ofitec_whatsapp_webhook_event WHERE state = 'processed'"
+        ),
+        failed_events=ctx.query(
+            db, "SELECT count(*) FROM ofitec_whatsapp_webhook_event WHERE state = 'failed'"
+        ),
+        delivered=ctx.query(
+            db,
+            "SELECT count(*) FROM ofitec_whatsapp_message WHERE state = 'delivered' "
+            "AND whatsapp_message_id LIKE 'wamid.bench.c.%%'",
+        ),
         cron_lag_s=lag,
         round_ratios=round_ratios,
         warmup_posts=warm,
     )
-    ctx.figures["webhook"] = figures
+    return figures
+
+
+def _report(ctx, figures):
+    """The lines of both routes and of the cron, then the summary lines."""
+    options = ctx.options
+    total = options.threads * options.requests * options.rounds
+    hook, floor = figures["webhook"], figures["health"]
     for name, item in (("GET /web/health", floor), ("POST webhook", hook)):
         say(
             f"  {name:16s}: {item['requests']} requests in {item['elapsed_s']:.2f} s = "
@@ -173,12 +204,17 @@ def run(ctx, srv):
             f"{item['p99_ms']:.1f} ms, statuses {item['statuses']}, errors "
             f"{item['errors']} {item['error_sample'] or ''}"
         )
-    lag_text = ", ".join("-" if x is None else f"{x:.1f} s" for x in lag)
+    lag_text = ", ".join("-" if x is None else f"{x:.1f} s" for x in figures["cron_lag_s"])
     say(
-        f"  cron: events processed {processed} (failed {failed_events}), messages "
-        f"delivered {delivered}/{total}; backlog left after each webhook "
-        f"pass drained in {lag_text}"
+        f"  cron: events processed {figures['processed_events']} (failed "
+        f"{figures['failed_events']}), messages delivered {figures['delivered']}/{total}; "
+        f"backlog left after each webhook pass drained in {lag_text}"
     )
+    _summary(ctx, figures, total, lag_text)
+
+
+def _summary(ctx, figures, total, lag_text):
+    hook, floor = figures["webhook"], figures["health"]
     all_ok = (
         hook["statuses"] == {"200": hook["requests"]}
         and not hook["errors"]
@@ -188,22 +224,27 @@ def run(ctx, srv):
         f"(c) webhook: {hook['rps']:.1f} req/s (p50 {hook['p50_ms']:.1f} ms, p99 "
         f"{hook['p99_ms']:.1f} ms) vs /web/health floor {floor['rps']:.1f} req/s "
         f"(p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms): "
-        f"{ratio * 100:.0f}% of the floor (target >= 80%); "
+        f"{figures['ratio'] * 100:.0f}% of the floor (target >= 80%); "
         f"all {hook['requests']} answers 200: {'yes' if all_ok else 'NO'}"
     )
     ctx.note(
         "    the ratio in each round: "
-        + ", ".join(f"{r * 100:.0f}%" for r in round_ratios)
-        + f" (the figure above pools the {options.rounds} rounds)"
+        + ", ".join(f"{r * 100:.0f}%" for r in figures["round_ratios"])
+        + f" (the figure above pools the {ctx.options.rounds} rounds)"
     )
     ctx.note(
-        f"    statuses applied by the cron: {delivered}/{total}, "
-        f"events failed {failed_events}; cron backlog after the passes drained in "
+        f"    statuses applied by the cron: {figures['delivered']}/{total}, "
+        f"events failed {figures['failed_events']}; cron backlog after the passes drained in "
         f"{lag_text}"
     )
     if not all_ok:
         ctx.note(f"    !! webhook answers: {hook['statuses']}, errors {hook['error_sample']}")
-    cron_paused_pass(ctx, srv, threads, per_thread // 2, webhook_items, floor)
+
+
+def _report_processing_cpu(ctx, figures):
+    """What applying one event costs in CPU: the webhook pass with the cron applying
+    against the pass with it paused."""
+    hook, floor = figures["webhook"], figures["health"]
     paused = figures.get("cron_paused", {})
     if hook["cpu_ms_per_request"] and paused.get("cpu_ms_per_request"):
         processing = hook["cpu_ms_per_request"] - paused["cpu_ms_per_request"]
@@ -217,48 +258,13 @@ def run(ctx, srv):
         )
 
 
-def cron_paused_pass(ctx, srv, threads, count, webhook_items, floor):
+def cron_paused_pass(ctx, srv, count, floor):
     """Diagnostic: one more webhook pass with the processing cron paused, which splits
     the route's own cost from the competition of the cron applying statuses meanwhile
     (on a 2-core machine they share the CPUs and PostgreSQL)."""
-    db, port = srv.db, srv.port
-    conn = ctx.runner.pg(db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute(
-                "SELECT res_id FROM ir_model_data WHERE module = 'ofitec_whatsapp' "
-                "AND name LIKE 'ir_cron_whatsapp_process_webhooks%%'"
-            )
-            cron_ids = [row[0] for row in cr.fetchall()]  # every processing worker
-            ctx.wait_backlog(db)
-            cr.execute("UPDATE ir_cron SET active = false WHERE id = ANY(%s)", (cron_ids,))
-            try:
-                items = [webhook_items("paused", t * count, count) for t in range(threads)]
-                before = cpu_snapshot(srv)
-                elapsed, latencies, statuses, errors = run_load(
-                    port, items, ctx.options.max_seconds
-                )
-                cpu = cpu_used(before, cpu_snapshot(srv))
-            finally:
-                # Back on, and woken as _trigger() would (the triggers of the pass
-                # were skipped while the cron was inactive).
-                cr.execute("UPDATE ir_cron SET active = true WHERE id = ANY(%s)", (cron_ids,))
-                cr.execute(
-                    "INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)"
-                    " SELECT id, now() at time zone 'UTC', now() at time zone 'UTC',"
-                    " now() at time zone 'UTC' FROM ir_cron WHERE id = ANY(%s)",
-                    (cron_ids,),
-                )
-    finally:
-        conn.close()
-    # Cron workers LISTEN on the 'postgres' database (see ir.cron._notifydb).
-    conn = ctx.runner.pg("postgres")
-    try:
-        with conn.cursor() as cr:
-            cr.execute("NOTIFY cron_trigger, %s", (db,))
-    finally:
-        conn.close()
-    drained = ctx.wait_backlog(db)
+    (elapsed, latencies, statuses, errors), cpu = _load_with_cron_paused(ctx, srv, count)
+    _notify_cron(ctx, srv.db)
+    drained = ctx.wait_backlog(srv.db)
     rps = len(latencies) / elapsed if elapsed else float("nan")
     paused = {
         "cpu_ms_per_request": cpu * 1000 / len(latencies) if latencies else None,
@@ -272,15 +278,69 @@ def cron_paused_pass(ctx, srv, threads, count, webhook_items, floor):
         "backlog_drained_s": drained,
     }
     ctx.figures["webhook"]["cron_paused"] = paused
+    _report_paused(ctx, paused, drained)
+
+
+def _load_with_cron_paused(ctx, srv, count):
+    """``count`` POSTs per thread while the processing crons are inactive: the
+    run_load result and the CPU seconds used. The crons are back on afterwards."""
+    db = srv.db
+    conn = ctx.runner.pg(db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute(
+                "SELECT res_id FROM ir_model_data WHERE module = 'ofitec_whatsapp' "
+                "AND name LIKE 'ir_cron_whatsapp_process_webhooks%%'"
+            )
+            cron_ids = [row[0] for row in cr.fetchall()]  # every processing worker
+            ctx.wait_backlog(db)
+            cr.execute("UPDATE ir_cron SET active = false WHERE id = ANY(%s)", (cron_ids,))
+            try:
+                threads = ctx.options.threads
+                items = [_webhook_items(srv, "paused", t * count, count) for t in range(threads)]
+                before = cpu_snapshot(srv)
+                result = run_load(srv.port, items, ctx.options.max_seconds)
+                cpu = cpu_used(before, cpu_snapshot(srv))
+            finally:
+                _resume_crons(cr, cron_ids)
+    finally:
+        conn.close()
+    return result, cpu
+
+
+def _resume_crons(cr, cron_ids):
+    """Back on, and woken as _trigger() would (the triggers of the pass were skipped
+    while the cron was inactive)."""
+    cr.execute("UPDATE ir_cron SET active = true WHERE id = ANY(%s)", (cron_ids,))
+    cr.execute(
+        "INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)"
+        " SELECT id, now() at time zone 'UTC', now() at time zone 'UTC',"
+        " now() at time zone 'UTC' FROM ir_cron WHERE id = ANY(%s)",
+        (cron_ids,),
+    )
+
+
+def _notify_cron(ctx, db):
+    """Cron workers LISTEN on the 'postgres' database (see ir.cron._notifydb)."""
+    conn = ctx.runner.pg("postgres")
+    try:
+        with conn.cursor() as cr:
+            cr.execute("NOTIFY cron_trigger, %s", (db,))
+    finally:
+        conn.close()
+
+
+def _report_paused(ctx, paused, drained):
     drained_text = "-" if drained is None else f"{drained:.1f} s"
     say(
-        f"  diagnostic, processing cron paused: {paused['requests']} POSTs = {rps:.1f} "
-        f"req/s, p50 {paused['p50_ms']:.1f} ms, p99 {paused['p99_ms']:.1f} ms, statuses "
-        f"{paused['statuses']}; their backlog then applied in {drained_text}"
+        f"  diagnostic, processing cron paused: {paused['requests']} POSTs = "
+        f"{paused['rps']:.1f} req/s, p50 {paused['p50_ms']:.1f} ms, p99 "
+        f"{paused['p99_ms']:.1f} ms, statuses {paused['statuses']}; their backlog then "
+        f"applied in {drained_text}"
     )
     ctx.note(
-        f"    diagnostic, same POSTs with the processing cron paused: {rps:.1f} req/s "
-        f"(p50 {paused['p50_ms']:.1f} ms) = {paused['ratio'] * 100:.0f}% of the floor; "
+        f"    diagnostic, same POSTs with the processing cron paused: {paused['rps']:.1f} "
+        f"req/s (p50 {paused['p50_ms']:.1f} ms) = {paused['ratio'] * 100:.0f}% of the floor; "
         f"the {paused['requests']} events queued meanwhile were applied in {drained_text}"
     )
 

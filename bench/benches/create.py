@@ -17,6 +17,23 @@ def run(ctx):
         f"(b) Creating urgent actions: {options.actions} actions, one transaction each, "
         "reference module alone vs with ofitec_whatsapp"
     )
+    db, nowhere = _prepare(ctx)
+    result = _measure(ctx, db, nowhere)
+    figures = _figures(result)
+    ctx.figures["create"] = figures
+    _report(ctx, figures)
+    batch(ctx, result)
+    drain(ctx, result)
+    check = result["wa_check"]
+    expected = 2 * check["actions"]
+    if check["queued"] != expected or check["notified"] != check["actions"]:
+        ctx.note(f"    !! expected {expected} queued messages and every action notified: {check}")
+
+
+def _prepare(ctx):
+    """Both databases, and a port where nothing listens for the number's API: (the
+    addon's database, that port)."""
+    options = ctx.options
     ctx.ensure_template("wa")
     ctx.ensure_template("ref")
     db = f"{ctx.runner.prefix}_create"
@@ -32,7 +49,14 @@ def run(ctx):
         "the two databases alternate, one process, admin user, commit per action; then "
         f"1 + {BATCHES} batches of {BATCH_SIZE} actions per create() call, alternating too"
     )
-    result = ctx.runner.shell(
+    return db, nowhere
+
+
+def _measure(ctx, db, nowhere):
+    """shell/create.py: the timed creations, one by one then in batches, and the
+    notification cron's drain; what it returns."""
+    options = ctx.options
+    return ctx.runner.shell(
         db,
         "create",
         {
@@ -48,11 +72,16 @@ def run(ctx):
         "create",
         timeout=options.max_seconds + 600,
     )
+
+
+def _figures(result):
+    """The one-by-one creations: times and SQL queries per action, with and without
+    the addon."""
     ref = describe(result["times"]["ref"])
     wa = describe(result["times"]["wa"])
     qref = statistics.fmean(result["queries"]["ref"]) if result["queries"]["ref"] else 0
     qwa = statistics.fmean(result["queries"]["wa"]) if result["queries"]["wa"] else 0
-    figures = {
+    return {
         "ref": ref,
         "wa": wa,
         "ratio_mean": wa["mean"] / ref["mean"],
@@ -62,7 +91,11 @@ def run(ctx):
         "network_calls": result["network_calls"],
         "wa_check": result["wa_check"],
     }
-    ctx.figures["create"] = figures
+
+
+def _report(ctx, figures):
+    ref, wa = figures["ref"], figures["wa"]
+    qref, qwa = figures["queries_ref"], figures["queries_wa"]
     for name, stats in (("reference alone", ref), ("with ofitec_whatsapp", wa)):
         say(
             f"  {name:22s}: n={stats['n']} mean {fmt_ms(stats['mean'])}, median "
@@ -70,20 +103,17 @@ def run(ctx):
             f"{fmt_ms(stats['min'])}"
         )
     say(f"  SQL queries per action: {qref:.1f} -> {qwa:.1f}")
-    say(f"  check: {result['wa_check']}; HTTP calls made by the process: {result['network_calls']}")
+    say(
+        f"  check: {figures['wa_check']}; HTTP calls made by the process: "
+        f"{figures['network_calls']}"
+    )
     ctx.note(
         f"(b) create urgent action: reference {fmt_ms(ref['median'])} median / "
         f"{fmt_ms(ref['mean'])} mean; with ofitec_whatsapp {fmt_ms(wa['median'])} "
         f"median / {fmt_ms(wa['mean'])} mean; ratio {figures['ratio_median']:.2f}x "
         f"(median), {figures['ratio_mean']:.2f}x (mean) (target <= 1.3x); "
-        f"SQL queries {qref:.0f} -> {qwa:.0f}; network calls {result['network_calls']}"
+        f"SQL queries {qref:.0f} -> {qwa:.0f}; network calls {figures['network_calls']}"
     )
-    batch(ctx, result)
-    drain(ctx, result)
-    check = result["wa_check"]
-    expected = 2 * check["actions"]
-    if check["queued"] != expected or check["notified"] != check["actions"]:
-        ctx.note(f"    !! expected {expected} queued messages and every action notified: {check}")
 
 
 def batch(ctx, result):

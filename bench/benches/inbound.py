@@ -153,9 +153,30 @@ def _report(ctx, srv, start, samples, elapsed, latencies, statuses, errors):
 
 
 def _report_backlog(ctx, srv, start, samples, load_end, after_5s, drained_at, statuses):
+    """The backlog after the load, the processing rates from the first POST until it
+    was drained, and what the replies did: added to the figures, then noted."""
     figures = ctx.figures["inbound"]
     accepted = statuses.get(200, 0)
     end = samples[-1]
+    moved, replies, failed = _outcome(ctx, srv)
+    events_total = end[2] - start[2]
+    stored_total = end[3] - start[3]
+    span = (drained_at or end[0]) - start[0]
+    figures.update(
+        backlog_events_5s=after_5s[1] if after_5s else None,
+        backlog_texts_5s=(accepted - (after_5s[3] - start[3])) if after_5s else None,
+        drained_after_load_s=(drained_at - load_end) if drained_at else None,
+        events_per_s=events_total / span if span else float("nan"),
+        messages_per_s=stored_total / span if span else float("nan"),
+        replies_processed=replies,
+        actions_moved=moved,
+        failed_events=failed,
+    )
+    _note_backlog(ctx, figures, accepted, after_5s, drained_at)
+
+
+def _outcome(ctx, srv):
+    """(actions the replies moved, replies processed, events failed)."""
     moved = ctx.query(
         srv.db,
         "SELECT count(*) FROM ofitec_next_action a WHERE a.status IN ('in_progress', 'completed')"
@@ -174,19 +195,10 @@ def _report_backlog(ctx, srv, start, samples, load_end, after_5s, drained_at, st
         " AND payload LIKE %s",
         (f"%{WAMID_PREFIX}%",),
     )
-    events_total = end[2] - start[2]
-    stored_total = end[3] - start[3]
-    span = (drained_at or end[0]) - start[0]
-    figures.update(
-        backlog_events_5s=after_5s[1] if after_5s else None,
-        backlog_texts_5s=(accepted - (after_5s[3] - start[3])) if after_5s else None,
-        drained_after_load_s=(drained_at - load_end) if drained_at else None,
-        events_per_s=events_total / span if span else float("nan"),
-        messages_per_s=stored_total / span if span else float("nan"),
-        replies_processed=replies,
-        actions_moved=moved,
-        failed_events=failed,
-    )
+    return moved, replies, failed
+
+
+def _note_backlog(ctx, figures, accepted, after_5s, drained_at):
     drained = (
         f"{figures['drained_after_load_s']:.1f} s after the load stopped"
         if drained_at
@@ -208,8 +220,10 @@ def _report_backlog(ctx, srv, start, samples, load_end, after_5s, drained_at, st
     )
     ctx.note(
         f"    backlog 5 s after the load stopped: {backlog} (target: none: "
-        f"{'MET' if met else 'MISSED'}); all processed {drained}; events failed {failed}; "
-        f"replies that moved an action {replies} ({moved} actions now in progress or done)"
+        f"{'MET' if met else 'MISSED'}); all processed {drained}; events failed "
+        f"{figures['failed_events']}; replies that moved an action "
+        f"{figures['replies_processed']} ({figures['actions_moved']} actions now in progress "
+        "or done)"
     )
 
 

@@ -14,6 +14,9 @@ from common import (
     start_odoo_server,
 )
 
+APP_SECRET = "bench-app-secret-c"  # the number's, which signs the webhooks
+GRAPH_TOKEN = "bench-token-c"  # what the fake Graph API checks
+
 
 @dataclass
 class Server:
@@ -47,50 +50,14 @@ def run_benches(ctx, benches):
         f"--max-cron-threads={ctx.options.cron_threads}"
         + (", -d only (no --db-filter)" if ctx.options.no_db_filter else ", --db-filter")
     )
-    ctx.ensure_template("wa")
-    db = f"{ctx.runner.prefix}_http"
-    ctx.runner.clone(ctx.template_db, db)
-    port = pick_ports(18620, 18639, count=2)
-    secret = "bench-app-secret-c"
-    sent_messages, phone_bases = {}, {}
-    for bench in benches:
-        for group, (count, base) in bench.sent_messages(ctx.options).items():
-            sent_messages[group], phone_bases[group] = count, base
-    # Statuses send nothing; the answers to inbound texts go to the fake Graph API.
-    graph_port = pick_ports(18610, 18619)
-    start_fake_graph(
-        ctx.runner, graph_port, "bench-token-c", ctx.runner.log_path("fake_graph_http.jsonl")
-    )
-    say(f"  preparing {db}: {sum(sent_messages.values())} sent messages with wamids")
-    ctx.runner.shell(
-        db,
-        "setup_db",
-        {
-            "send_cron_active": True,
-            "api_base_url": f"http://127.0.0.1:{graph_port}",
-            "token": "bench-token-c",
-            "app_secret": secret,
-            "phone_number_id": PHONE_NUMBER_ID,
-            "waba_id": WABA_ID,
-            "sent_messages": sent_messages,
-            "phone_bases": phone_bases,
-        },
-        "http_setup",
-    )
-    config_id = ctx.config_id(db)
-    proc = start_odoo_server(ctx.runner, db, port)
-    srv = Server(db, port, config_id, secret, load_signature_module(), proc, phone_bases)
-    say(
-        f"  Odoo on 127.0.0.1:{port} (--workers=2 --max-cron-threads="
-        f"{ctx.options.cron_threads}), webhook {srv.webhook_path}"
-    )
+    srv = _start(ctx, benches)
     done = []
     try:
         for bench in benches:
             if ctx.guard(bench.LABEL, lambda bench=bench: bench.run(ctx, srv)):
                 done.append(bench)
     finally:
-        ctx.runner.stop(proc)
+        ctx.runner.stop(srv.proc)
     for bench in done:
         after_stop = getattr(bench, "after_stop", None)
         if after_stop:
@@ -100,3 +67,50 @@ def run_benches(ctx, benches):
         ctx.note(
             f"    !! {len(errors)} ERROR line(s) in the Odoo server log, e.g. {errors[0][:300]}"
         )
+
+
+def _start(ctx, benches):
+    """A clone of the template prepared for ``benches``, and Odoo started on it."""
+    ctx.ensure_template("wa")
+    db = f"{ctx.runner.prefix}_http"
+    ctx.runner.clone(ctx.template_db, db)
+    port = pick_ports(18620, 18639, count=2)
+    sent_messages, phone_bases = {}, {}
+    for bench in benches:
+        for group, (count, base) in bench.sent_messages(ctx.options).items():
+            sent_messages[group], phone_bases[group] = count, base
+    _prepare_db(ctx, db, sent_messages, phone_bases)
+    config_id = ctx.config_id(db)
+    proc = start_odoo_server(ctx.runner, db, port)
+    srv = Server(db, port, config_id, APP_SECRET, load_signature_module(), proc, phone_bases)
+    say(
+        f"  Odoo on 127.0.0.1:{port} (--workers=2 --max-cron-threads="
+        f"{ctx.options.cron_threads}), webhook {srv.webhook_path}"
+    )
+    return srv
+
+
+def _prepare_db(ctx, db, sent_messages, phone_bases):
+    """The number (its API on a fake Graph API started here) and the sent messages
+    whose wamids the benches' statuses and replies refer to."""
+    # Statuses send nothing; the answers to inbound texts go to the fake Graph API.
+    graph_port = pick_ports(18610, 18619)
+    start_fake_graph(
+        ctx.runner, graph_port, GRAPH_TOKEN, ctx.runner.log_path("fake_graph_http.jsonl")
+    )
+    say(f"  preparing {db}: {sum(sent_messages.values())} sent messages with wamids")
+    ctx.runner.shell(
+        db,
+        "setup_db",
+        {
+            "send_cron_active": True,
+            "api_base_url": f"http://127.0.0.1:{graph_port}",
+            "token": GRAPH_TOKEN,
+            "app_secret": APP_SECRET,
+            "phone_number_id": PHONE_NUMBER_ID,
+            "waba_id": WABA_ID,
+            "sent_messages": sent_messages,
+            "phone_bases": phone_bases,
+        },
+        "http_setup",
+    )

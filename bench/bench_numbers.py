@@ -219,7 +219,29 @@ class NumbersBench:
         log_file = runner.log_path(f"fake_graph_{name}.jsonl")
         fake = start_fake_graph(runner, port, TOKEN, log_file)
         base_url = f"http://127.0.0.1:{port}"
-        setup = runner.shell(
+        setup = self._setup(name, db, base_url)
+        sampler = Sampler(runner, db)
+        sampler.start()
+        procs = self._start_servers(name, db, servers, port)
+        # B's urgent action once A is draining (the shell waits for the fake's counter).
+        after = min(options.count // 4, 250)
+        killed = None
+        if name == "kill":
+            killed = self._kill_sender(sampler, db, port, procs, after // 2)
+        b_result = self._urgent_b(name, db, base_url, setup, after)
+        configs = (setup["config_a"], setup["config_b"])
+        self._wait_settled(db, configs)
+        sampler.stop()
+        states = db_states(runner, db, configs)
+        for proc in procs:
+            runner.stop(proc)
+        runner.stop(fake)
+        self._report(name, log_file, b_result, states, setup, sampler, killed)
+
+    def _setup(self, name, db, base_url):
+        """Numbers A and B on the fake Graph API, ``--count`` messages queued for A
+        (shell/numbers_setup.py); what it returns."""
+        return self.runner.shell(
             db,
             "numbers_setup",
             {
@@ -227,15 +249,18 @@ class NumbersBench:
                 "token": TOKEN,
                 "waba_id": WABA_ID,
                 "phone_number_ids": PHONE_NUMBER_IDS,
-                "rate_limit": options.rate_limit,
-                "count": options.count,
+                "rate_limit": self.options.rate_limit,
+                "count": self.options.count,
                 "phone_base": 56973000000,
             },
             f"numbers_setup_{name}",
         )
-        sampler = Sampler(runner, db)
-        sampler.start()
-        procs, used = [], [port]
+
+    def _start_servers(self, name, db, servers, fake_port):
+        """``servers`` Odoo servers on ``db`` (with HTTP on ports of their own when
+        ``--http``); their Popen objects."""
+        options, runner = self.options, self.runner
+        procs, used = [], [fake_port]
         for index in range(servers):
             http_port = None
             if options.http:
@@ -244,38 +269,35 @@ class NumbersBench:
             procs.append(
                 start_server(runner, db, f"{name}_{index}", options.cron_threads, http_port)
             )
-        # B's urgent action once A is draining (the shell waits for the fake's counter).
-        after = min(options.count // 4, 250)
-        killed = None
-        if name == "kill":
-            killed = self._kill_sender(sampler, db, port, procs, after // 2)
-        b_result = runner.shell(
+        return procs
+
+    def _urgent_b(self, name, db, base_url, setup, after):
+        """B's urgent action, created and committed once A has ``after`` sends
+        (shell/numbers_urgent.py); what it returns (when it committed)."""
+        return self.runner.shell(
             db,
             "numbers_urgent",
             {
                 "stats_url": f"{base_url}/__stats",
                 "after": after,
-                "max_wait": options.max_seconds,
+                "max_wait": self.options.max_seconds,
                 "project_b": setup["project_b"],
             },
             f"numbers_b_{name}",
         )
-        expected = options.count + 1  # B's action: one recipient (the manager)
-        deadline = time.monotonic() + options.max_seconds
+
+    def _wait_settled(self, db, configs):
+        """Until every message, A's and B's, is sent, failed or cancelled (or the time
+        limit)."""
+        expected = self.options.count + 1  # B's action: one recipient (the manager)
+        deadline = time.monotonic() + self.options.max_seconds
         settled_states = {"sent", "failed", "cancelled", "delivered", "read"}
-        configs = (setup["config_a"], setup["config_b"])
         while time.monotonic() < deadline:
-            states = db_states(runner, db, configs)
+            states = db_states(self.runner, db, configs)
             settled = sum(n for (_, s), n in states.items() if s in settled_states)
             if settled >= expected:
                 break
             time.sleep(0.5)
-        sampler.stop()
-        states = db_states(runner, db, configs)
-        for proc in procs:
-            runner.stop(proc)
-        runner.stop(fake)
-        self._report(name, log_file, b_result, states, setup, sampler, killed)
 
     def _kill_sender(self, sampler, db, port, procs, after):
         deadline = time.monotonic() + self.options.max_seconds
@@ -301,54 +323,17 @@ class NumbersBench:
         return {"server": procs.index(victim), "pid": pid, "after_sends": sends}
 
     def _report(self, name, log_file, b_result, states, setup, sampler, killed):
-        rate = self.options.rate_limit
-        sends = read_sends(log_file)
-        a_times = [ts for ts, node, _, _ in sends if node == PHONE_NUMBER_IDS[0]]
-        b_times = [ts for ts, node, _, _ in sends if node == PHONE_NUMBER_IDS[1]]
-        ids = collections.Counter(mid for _, _, mid, _ in sends if mid)
-        duplicates = {mid: n for mid, n in ids.items() if n > 1}
-        a_rate = (len(a_times) - 1) / (a_times[-1] - a_times[0]) if len(a_times) > 1 else 0.0
-        figures = {
-            "a_sends": len(a_times),
-            "a_rate": a_rate,
-            "a_ratio": a_rate / rate if rate else None,
-            "a_peak_1s": peak_per_second(a_times),
-            "b_peak_1s": peak_per_second(b_times),
-            "b_sends": len(b_times),
-            "duplicates": len(duplicates),
-            "states": {f"{c}:{s}": n for (c, s), n in states.items()},
-            "queue_processes": dict(sampler.queue_pids),
-            "killed": killed,
-        }
-        b_waits = [ts - b_result["committed"] for ts in b_times]
-        if b_waits:
-            figures["b_wait_first"] = min(b_waits)
-            figures["b_wait_last"] = max(b_waits)
+        figures, duplicates = _figures(
+            self.options.rate_limit, read_sends(log_file), b_result, states, sampler, killed
+        )
         self.figures[name] = figures
-        label = {"one": "one server", "two": "two servers", "kill": "two servers, SIGKILL"}
-        b_text = (
-            f"B waited {figures['b_wait_first']:.2f} s from commit to send (target <= 2 s)"
-            if b_waits
-            else "B was NOT sent"
-        )
-        self.note(
-            f"numbers/{label[name]}: {b_text}; A {len(a_times)} sends at {a_rate:.1f} msg/s = "
-            f"{figures['a_ratio']:.2f}x its {rate}/s limit (target >= 0.95x); peak in any 1 s: "
-            f"A {figures['a_peak_1s']}, B {figures['b_peak_1s']} (limit {rate}); "
-            f"duplicates {len(duplicates)}"
-        )
+        self._note_sends(name, figures)
         a_states = {s: n for (c, s), n in states.items() if c == setup["config_a"]}
         b_states = {s: n for (c, s), n in states.items() if c == setup["config_b"]}
         self.note(f"    states: A {a_states}, B {b_states}")
         if duplicates:
             self.note(f"    duplicated message ids (sends): {dict(list(duplicates.items())[:10])}")
-        respawns = 0
-        for index in range(2):
-            try:
-                with open(self.runner.log_path(f"{name}_{index}.stderr"), errors="replace") as f:
-                    respawns += f.read().count("Traceback")
-            except OSError:
-                pass
+        respawns = self._tracebacks(name)
         if respawns:
             self.note(f"    tracebacks on the servers' stderr (processes dying): {respawns}")
         busy = ", ".join(f"{app} {n}" for app, n in sampler.queue_pids.most_common(6))
@@ -356,6 +341,59 @@ class NumbersBench:
         waits = sampler.waits.most_common(4)
         if waits:
             self.note("    most sampled waits: " + "; ".join(f"{k} x{n}" for k, n in waits))
+
+    def _note_sends(self, name, figures):
+        """The run's main line: B's wait, A's rate, the peaks and the duplicates."""
+        rate = self.options.rate_limit
+        label = {"one": "one server", "two": "two servers", "kill": "two servers, SIGKILL"}
+        b_text = (
+            f"B waited {figures['b_wait_first']:.2f} s from commit to send (target <= 2 s)"
+            if "b_wait_first" in figures
+            else "B was NOT sent"
+        )
+        self.note(
+            f"numbers/{label[name]}: {b_text}; A {figures['a_sends']} sends at "
+            f"{figures['a_rate']:.1f} msg/s = {figures['a_ratio']:.2f}x its {rate}/s limit "
+            f"(target >= 0.95x); peak in any 1 s: A {figures['a_peak_1s']}, B "
+            f"{figures['b_peak_1s']} (limit {rate}); duplicates {figures['duplicates']}"
+        )
+
+    def _tracebacks(self, name):
+        """Tracebacks on the run's servers' stderr: processes that died."""
+        count = 0
+        for index in range(2):
+            try:
+                with open(self.runner.log_path(f"{name}_{index}.stderr"), errors="replace") as f:
+                    count += f.read().count("Traceback")
+            except OSError:
+                pass
+        return count
+
+
+def _figures(rate, sends, b_result, states, sampler, killed):
+    """A run's figures from the fake server's sends, and the duplicated message ids."""
+    a_times = [ts for ts, node, _, _ in sends if node == PHONE_NUMBER_IDS[0]]
+    b_times = [ts for ts, node, _, _ in sends if node == PHONE_NUMBER_IDS[1]]
+    ids = collections.Counter(mid for _, _, mid, _ in sends if mid)
+    duplicates = {mid: n for mid, n in ids.items() if n > 1}
+    a_rate = (len(a_times) - 1) / (a_times[-1] - a_times[0]) if len(a_times) > 1 else 0.0
+    figures = {
+        "a_sends": len(a_times),
+        "a_rate": a_rate,
+        "a_ratio": a_rate / rate if rate else None,
+        "a_peak_1s": peak_per_second(a_times),
+        "b_peak_1s": peak_per_second(b_times),
+        "b_sends": len(b_times),
+        "duplicates": len(duplicates),
+        "states": {f"{c}:{s}": n for (c, s), n in states.items()},
+        "queue_processes": dict(sampler.queue_pids),
+        "killed": killed,
+    }
+    b_waits = [ts - b_result["committed"] for ts in b_times]
+    if b_waits:
+        figures["b_wait_first"] = min(b_waits)
+        figures["b_wait_last"] = max(b_waits)
+    return figures, duplicates
 
 
 def parse_args(argv=None):

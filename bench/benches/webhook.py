@@ -90,7 +90,8 @@ def run(ctx, srv):
 
 
 def _warm_up(ctx, srv):
-    """Every worker loads its caches before anything is timed; the POSTs sent."""
+    """Every worker loads its caches before anything is timed; returns the number of
+    webhook POSTs sent."""
     threads = ctx.options.threads
     run_load(srv.port, [_webhook_items(srv, "warm", t * 4, 4) for t in range(threads)], 120)
     run_load(srv.port, [_health_items(4) for _ in range(threads)], 60)

@@ -10,6 +10,7 @@
 #   --odoo PATH                     an Odoo 16 command to use (else $ODOO_BIN, else `odoo`
 #                                   on PATH, else Odoo is provisioned from source)
 #   --odoo-src DIR                  the Odoo 16.0 source to provision from (else $ODOO_SRC,
+#                                   else ../shared/odoo-16.0 beside the repository,
 #                                   else a shallow clone of Odoo's 16.0 branch)
 #
 # Environment: TEST_DB (default: a new ofitec_whatsapp_test_<pid> database, dropped

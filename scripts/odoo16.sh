@@ -5,7 +5,8 @@
 #   odoo16_resolve [ODOO_PATH] [ODOO_SRC_DIR]
 #       Sets ODOO16_BIN (an `odoo` command) and ODOO16_PYTHON (the Python that runs it).
 #       An Odoo given as ODOO_PATH, $ODOO_BIN or an `odoo` on PATH always wins, and then
-#       nothing is provisioned. Otherwise the source (ODOO_SRC_DIR, $ODOO_SRC, or a
+#       nothing is provisioned. Otherwise the source (ODOO_SRC_DIR, $ODOO_SRC, the
+#       source beside the repository at ../shared/odoo-16.0 when there is one, or a
 #       shallow clone of Odoo's 16.0 branch into the cache) gets a virtualenv of its own
 #       in the cache, built once and reused.
 #   odoo16_postgres      starts a local PostgreSQL when none answers; creates the role
@@ -14,6 +15,14 @@
 # Cache: ${OFITEC_WHATSAPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ofitec_whatsapp}.
 # Functions print progress on stderr and return non-zero with a message that says what
 # to do; they never exit the calling script themselves.
+
+# The repository these scripts belong to, and the Odoo source that may lie beside it
+# (the layout CI and the project's machines use: no network needed then).
+_ODOO16_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+odoo16_source_beside() {
+  local beside="$_ODOO16_REPO/../shared/odoo-16.0"
+  [ -f "$beside/odoo-bin" ] && (cd "$beside" && pwd)
+}
 
 odoo16_cache_dir() {
   printf '%s' "${OFITEC_WHATSAPP_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ofitec_whatsapp}"
@@ -154,6 +163,7 @@ odoo16_resolve() {
     ODOO16_PYTHON="$(_odoo16_python_of "$given")"
     return 0
   fi
+  [ -n "$src" ] || src="$(odoo16_source_beside || true)"
   if [ -n "$src" ]; then
     odoo16_check_source "$src" || return 1
     src="$(cd "$src" && pwd)"

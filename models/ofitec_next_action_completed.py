@@ -75,29 +75,45 @@ class OfitecNextActionCompleted(models.Model):
         skip = {m._whatsapp_identity() for m in told} | self._whatsapp_completer_identities()
         vals_list = []
         for message in notified:
-            config = message.config_id.sudo()
             identity = message._whatsapp_identity()
-            if identity in skip or not config.active or not config.notify_action_completed:
-                continue
-            if message.partner_id and message.partner_id == self.env.user.partner_id:
-                continue  # they completed it themselves
-            if message.phone and self._whatsapp_opted_out(config, message.phone):
+            if identity in skip or not self._whatsapp_tells_completed(message):
                 continue
             skip.add(identity)
-            vals = Message._prepare_queued_vals(
+            vals_list.append(self._whatsapp_completed_vals(message, identity))
+        return Message._create_once(vals_list) if vals_list else Message
+
+    def _whatsapp_tells_completed(self, message):
+        """Whether the recipient of ``message`` (this action's notification) is told
+        that it is completed: their number is active and tells completions, they did
+        not complete it themselves, and they did not opt out."""
+        config = message.config_id.sudo()
+        if not config.active or not config.notify_action_completed:
+            return False
+        if message.partner_id and message.partner_id == self.env.user.partner_id:
+            return False  # they completed it themselves
+        return not (message.phone and self._whatsapp_opted_out(config, message.phone))
+
+    def _whatsapp_completed_vals(self, message, identity):
+        """The completion notice to the recipient of ``message``, once per number and
+        person (``once_key``)."""
+        config = message.config_id.sudo()
+        vals = (
+            self.env["ofitec.whatsapp.message"]
+            .sudo()
+            ._prepare_queued_vals(
                 config,
                 message.partner_id,
                 message.phone or False,
                 action=self,
                 template_code="action_completed",
             )
-            vals.update(
-                bsuid=message.bsuid or False,
-                wa_id=message.wa_id or False,
-                once_key=f"action_completed:{self.id}:{config.id}:{identity[1]}",
-            )
-            vals_list.append(vals)
-        return Message._create_once(vals_list) if vals_list else Message
+        )
+        vals.update(
+            bsuid=message.bsuid or False,
+            wa_id=message.wa_id or False,
+            once_key=f"action_completed:{self.id}:{config.id}:{identity[1]}",
+        )
+        return vals
 
     def _whatsapp_completer_identities(self):
         """Identities (see ``_whatsapp_identity``) of the WhatsApp user whose reply is

@@ -10,7 +10,8 @@ Usage: ./install_whatsapp.sh -d DATABASE [options]
 Installs ofitec_whatsapp (WhatsApp for OFITEC Next Actions) into an Odoo 16 database:
   0. without an Odoo 16 (--odoo, $ODOO_BIN or `odoo` on PATH), brings one up from
      Odoo's 16.0 source (--odoo-src DIR, $ODOO_SRC, ../shared/odoo-16.0 beside this
-     folder, or a shallow clone of Odoo's repository) with a virtualenv in ~/.cache/ofitec_whatsapp, reused by later runs;
+     folder, or a shallow clone of Odoo's repository) with a virtualenv in
+     ~/.cache/ofitec_whatsapp, reused by later runs;
   1. installs the Python dependencies into the Python that runs Odoo, without
      upgrading what Odoo pinned (requests, cryptography, ...);
   2. makes this folder reachable as the addon 'ofitec_whatsapp' (a symlink in

@@ -373,7 +373,29 @@ def _parse_messages_value(result, value, waba_id, path):
     metadata = _dict(value.get("metadata"))
     phone_number_id = _str(metadata.get("phone_number_id"))
     display_phone_number = _str(metadata.get("display_phone_number"))
+    contacts = _parse_contacts(result, value, path, phone_number_id, waba_id)
+    result.contacts.extend(contacts)
+    _collect(
+        result,
+        _items(result, value, "messages", path),
+        result.messages,
+        lambda item: _parse_message(item, phone_number_id, display_phone_number, waba_id, contacts),
+    )
+    _collect(
+        result,
+        _items(result, value, "statuses", path),
+        result.statuses,
+        lambda item: _parse_status(item, phone_number_id, waba_id),
+    )
+    errors = value.get("errors")
+    if errors is not None and not isinstance(errors, list):
+        result.invalid_items.append((f"{path}.errors", "must be a list"))
+    for error in _error_infos(errors):
+        result.errors.append(OutOfBandError(phone_number_id, waba_id, error))
 
+
+def _parse_contacts(result, value, path, phone_number_id, waba_id):
+    """The ``contacts`` of a messages value: who wrote (wa_id, BSUID, profile)."""
     contacts = []
     for _item_path, item in _items(result, value, "contacts", path):
         profile = _dict(item.get("profile"))
@@ -389,29 +411,20 @@ def _parse_messages_value(result, value, waba_id, path):
                 raw=item,
             )
         )
-    result.contacts.extend(contacts)
+    return contacts
 
-    for item_path, item in _items(result, value, "messages", path):
+
+def _collect(result, items, into, parse):
+    """``parse`` each of ``items`` (``(path, item)``) into the list ``into``; an item
+    it refuses (``_ItemError``) goes to ``result.invalid_items`` and never stops the
+    others."""
+    for item_path, item in items:
         try:
-            message = _parse_message(item, phone_number_id, display_phone_number, waba_id, contacts)
+            parsed = parse(item)
         except _ItemError as exc:
             result.invalid_items.append((item_path, str(exc)))
             continue
-        result.messages.append(message)
-
-    for item_path, item in _items(result, value, "statuses", path):
-        try:
-            status = _parse_status(item, phone_number_id, waba_id)
-        except _ItemError as exc:
-            result.invalid_items.append((item_path, str(exc)))
-            continue
-        result.statuses.append(status)
-
-    errors = value.get("errors")
-    if errors is not None and not isinstance(errors, list):
-        result.invalid_items.append((f"{path}.errors", "must be a list"))
-    for error in _error_infos(errors):
-        result.errors.append(OutOfBandError(phone_number_id, waba_id, error))
+        into.append(parsed)
 
 
 def _match_contact(contacts, wa_id, user_id):

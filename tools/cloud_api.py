@@ -278,6 +278,28 @@ def _template_parameters(params, max_len=None):
     return result
 
 
+def _quick_reply_components(button_payloads):
+    """The template's quick-reply button components: one per payload, at its button's
+    index (``None`` or ``''`` skips a button); a payload over TEMPLATE_PAYLOAD_MAX
+    characters raises ``ValueError``."""
+    components = []
+    for index, payload in enumerate(button_payloads or ()):
+        if payload is None or payload == "":
+            continue
+        payload = str(payload)
+        if len(payload) > TEMPLATE_PAYLOAD_MAX:
+            raise ValueError(f"quick-reply payload longer than {TEMPLATE_PAYLOAD_MAX} characters")
+        components.append(
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": str(index),
+                "parameters": [{"type": "payload", "payload": payload}],
+            }
+        )
+    return components
+
+
 def build_template_payload(
     to,
     name,
@@ -312,20 +334,7 @@ def build_template_payload(
         )
     if body_params:
         components.append({"type": "body", "parameters": _template_parameters(body_params)})
-    for index, payload in enumerate(button_payloads or ()):
-        if payload is None or payload == "":
-            continue
-        payload = str(payload)
-        if len(payload) > TEMPLATE_PAYLOAD_MAX:
-            raise ValueError(f"quick-reply payload longer than {TEMPLATE_PAYLOAD_MAX} characters")
-        components.append(
-            {
-                "type": "button",
-                "sub_type": "quick_reply",
-                "index": str(index),
-                "parameters": [{"type": "payload", "payload": payload}],
-            }
-        )
+    components.extend(_quick_reply_components(button_payloads))
     template = {"name": name, "language": {"code": language}}
     if components:
         template["components"] = components

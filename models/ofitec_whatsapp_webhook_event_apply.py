@@ -24,6 +24,14 @@ _logger = logging.getLogger(__name__)
 MESSAGES_PER_BATCH = 25
 # What processing an event leaves on it (one row of the batch's UPDATE).
 Outcome = namedtuple("Outcome", "state error message_count status_count")
+# The columns that recording an outcome writes (``_record_outcomes``).
+_OUTCOME_FIELDS = [
+    *Outcome._fields,
+    "attempt_count",
+    "processed_date",
+    "write_uid",
+    "write_date",
+]
 
 
 def _merge_notices(notices, more):
@@ -282,18 +290,7 @@ class OfitecWhatsappWebhookEventApply(models.Model):
                 "statuses": [outcomes[i].status_count for i in ids],
             },
         )
-        self.browse(ids).invalidate_recordset(
-            [
-                "state",
-                "error",
-                "message_count",
-                "status_count",
-                "attempt_count",
-                "processed_date",
-                "write_uid",
-                "write_date",
-            ]
-        )
+        self.browse(ids).invalidate_recordset(_OUTCOME_FIELDS)
 
     def _is_for_config(self, item, expected):
         """Items for another number of the same app (``expected``: this event's number's

@@ -207,19 +207,31 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
             payload = commands.make_button_payload(message.next_action_id.id, command)
         name = message.partner_id.name or "Usuario WhatsApp"
         if config.provider == "twilio":
-            if not config.twilio_auth_token or not message.phone:
-                raise UserError(_("The Twilio Auth Token or the recipient's number is missing."))
-            return sandbox.twilio_reply_request(
-                config.webhook_url,
-                config.twilio_auth_token,
-                reply_to=message.whatsapp_message_id,
-                text=text,
-                sender=message.phone,
-                account_sid=config.twilio_account_sid or "",
-                twilio_from=config.twilio_from or "",
-                button_payload=payload,
-                profile_name=name,
-            )
+            return self._twilio_request(message, text, payload, name)
+        return self._meta_request(message, text, payload, name)
+
+    @api.model
+    def _twilio_request(self, message, text, payload, name):
+        """The form Twilio would POST for this reply to ``message``, signed."""
+        config = message.config_id
+        if not config.twilio_auth_token or not message.phone:
+            raise UserError(_("The Twilio Auth Token or the recipient's number is missing."))
+        return sandbox.twilio_reply_request(
+            config.webhook_url,
+            config.twilio_auth_token,
+            reply_to=message.whatsapp_message_id,
+            text=text,
+            sender=message.phone,
+            account_sid=config.twilio_account_sid or "",
+            twilio_from=config.twilio_from or "",
+            button_payload=payload,
+            profile_name=name,
+        )
+
+    @api.model
+    def _meta_request(self, message, text, payload, name):
+        """The JSON Meta would POST for this reply to ``message``, signed."""
+        config = message.config_id
         if not config.app_secret:
             raise UserError(
                 _("The app secret of %s is missing: nothing can be signed.", config.name)

@@ -23,7 +23,7 @@ import time
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..tools import commands, phone, sandbox
+from ..tools import commands, phone, sandbox, templates
 from ..tools.status import LEFT_STATES
 
 _logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
     webhook_url = fields.Char(compute="_compute_webhook_url", string="Webhook URL")
     reply = fields.Selection(
         [
-            *((c, commands.COMMAND_WORDS[c]) for c in commands.BUTTON_COMMANDS),
+            *templates.QUICK_REPLY_TITLES.items(),
             ("text", "Free text"),
         ],
         required=True,

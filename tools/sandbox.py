@@ -95,12 +95,7 @@ def meta_reply_request(
         "timestamp": inbound_payloads.unix_timestamp(timestamp),
         "context_from": display_phone_number or inbound_payloads.DEFAULT_DISPLAY_NUMBER,
     }
-    if button_payload and kind == "template":
-        message = inbound_payloads.meta_button(wamid, sender, button_payload, text, **common)
-    elif button_payload and kind == "interactive":
-        message = inbound_payloads.meta_button_reply(wamid, sender, button_payload, text, **common)
-    else:
-        message = inbound_payloads.meta_text(wamid, sender, text, **common)
+    message = _meta_message(wamid, sender, kind, text, button_payload, common)
     change = inbound_payloads.meta_change(
         messages=[message],
         phone_number_id=phone_number_id,
@@ -114,6 +109,16 @@ def meta_reply_request(
         SIGNATURE_HEADER: meta_signature_header(app_secret, body),
     }
     return SimulatedRequest(url=url, body=body, message_id=wamid, headers=headers)
+
+
+def _meta_message(wamid, sender, kind, text, button_payload, common):
+    """The message the person's gesture makes: a template's quick-reply button, an
+    interactive reply button, or a typed text (``common``: its context and timestamp)."""
+    if button_payload and kind == "template":
+        return inbound_payloads.meta_button(wamid, sender, button_payload, text, **common)
+    if button_payload and kind == "interactive":
+        return inbound_payloads.meta_button_reply(wamid, sender, button_payload, text, **common)
+    return inbound_payloads.meta_text(wamid, sender, text, **common)
 
 
 def twilio_reply_request(

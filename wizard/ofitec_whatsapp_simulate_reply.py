@@ -312,15 +312,18 @@ class OfitecWhatsappSimulateReply(models.TransientModel):
             )
         return _("The webhook answered HTTP %s.", status)
 
+    def _not_processed_vals(self):
+        return {
+            "result_type": "warning",
+            "result_message": _(
+                "The webhook accepted the reply (HTTP 200) but it is not processed yet: "
+                "see WhatsApp › Configuration › Webhook Log."
+            ),
+        }
+
     def _processed_vals(self, inbound):
         if not inbound:
-            return {
-                "result_type": "warning",
-                "result_message": _(
-                    "The webhook accepted the reply (HTTP 200) but it is not processed yet: "
-                    "see WhatsApp › Configuration › Webhook Log."
-                ),
-            }
+            return self._not_processed_vals()
         action = inbound.next_action_id
         reply = inbound.body or ""
         vals = {"inbound_message_id": inbound.id}

@@ -1,9 +1,11 @@
 import json
 import socket
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import common, tagged
 
+from ..wizard import ofitec_whatsapp_simulate_reply as simulate_module
 from .common import WhatsAppHttpCase
 from .twilio_common import TwilioMixin
 
@@ -100,6 +102,32 @@ class TestSimulateReply(SimulateReplyMixin, WhatsAppHttpCase):
         self.assertEqual(inbound.body, text)
         self.assertFalse(inbound.command)
         self.assertEqual(inbound.wa_id, "56922222222")
+        self.assertEqual(self.action.status, "pending")
+
+    def test_a_command_that_changes_nothing_says_so(self):
+        self.assertEqual(self._simulate(reply="ok").result_type, "success")
+        again = self._simulate(reply="ok")
+        self.assertEqual(again.result_type, "warning", again.result_message)
+        self.assertIn("no action changed", again.result_message)
+        self.assertEqual(again.inbound_message_id.command, "ok")
+        self.assertFalse(again.inbound_message_id.reply_processed)
+        self.assertEqual(self.action.status, "in_progress")
+
+    def test_accepted_but_not_processed_says_where_to_look(self):
+        Event = type(self.env["ofitec.whatsapp.webhook.event"])
+        with (
+            patch.object(simulate_module, "PROCESS_ATTEMPTS", 1),
+            patch.object(Event, "_process_pending", lambda self, limit=None, helper=False: 0),
+        ):
+            wizard = self._simulate(reply="completed")
+        self.assertEqual(wizard.webhook_status, 200)
+        self.assertEqual(wizard.result_type, "warning", wizard.result_message)
+        self.assertIn("not processed yet", wizard.result_message)
+        self.assertFalse(wizard.inbound_message_id)
+        event = self.env["ofitec.whatsapp.webhook.event"].search(
+            [("config_id", "=", self.config.id)], limit=1
+        )
+        self.assertEqual(event.state, "received")
         self.assertEqual(self.action.status, "pending")
 
     def test_refused_to_a_non_manager(self):

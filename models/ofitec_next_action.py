@@ -40,7 +40,6 @@ class OfitecNextAction(models.Model):
     whatsapp_message_ids = fields.One2many(
         "ofitec.whatsapp.message", "next_action_id", string="WhatsApp Messages"
     )
-    whatsapp_message_count = fields.Integer(compute="_compute_whatsapp_message_count")
     whatsapp_recipient_ids = fields.Many2many(
         "res.partner",
         "ofitec_next_action_whatsapp_partner_rel",
@@ -80,10 +79,6 @@ class OfitecNextAction(models.Model):
             ._read_group(domain, ["next_action_id"], ["next_action_id"])
         )
         return [group["next_action_id"][0] for group in groups]
-
-    def _compute_whatsapp_message_count(self):
-        for action in self:
-            action.whatsapp_message_count = len(action.sudo().whatsapp_message_ids)
 
     # ------------------------------------------------------------------
     # CRUD
@@ -172,10 +167,36 @@ class OfitecNextAction(models.Model):
     # ------------------------------------------------------------------
     def action_send_whatsapp_reminder(self):
         """Queue a WhatsApp reminder to the action's recipients (manual button)."""
-        messages = self._whatsapp_queue(reason="reminder", template_code="action_reminder")
+        messages, failures = self._whatsapp_queue(
+            reason="reminder", template_code="action_reminder"
+        )
         queued = messages.filtered(lambda m: m.state == "queued")
-        skipped = messages - queued
-        lines = []
+        complete = queued and queued == messages and not failures
+        kind = "success" if complete else ("warning" if queued else "danger")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("WhatsApp reminder"),
+                "message": "\n".join(self._whatsapp_reminder_lines(messages, failures)),
+                "type": kind,
+                "sticky": kind != "success",
+                "className": "o_whatsapp_notification",
+            },
+        }
+
+    def _whatsapp_reminder_lines(self, messages, failures):
+        """What became of a reminder: each failed action, who it was queued for, and
+        each recipient it was not sent to with the reason."""
+        lines = [
+            _(
+                "The WhatsApp reminder of %(action)s could not be queued (%(error)s).",
+                action=action.display_name,
+                error=error,
+            )
+            for action, error in failures.items()
+        ]
+        queued = messages.filtered(lambda m: m.state == "queued")
         if queued:
             lines.append(
                 _(
@@ -183,7 +204,7 @@ class OfitecNextAction(models.Model):
                     ", ".join(m._whatsapp_recipient_label() for m in queued),
                 )
             )
-        for message in skipped:
+        for message in messages - queued:
             lines.append(
                 _(
                     "Not sent to %(who)s: %(why)s",
@@ -191,29 +212,9 @@ class OfitecNextAction(models.Model):
                     why=message.error_message or "?",
                 )
             )
-        if not messages:
+        if not messages and not failures:
             lines.append(_("This action has nobody to send a WhatsApp reminder to."))
-        kind = "success" if queued and not skipped else ("warning" if queued else "danger")
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("WhatsApp reminder"),
-                "message": "\n".join(lines),
-                "type": kind,
-                "sticky": kind != "success",
-                "className": "o_whatsapp_notification",
-            },
-        }
-
-    def action_view_whatsapp_messages(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "ofitec_whatsapp.ofitec_whatsapp_message_action"
-        )
-        action["domain"] = [("next_action_id", "=", self.id)]
-        action["context"] = {"default_next_action_id": self.id}
-        return action
+        return lines
 
     # ------------------------------------------------------------------
     # Business methods
@@ -237,7 +238,8 @@ class OfitecNextAction(models.Model):
             message._prepare_send({})  # an allow-listed number stays queued for the cron
 
     def _whatsapp_queue(self, reason="urgent", template_code="urgent_action"):
-        """Create queued WhatsApp messages for these actions; never raises.
+        """Create queued WhatsApp messages for these actions; never raises. Returns the
+        messages and ``{action: error text}`` of the actions whose queueing failed.
 
         Only rows in our own table are written (no network call): the cron sends them
         after this transaction commits. Anything going wrong here is logged and kept
@@ -245,6 +247,7 @@ class OfitecNextAction(models.Model):
         """
         Message = self.env["ofitec.whatsapp.message"].sudo()
         messages = Message
+        failures = {}
         for action in self:
             try:
                 with self.env.cr.savepoint():
@@ -253,9 +256,10 @@ class OfitecNextAction(models.Model):
                     messages |= action._whatsapp_in_lang()._whatsapp_queue_one(
                         reason, template_code
                     )
-            except Exception:
+            except Exception as error:
                 _logger.exception("WhatsApp: could not queue messages for action %s", action.id)
-        return messages
+                failures[action] = f"{type(error).__name__}: {error}"
+        return messages, failures
 
     def _whatsapp_queue_one(self, reason, template_code):
         self.ensure_one()

@@ -1,8 +1,10 @@
 """A failure reaches a person; success messages say what really happened."""
 
 import json
+from unittest.mock import patch
 
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from ..tools.errors import PermanentError
 from .common import WhatsAppCase, meta_error, meta_payload, meta_status
@@ -158,6 +160,40 @@ class TestTruthfulMessages(ReportCase):
         notification = action.action_send_whatsapp_reminder()["params"]
         self.assertEqual(notification["type"], "danger")
         self.assertNotIn("queued", notification["message"])
+
+    def test_reminder_to_an_action_without_people_says_so(self):
+        project = self.env["project.project"].create({"name": "Sin jefe", "user_id": False})
+        action = self._create_action(project_id=project.id, user_id=False)
+        notification = action.action_send_whatsapp_reminder()["params"]
+        self.assertEqual(notification["type"], "danger")
+        self.assertIn("nobody to send a WhatsApp reminder to", notification["message"])
+
+    def test_reminder_that_cannot_be_queued_says_why_and_keeps_the_action(self):
+        action = self._create_action()
+        Action = type(action)
+
+        def broken(action, reason, template_code):
+            action.env.cr.execute("SELECT 1/0")  # a database error: the savepoint holds it
+
+        with (
+            patch.object(Action, "_whatsapp_queue_one", broken),
+            self.assertLogs("odoo.addons.ofitec_whatsapp.models.ofitec_next_action", "ERROR"),
+            mute_logger("odoo.sql_db"),
+        ):
+            notification = action.action_send_whatsapp_reminder()["params"]
+        self.assertEqual(notification["type"], "danger")
+        self.assertIn(
+            f"reminder of {action.display_name} could not be queued", notification["message"]
+        )
+        self.assertIn("division by zero", notification["message"])
+        self.assertNotIn("nobody", notification["message"])
+        self.assertFalse(
+            self._messages(action).filtered(lambda m: m.template_id.code == "action_reminder")
+        )
+        # The transaction goes on: the action can still be changed and saved.
+        action.write({"description": "Sigue en pie"})
+        self.env.flush_all()
+        self.assertEqual(action.description, "Sigue en pie")
 
     def test_reminder_says_it_is_one(self):
         action = self._create_action()

@@ -34,6 +34,7 @@ from . import (
     test_twilio_approval,
     test_twilio_http,
     test_twilio_submit,
+    test_views_and_filters,
     test_webhook_after_answer,
     test_webhook_batch,
     test_webhook_http,

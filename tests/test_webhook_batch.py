@@ -106,6 +106,40 @@ class TestWebhookBatch(WebhookProcessingCase):
         self.assertEqual(messages["BAD"].state, "delivered")
         self.assertEqual(len(self._statuses("wamid.OUT.G1")), 1)
 
+    def test_an_event_whose_processing_breaks_is_failed_and_counted(self):
+        """An error that escapes an event's own processing (here a database error) fails
+        the batch, then that event alone: marked failed with the error and one attempt,
+        while the events around it apply."""
+        Event = type(self.Event)
+        original = Event._apply_messages
+        calls, broken_ids = [], []
+
+        def apply_messages(event, messages, template_updates, errors):
+            calls.append(event.id)
+            if event.id in broken_ids:
+                event.env.cr.execute("SELECT 1/0")
+            return original(event, messages, template_updates, errors)
+
+        with self.mock_whatsapp_gateway() as gateway:
+            messages, events = self._status_events(gateway, ["E1", "E2", "E3"])
+            ids = [events[name].id for name in ("E1", "E2", "E3")]
+            broken_ids.append(ids[1])
+            with (
+                patch.object(Event, "_apply_messages", apply_messages),
+                self.assertLogs(EVENT_LOGGER, "ERROR") as logs,
+                mute_logger("odoo.sql_db"),
+            ):
+                self.assertEqual(self._process_webhooks(), 3)
+        # The batch stopped at the broken event, then each event ran alone.
+        self.assertEqual(calls, ids[:2] + ids)
+        self.assertIn(f"WhatsApp webhook {ids[1]} could not be processed", logs.output[0])
+        self.assertEqual(events["E2"].state, "failed")
+        self.assertIn("DivisionByZero: division by zero", events["E2"].error)
+        self.assertEqual(events["E2"].attempt_count, 1)
+        self.assertEqual(messages["E2"].state, "sent")
+        for name in ("E1", "E3"):
+            self.assertEqual((events[name].state, messages[name].state), ("processed", "delivered"))
+
     def test_a_parse_error_alone_does_not_send_the_batch_one_by_one(self):
         with self.mock_whatsapp_gateway() as gateway:
             messages, events = self._status_events(gateway, ["P1"])

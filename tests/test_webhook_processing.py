@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 from unittest.mock import patch
 
@@ -176,6 +177,19 @@ class TestStatusOrder(WebhookProcessingCase):
     def test_one_post_of_many_statuses_applies_as_one_by_one_would(self):
         # Meta batches up to 1,000 statuses per POST: they are applied together, in a
         # few statements. Patching the one-by-one path proves the batch path did it.
+        self._check_many_statuses("_ingest")
+
+    def test_statuses_applied_one_by_one_when_the_batch_fails(self):
+        # The batch statement failing (whatever the cause) leaves each status to the
+        # one-by-one path, with the same result.
+        # logging.INFO, not "INFO": Odoo names its level 25 (RUNBOT) "INFO" too.
+        with self.assertLogs(EVENT_LOGGER, logging.INFO) as logs:
+            self._check_many_statuses("_ingest_batch")
+        self.assertIn("statuses applied one by one", "\n".join(logs.output))
+
+    def _check_many_statuses(self, broken):
+        """One POST of many statuses, with ``broken`` (``_ingest``: the one-by-one path;
+        ``_ingest_batch``: the batch) failing if it is called."""
         stamps = {
             "delivered": meta_timestamp(minutes=-8),
             "read": meta_timestamp(minutes=-6),
@@ -192,7 +206,7 @@ class TestStatusOrder(WebhookProcessingCase):
         Status = type(self.env["ofitec.whatsapp.status"])
         with (
             self.mock_whatsapp_gateway() as gateway,
-            patch.object(Status, "_ingest", side_effect=AssertionError("the batch failed")),
+            patch.object(Status, broken, side_effect=AssertionError(f"{broken} was called")),
         ):
             sent = {w: self._sent_text(gateway, f"wamid.OUT.{w}") for w in ("B1", "B2", "B3", "B4")}
             sent["B4"].state = "read"  # a late "played" moves nothing back

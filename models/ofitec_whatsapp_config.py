@@ -12,6 +12,14 @@ _logger = logging.getLogger(__name__)
 PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient, "twilio": twilio_client.TwilioClient}
 
 
+def _is_node_id(value):
+    """True for an empty value or an id the Cloud API client accepts in a URL path."""
+    try:
+        return not value or bool(cloud_api.check_node_id(value, "id"))
+    except ValueError:
+        return False
+
+
 class OfitecWhatsappConfig(models.Model):
     _name = "ofitec.whatsapp.config"
     _description = "WhatsApp Configuration"
@@ -142,6 +150,27 @@ class OfitecWhatsappConfig(models.Model):
         for config in self:
             if not (config.api_base_url or "").startswith(("https://", "http://")):
                 raise ValidationError(_("The API base URL must start with https:// or http://."))
+
+    @api.constrains("provider", "api_version", "phone_number_id", "waba_id")
+    def _check_meta_ids(self):
+        """What the Cloud API client would refuse at the first send (the ids go into
+        the URL's path), refused when the number is saved."""
+        for config in self.filtered(lambda c: c.provider == "meta"):
+            try:
+                cloud_api.normalize_api_version(config.api_version)
+            except ValueError:
+                raise ValidationError(_("The API version must look like v23.0.")) from None
+            if not _is_node_id(config.phone_number_id):
+                raise ValidationError(
+                    _("The Phone Number ID may only hold letters, digits and underscores.")
+                )
+            if not _is_node_id(config.waba_id):
+                raise ValidationError(
+                    _(
+                        "The WhatsApp Business Account ID may only hold letters, digits "
+                        "and underscores."
+                    )
+                )
 
     # ------------------------------------------------------------------
     # CRUD

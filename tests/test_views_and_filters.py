@@ -89,6 +89,12 @@ class TestNumberForm(WhatsAppCase):
             ({"max_attempts": 0}, "At least one attempt"),
             ({"api_base_url": "ftp://graph.facebook.com"}, "must start with https://"),
             ({"api_base_url": "graph.facebook.com"}, "must start with https://"),
+            # Ids and version go into the Graph API URL's path: refused at save, not at
+            # the first send.
+            ({"api_version": "latest"}, "must look like v23.0"),
+            ({"phone_number_id": "106540352242922/messages"}, "Phone Number ID may only"),
+            ({"phone_number_id": "1065 4035"}, "Phone Number ID may only"),
+            ({"waba_id": "../102290129340398"}, "Business Account ID may only"),
         ):
             # assertRaisesRegex, unlike Odoo's assertRaises, opens no savepoint.
             with (
@@ -99,7 +105,10 @@ class TestNumberForm(WhatsAppCase):
                 self.config.write(vals)
             self.config.invalidate_recordset()  # the refused value stays in the cache
         self.assertEqual(self.config.rate_limit, 80)
+        self.assertEqual(self.config.phone_number_id, "106540352242922")
         self.config.write({"rate_limit": 0, "api_base_url": "http://127.0.0.1:18650"})
+        self.config.write({"api_version": "23.0", "waba_id": False})  # the client's v23.0
+        self.assertEqual(self.config._get_client().api_version, "v23.0")
 
     def test_buttons_open_this_numbers_messages_and_webhook_log(self):
         other = self.config.copy({"name": "Otro número", "phone_number_id": "1999"})

@@ -376,7 +376,7 @@ def _opt_str(value):
     return str(value)
 
 
-def _check_node_id(value, what):
+def check_node_id(value, what):
     text = to_text(value).strip()
     if not _NODE_ID.fullmatch(text):
         raise ValueError(f"invalid {what} {value!r}")
@@ -412,14 +412,14 @@ class CloudApiClient(Provider):
         if not token:
             raise ValueError("an access token is required")
         self._access_token = token
-        self.phone_number_id = _check_node_id(phone_number_id, "phone number id")
+        self.phone_number_id = check_node_id(phone_number_id, "phone number id")
         self.api_version = normalize_api_version(api_version)
         self.base_url = to_text(base_url).strip().rstrip("/") or DEFAULT_BASE_URL
         self.session = session if session is not None else transport.session()
         if timeout is None:
             raise ValueError("a timeout is required")
         self.timeout = timeout
-        self.waba_id = _check_node_id(waba_id, "WABA id") if waba_id else None
+        self.waba_id = check_node_id(waba_id, "WABA id") if waba_id else None
 
     def __repr__(self):
         return (
@@ -556,7 +556,7 @@ class CloudApiClient(Provider):
 
         ``waba_id`` defaults to the one given to the constructor.
         """
-        waba = _check_node_id(waba_id, "WABA id") if waba_id else self.waba_id
+        waba = check_node_id(waba_id, "WABA id") if waba_id else self.waba_id
         if not waba:
             raise ValueError("list_templates needs the WhatsApp Business Account id")
         url = self.url(f"{waba}/message_templates")
@@ -582,7 +582,7 @@ class CloudApiClient(Provider):
     def create_template(self, payload, waba_id=None):
         """``POST /{waba_id}/message_templates`` (see ``tools.templates``); Meta answers
         ``{"id", "status", "category"}``."""
-        waba = _check_node_id(waba_id, "WABA id") if waba_id else self.waba_id
+        waba = check_node_id(waba_id, "WABA id") if waba_id else self.waba_id
         if not waba:
             raise ValueError("create_template needs the WhatsApp Business Account id")
         return self._call("POST", self.url(f"{waba}/message_templates"), payload=payload)

@@ -12,6 +12,12 @@ _logger = logging.getLogger(__name__)
 PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient, "twilio": twilio_client.TwilioClient}
 
 
+class MissingCredentialsError(UserError):
+    """The number's credential (Meta's access token, Twilio's Auth Token) is missing or
+    cannot be decrypted with the configured key. Like a token the provider refuses, it
+    pauses the number (its messages wait) rather than failing them."""
+
+
 def _is_node_id(value):
     """True for an empty value or an id the Cloud API client accepts in a URL path."""
     try:
@@ -308,7 +314,9 @@ class OfitecWhatsappConfig(models.Model):
 
     def _build_meta_client(self):
         if not self.access_token:
-            raise UserError(_("The access token of %s is missing or unreadable.", self.name))
+            raise MissingCredentialsError(
+                _("The access token of %s is missing or unreadable.", self.name)
+            )
         try:
             return cloud_api.CloudApiClient(
                 access_token=self.access_token,

@@ -1,4 +1,5 @@
-"""An expired or revoked token pauses the number; it never fails the queue.
+"""An expired, revoked, missing or unreadable token pauses the number; it never fails
+the queue.
 
 Meta's authentication and permission errors (190, 0, 10, 200-299, …: see
 ``tools.errors.is_auth_code``) cannot be cured by retrying: every message of the
@@ -31,8 +32,8 @@ class OfitecWhatsappConfigToken(models.Model):
     sending_paused = fields.Boolean(
         readonly=True,
         copy=False,
-        help="Meta refused the access token: messages of this number stay queued until "
-        "Test Connection passes again.",
+        help="The provider refused the access token, or it is missing or unreadable: "
+        "messages of this number stay queued until Test Connection passes again.",
     )
     paused_since = fields.Datetime(readonly=True, copy=False)
     paused_reason = fields.Char(readonly=True, copy=False)
@@ -89,7 +90,7 @@ class OfitecWhatsappConfigToken(models.Model):
                 "mail.mail_activity_data_todo",
                 summary=_("WhatsApp: new access token needed"),
                 note=_(
-                    "Meta refused the access token of %(name)s: %(reason)s. Its messages "
+                    "The access token of %(name)s cannot be used: %(reason)s. Its messages "
                     "stay queued. Enter a new token and press Test Connection: sending "
                     "resumes by itself.",
                     name=config.name,

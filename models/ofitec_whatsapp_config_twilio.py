@@ -10,6 +10,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..tools import twilio_client, twilio_webhook
 from ..tools.errors import WhatsAppError
+from .ofitec_whatsapp_config import MissingCredentialsError
 from .ofitec_whatsapp_config_secret import SECRET_GROUPS
 
 
@@ -73,7 +74,9 @@ class OfitecWhatsappConfigTwilio(models.Model):
     # ------------------------------------------------------------------
     def _build_twilio_client(self):
         if not self.twilio_auth_token:
-            raise UserError(_("The Twilio Auth Token of %s is missing or unreadable.", self.name))
+            raise MissingCredentialsError(
+                _("The Twilio Auth Token of %s is missing or unreadable.", self.name)
+            )
         try:
             return twilio_client.TwilioClient(
                 account_sid=self.twilio_account_sid,

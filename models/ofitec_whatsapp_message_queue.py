@@ -20,6 +20,7 @@ from ..tools.errors import (
     WindowClosedError,
 )
 from ..tools.provider import SendResult
+from .ofitec_whatsapp_config import MissingCredentialsError
 from .ofitec_whatsapp_message_claim import NotStarted, SendStep
 from .ofitec_whatsapp_message_hold import TemplateNotApproved
 
@@ -107,6 +108,8 @@ class OfitecWhatsappMessageQueue(models.Model):
             if client is None:
                 client = clients[config.id] = config._get_client()
             call = self._prepare_call(client, recipient, kind)
+        except MissingCredentialsError as error:  # as a refused token: wait, never fail
+            return self._hold_for_token(AuthError(str(error.args[0])))
         except UserError as error:
             return self._mark_failed("config", str(error))
         except Exception as error:  # a bug must not stop the queue for everybody

@@ -86,6 +86,33 @@ class TestTokenPause(WhatsAppCase):
         self.assertEqual((first | second | third).mapped("state"), ["sent"] * 3)
         self.assertFalse(first.error_code)
 
+    def test_a_missing_or_unreadable_token_pauses_like_a_refused_one(self):
+        """No token (never entered, or stored under another encryption key): the number
+        waits for one, as when Meta refuses it; its urgent alerts are not failed."""
+        action = self._create_action()
+        alerts = self._messages(action)
+        other = self._queue(self.config_b, NUMBER_B)
+        self.config.access_token = False
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        self.assertEqual(alerts.mapped("state"), ["queued", "queued"])
+        # The first one met the missing token; the other waits without trying.
+        held = alerts.filtered(lambda m: m.error_code == "auth")
+        self.assertTrue(held)
+        self.assertIn("missing or unreadable", held[0].error_message)
+        self.assertEqual({c["to"] for c in gateway.calls}, {NUMBER_B})
+        self.assertEqual(other.state, "sent")
+        self.assertTrue(self.config.sending_paused)
+        self.assertIn("missing or unreadable", self.config.paused_reason)
+        self.assertIn(self.wa_manager, self._token_activities(self.config).user_id)
+        # The token entered and Test Connection passed: the alerts go.
+        self.config.access_token = "fresh-token"
+        with self.mock_whatsapp_gateway() as gateway:
+            self.assertEqual(self.config.action_test_connection()["params"]["type"], "success")
+            self._run_queue()
+        self.assertEqual(alerts.mapped("state"), ["sent", "sent"])
+        self.assertFalse(self.config.sending_paused)
+
     def test_every_auth_code_pauses_other_errors_do_not(self):
         for code, paused in (
             (190, True),

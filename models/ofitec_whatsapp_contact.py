@@ -1,6 +1,6 @@
 from datetime import datetime, timezone
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 
 from ..tools import phone
 from ..tools.schema import drop_indexes
@@ -90,8 +90,11 @@ class OfitecWhatsappContact(models.Model):
         vals = contact._inbound_vals(inbound, at)
         if not contact:
             return self._create_from_inbound(config, inbound, vals, pool)
+        old_phone = contact.phone
         if vals:
             contact.write(vals)
+        if old_phone and contact.phone not in (False, old_phone) and contact.partner_id:
+            contact._follow_number_change(old_phone)
         if not contact.phone and contact.wa_id:
             contact.phone = phone.normalize_phone("+" + contact.wa_id)
         if not contact.partner_id and contact.phone and not conversing:
@@ -119,9 +122,37 @@ class OfitecWhatsappContact(models.Model):
             # user_changed_number: keep following the same person.
             if inbound.new_wa_id:
                 vals["wa_id"] = inbound.new_wa_id
+                vals["phone"] = phone.normalize_phone("+" + inbound.new_wa_id) or False
             if inbound.new_user_id:
                 vals["bsuid"] = inbound.new_user_id
         return vals
+
+    def _follow_number_change(self, old_phone):
+        """Meta said this contact's person changed number: the partner's mobile or
+        phone that was ``old_phone`` becomes the new one (alerts must not go to a number
+        that may now be someone else's), noted in the partner's chatter."""
+        self.ensure_one()
+        partner = self.partner_id.sudo()
+        region = (partner.country_id.code or self.config_id._get_default_region()).upper()
+        changed = [
+            name
+            for name in ("mobile", "phone")
+            if partner[name] and phone.normalize_phone(partner[name], region) == old_phone
+        ]
+        if not changed:
+            return
+        partner.write(dict.fromkeys(changed, self.phone))
+        # Read by the partner's colleagues: in the partner's language (the cron's may differ).
+        note = self.with_context(lang=partner.lang or self.env.lang)._number_change_note(old_phone)
+        partner.message_post(body=note, subtype_xmlid="mail.mt_note")
+
+    def _number_change_note(self, old_phone):
+        return _(
+            "WhatsApp: this person changed number from %(old)s to %(new)s (as Meta "
+            "reported); their number here was updated.",
+            old=old_phone,
+            new=self.phone,
+        )
 
     @api.model
     def _create_from_inbound(self, config, inbound, vals, pool):

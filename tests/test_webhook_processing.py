@@ -682,6 +682,58 @@ class TestInboundIdentity(WebhookProcessingCase):
             inbound = self.Message.search([("whatsapp_message_id", "=", "wamid.IN.P3")])
             self.assertEqual(inbound.partner_id, partner)
 
+    def test_a_person_who_changes_number_is_followed_and_alerted_there(self):
+        """Meta's user_changed_number: the contact follows the person, and the partner's
+        number is updated (noted in its chatter), so the next alert does not go to the
+        old number, which may be someone else's by then."""
+        new_wa = "56911119999"
+        partner = self.user_manager.partner_id
+        with self.mock_whatsapp_gateway():
+            self._receive(meta_payload(messages=[meta_text("wamid.IN.OLD", MANAGER_WA, "Hola")]))
+            contact = self.Contact.search([("wa_id", "=", MANAGER_WA)])
+            self.assertEqual(contact.partner_id, partner)
+            change = meta_message(
+                "wamid.IN.CHANGED",
+                MANAGER_WA,
+                "system",
+                body=f"Paula changed from {MANAGER_WA} to {new_wa}",
+                new_wa_id=new_wa,
+                type="user_changed_number",
+            )
+            event = self._receive(meta_payload(messages=[change]))
+        self.assertEqual(event.state, "processed", event.error)
+        self.assertEqual((contact.wa_id, contact.phone), (new_wa, "+" + new_wa))
+        self.assertEqual(partner.mobile, "+" + new_wa)
+        note = partner.message_ids.filtered(lambda m: "changed number" in (m.body or ""))
+        self.assertEqual(len(note), 1)
+        self.assertIn(MANAGER, note.body)
+        self.assertIn("+" + new_wa, note.body)
+        action = self._create_action()
+        self.assertEqual(
+            sorted(self._messages(action).mapped("phone")), sorted(["+" + new_wa, ASSIGNEE])
+        )
+
+    def test_a_number_change_of_someone_without_that_number_changes_no_partner(self):
+        partner = self.env["res.partner"].create({"name": "Otro", "mobile": "+56 9 4545 4545"})
+        contact = self.Contact.create(
+            {"config_id": self.config.id, "wa_id": "56945454545", "phone": "+56945454545"}
+        )
+        contact.partner_id = partner
+        partner.mobile = "+56 9 4545 0000"  # changed in Odoo meanwhile: not ours to touch
+        change = meta_message(
+            "wamid.IN.CHANGED2",
+            "56945454545",
+            "system",
+            body="changed",
+            new_wa_id="56945451111",
+            type="user_changed_number",
+        )
+        event = self._receive(meta_payload(messages=[change]))
+        self.assertEqual(event.state, "processed", event.error)
+        self.assertEqual(contact.wa_id, "56945451111")
+        self.assertEqual(partner.mobile, "+56 9 4545 0000")
+        self.assertFalse(partner.message_ids.filtered(lambda m: "changed number" in (m.body or "")))
+
     def test_new_sender_with_only_a_bsuid(self):
         with self.mock_whatsapp_gateway() as gateway:
             self._receive(

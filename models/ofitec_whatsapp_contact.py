@@ -141,7 +141,7 @@ class OfitecWhatsappContact(models.Model):
         ]
         if not changed:
             return
-        partner.write(dict.fromkeys(changed, self.phone))
+        partner.write(dict.fromkeys(changed, phone.display_phone(self.phone)))
         # Read by the partner's colleagues: in the partner's language (the cron's may differ).
         note = self.with_context(lang=partner.lang or self.env.lang)._number_change_note(old_phone)
         partner.message_post(body=note, subtype_xmlid="mail.mt_note")

@@ -703,7 +703,7 @@ class TestInboundIdentity(WebhookProcessingCase):
             event = self._receive(meta_payload(messages=[change]))
         self.assertEqual(event.state, "processed", event.error)
         self.assertEqual((contact.wa_id, contact.phone), (new_wa, "+" + new_wa))
-        self.assertEqual(partner.mobile, "+" + new_wa)
+        self.assertEqual(partner.mobile, "+56 911119999")  # the international format
         note = partner.message_ids.filtered(lambda m: "changed number" in (m.body or ""))
         self.assertEqual(len(note), 1)
         self.assertIn(MANAGER, note.body)

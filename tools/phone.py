@@ -2,6 +2,7 @@
 
 * :func:`normalize_phone` turns what people type into E.164 (``+56912345678``).
 * :func:`to_wa_id` gives the digits-only form used by Meta in webhooks.
+* :func:`display_phone` writes an E.164 number in the international format (``+1 415-555-0199``).
 * :func:`wa_id_variants` lists the forms one user's wa_id may take (Brazil,
   Mexico, Argentina quirks) so inbound messages can be matched to partners.
 * :func:`is_bsuid` recognises business-scoped user ids (``US.1349…``).
@@ -15,6 +16,7 @@ import phonenumbers
 
 __all__ = [
     "DEFAULT_REGION",
+    "display_phone",
     "is_bsuid",
     "normalize_phone",
     "to_wa_id",
@@ -106,6 +108,15 @@ def normalize_phone(number, default_region=DEFAULT_REGION):
         if _plausible(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return None
+
+
+def display_phone(e164):
+    """``+56912345678`` -> ``+56 912345678``, ``+14155550199`` -> ``+1 415-555-0199``
+    (the international format); the input unchanged when it does not parse."""
+    parsed = _parse(_clean(e164), None)
+    if parsed is None:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def to_wa_id(e164):

@@ -1,6 +1,12 @@
 import unittest
 
-from ofitec_whatsapp.tools.phone import is_bsuid, normalize_phone, to_wa_id, wa_id_variants
+from ofitec_whatsapp.tools.phone import (
+    display_phone,
+    is_bsuid,
+    normalize_phone,
+    to_wa_id,
+    wa_id_variants,
+)
 
 
 class TestNormalizePhone(unittest.TestCase):
@@ -142,3 +148,14 @@ class TestBsuid(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestDisplayPhone(unittest.TestCase):
+    def test_international_format(self):
+        self.assertEqual(display_phone("+56912345678"), "+56 912345678")
+        self.assertEqual(display_phone("+5491123456789"), "+54 9 11 2345-6789")
+        self.assertEqual(display_phone("+14155550199"), "+1 415-555-0199")
+
+    def test_unparsable_is_returned_unchanged(self):
+        for value in ("", "abc", False):
+            self.assertEqual(display_phone(value), value)

@@ -90,11 +90,7 @@ class OfitecWhatsappContact(models.Model):
         vals = contact._inbound_vals(inbound, at)
         if not contact:
             return self._create_from_inbound(config, inbound, vals, pool)
-        old_phone = contact.phone
-        if vals:
-            contact.write(vals)
-        if old_phone and contact.phone not in (False, old_phone) and contact.partner_id:
-            contact._follow_number_change(old_phone)
+        contact._write_inbound_vals(vals)
         if not contact.phone and contact.wa_id:
             contact.phone = phone.normalize_phone("+" + contact.wa_id)
         if not contact.partner_id and contact.phone and not conversing:
@@ -126,6 +122,33 @@ class OfitecWhatsappContact(models.Model):
             if inbound.new_user_id:
                 vals["bsuid"] = inbound.new_user_id
         return vals
+
+    def _write_inbound_vals(self, vals):
+        """Write ``vals`` (``_inbound_vals``). A number change (``user_changed_number``:
+        a new ``phone``) also moves the partner's number; when another contact of this
+        number already has the new wa_id (the person wrote from it before), that one
+        takes the partner instead of this one colliding with it."""
+        self.ensure_one()
+        old_phone, follower = self.phone, self
+        if "phone" in vals and old_phone and vals["phone"] not in (False, old_phone):
+            taken = self.search(
+                [
+                    ("config_id", "=", self.config_id.id),
+                    ("wa_id", "=", vals["wa_id"]),
+                    ("id", "!=", self.id),
+                ],
+                limit=1,
+            )
+            if taken:
+                vals = {k: v for k, v in vals.items() if k not in ("wa_id", "phone", "bsuid")}
+                taken.partner_id = taken.partner_id or self.partner_id
+                follower = taken
+        else:
+            follower = None
+        if vals:
+            self.write(vals)
+        if follower and follower.partner_id:
+            follower._follow_number_change(old_phone)
 
     def _follow_number_change(self, old_phone):
         """Meta said this contact's person changed number: the partner's mobile or

@@ -713,6 +713,34 @@ class TestInboundIdentity(WebhookProcessingCase):
             sorted(self._messages(action).mapped("phone")), sorted(["+" + new_wa, ASSIGNEE])
         )
 
+    def test_a_number_change_to_a_number_already_heard_from(self):
+        """The person wrote from the new number before Meta reported the change: that
+        number's contact takes the partner (no clash on the unique wa_id), and the
+        partner's number still moves."""
+        new_wa = "56911118888"
+        partner = self.user_manager.partner_id
+        self._receive(meta_payload(messages=[meta_text("wamid.IN.O1", MANAGER_WA, "Hola")]))
+        self._receive(meta_payload(messages=[meta_text("wamid.IN.N1", new_wa, "Soy yo")]))
+        old_contact = self.Contact.search([("wa_id", "=", MANAGER_WA)])
+        new_contact = self.Contact.search([("wa_id", "=", new_wa)])
+        self.assertEqual(old_contact.partner_id, partner)
+        self.assertFalse(new_contact.partner_id)
+        change = meta_message(
+            "wamid.IN.CHANGED3",
+            MANAGER_WA,
+            "system",
+            body="changed",
+            new_wa_id=new_wa,
+            type="user_changed_number",
+        )
+        event = self._receive(meta_payload(messages=[change]))
+        self.assertEqual(event.state, "processed", event.error)
+        self.assertFalse(event.error)
+        self.assertEqual(old_contact.wa_id, MANAGER_WA)
+        self.assertEqual(new_contact.partner_id, partner)
+        self.assertEqual(partner.mobile, "+56 911118888")
+        self.assertTrue(partner.message_ids.filtered(lambda m: "changed number" in (m.body or "")))
+
     def test_a_number_change_of_someone_without_that_number_changes_no_partner(self):
         partner = self.env["res.partner"].create({"name": "Otro", "mobile": "+56 9 4545 4545"})
         contact = self.Contact.create(

@@ -42,7 +42,7 @@ class OfitecWhatsappContact(models.Model):
         for contact in self:
             who = contact.partner_id.name or contact.profile_name or ""
             ident = contact.phone or contact.wa_id or contact.bsuid or ""
-            result.append((contact.id, f"{who} ({ident})" if who else ident))
+            result.append((contact.id, f"{who} ({ident})" if who and ident else who or ident))
         return result
 
     @api.depends("last_inbound_at")

@@ -144,6 +144,36 @@ class TestSendWelcome(WelcomeCase):
         self.assertEqual(result["params"]["type"], "danger")
         self.assertEqual(self._welcomes(NEWCOMER).state, "cancelled")
 
+    def test_what_cannot_be_welcomed_is_named(self):
+        """A contact with neither a number nor a user id, and no active welcome
+        template: each is named in the notification and nothing is queued for it."""
+        nameless = self.env["ofitec.whatsapp.contact"].create(
+            {"config_id": self.config.id, "profile_name": "Sin número"}
+        )
+        result = nameless.with_user(self.wa_user).action_send_welcome()
+        self.assertEqual(result["params"]["type"], "danger")
+        self.assertIn("Sin número: no WhatsApp number or user id.", result["params"]["message"])
+        contact = self._open_window(NEWCOMER)
+        self.welcome.active = False
+        result = contact.with_user(self.wa_user).action_send_welcome()
+        self.assertEqual(result["params"]["type"], "danger")
+        self.assertIn("There is no active welcome template.", result["params"]["message"])
+        self.assertFalse(self._welcomes(NEWCOMER))
+
+    def test_a_contact_is_shown_by_its_person_and_number(self):
+        Contact = self.env["ofitec.whatsapp.contact"]
+        with_partner = self._open_window(MANAGER)
+        with_partner.partner_id = self.user_manager.partner_id
+        by_profile = Contact.create(
+            {"config_id": self.config.id, "wa_id": NEWCOMER_WA, "profile_name": "Nueva"}
+        )
+        by_bsuid = Contact.create({"config_id": self.config.id, "bsuid": "CL.777"})
+        self.assertEqual(with_partner.display_name, f"Paula Manager ({MANAGER})")
+        self.assertEqual(by_profile.display_name, f"Nueva ({NEWCOMER_WA})")
+        self.assertEqual(by_bsuid.display_name, "CL.777")
+        nameless = Contact.create({"config_id": self.config.id, "profile_name": "Sin número"})
+        self.assertEqual(nameless.display_name, "Sin número")
+
     def test_only_whatsapp_users(self):
         partner = self.env["res.partner"].create({"name": "Pedro", "mobile": "+56 9 7777 7777"})
         with self.assertRaises(AccessError):

@@ -129,22 +129,17 @@ class OfitecWhatsappContact(models.Model):
         number already has the new wa_id (the person wrote from it before), that one
         takes the partner instead of this one colliding with it."""
         self.ensure_one()
-        old_phone, follower = self.phone, self
+        old_phone, follower = self.phone, None
         if "phone" in vals and old_phone and vals["phone"] not in (False, old_phone):
-            taken = self.search(
-                [
-                    ("config_id", "=", self.config_id.id),
-                    ("wa_id", "=", vals["wa_id"]),
-                    ("id", "!=", self.id),
-                ],
-                limit=1,
+            new_wa_id = vals["wa_id"]
+            follower = self._find(
+                self.config_id, wa_id=new_wa_id, variants=phone.wa_id_variants(new_wa_id)
             )
-            if taken:
+            if follower and follower != self:  # a variant may be this contact's own wa_id
                 vals = {k: v for k, v in vals.items() if k not in ("wa_id", "phone", "bsuid")}
-                taken.partner_id = taken.partner_id or self.partner_id
-                follower = taken
-        else:
-            follower = None
+                follower.partner_id = follower.partner_id or self.partner_id
+            else:
+                follower = self
         if vals:
             self.write(vals)
         if follower and follower.partner_id:

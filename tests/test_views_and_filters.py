@@ -126,7 +126,7 @@ class TestNumberForm(WhatsAppCase):
         action = self.config.action_view_webhook_events()
         self.assertEqual(action["res_model"], "ofitec.whatsapp.webhook.event")
         self.assertEqual(self.env[action["res_model"]].search(action["domain"]), event)
-        self.assertFalse(other.action_view_webhook_events()["domain"] == action["domain"])
+        self.assertNotEqual(other.action_view_webhook_events()["domain"], action["domain"])
 
     def test_connection_test_without_phone_number_id_says_so(self):
         self.config.phone_number_id = False

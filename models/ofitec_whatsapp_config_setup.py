@@ -4,6 +4,13 @@ from odoo import _, api, fields, models
 
 from ..tools import urls
 
+# The crons that read what the provider says of our templates (they skip numbers in
+# test mode), by provider.
+TEMPLATE_SYNC_CRONS = {
+    "meta": "ofitec_whatsapp.ir_cron_whatsapp_sync_templates",
+    "twilio": "ofitec_whatsapp.ir_cron_whatsapp_sync_twilio_approvals",
+}
+
 
 class OfitecWhatsappConfigSetup(models.Model):
     _inherit = "ofitec.whatsapp.config"
@@ -11,6 +18,25 @@ class OfitecWhatsappConfigSetup(models.Model):
     webhook_url_warning = fields.Char(
         string="Webhook URL Warning", compute="_compute_webhook_url_warning"
     )
+
+    def write(self, vals):
+        leaving = (
+            self.filtered("test_mode") if "test_mode" in vals and not vals["test_mode"] else None
+        )
+        result = super().write(vals)
+        if leaving:
+            leaving._sync_templates_soon()
+        return result
+
+    def _sync_templates_soon(self):
+        """A number leaves test mode, in which no cron reads its templates at the
+        provider: its provider's sync runs now, not a day later, so that a message
+        outside the 24-hour window does not wait for an approval already given."""
+        for provider in set(self.mapped("provider")):
+            xmlid = TEMPLATE_SYNC_CRONS.get(provider)
+            cron = xmlid and self.env.ref(xmlid, raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
 
     @api.depends("webhook_url")
     @api.depends_context("uid")

@@ -95,11 +95,23 @@ class OfitecWhatsappTemplateMeta(models.Model):
 
     @api.model
     def _cron_sync_from_meta(self):
-        """Daily: every active Meta number with a WABA id reads its templates."""
-        configs = self.env["ofitec.whatsapp.config"].sudo().search([("waba_id", "!=", False)])
+        """Daily: every active Meta number with a WABA id reads its templates; not one
+        in test mode (nothing leaves Odoo) nor one whose token was refused (paused)."""
+        configs = (
+            self.env["ofitec.whatsapp.config"]
+            .sudo()
+            .search(
+                [
+                    ("provider", "=", "meta"),
+                    ("waba_id", "!=", False),
+                    ("test_mode", "=", False),
+                    ("sending_paused", "=", False),
+                ]
+            )
+        )
         seen = set()
         for config in configs:
-            if config.provider != "meta" or (config.waba_id, config.company_id) in seen:
+            if (config.waba_id, config.company_id) in seen:
                 continue
             seen.add((config.waba_id, config.company_id))
             self._sync_account(config)

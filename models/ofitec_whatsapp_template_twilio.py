@@ -91,8 +91,13 @@ class OfitecWhatsappTemplateTwilio(models.Model):
     @api.model
     def _cron_sync_from_twilio(self):
         """Hourly: every active Twilio number reads the approval of its company's
-        Content templates (the messages that wait for one go once it is approved)."""
-        configs = self.env["ofitec.whatsapp.config"].sudo().search([("provider", "=", "twilio")])
+        Content templates (the messages that wait for one go once it is approved); not
+        one in test mode (nothing leaves Odoo)."""
+        configs = (
+            self.env["ofitec.whatsapp.config"]
+            .sudo()
+            .search([("provider", "=", "twilio"), ("test_mode", "=", False)])
+        )
         seen = set()
         for config in configs:
             key = (config.twilio_account_sid, config.company_id.id)

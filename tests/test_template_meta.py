@@ -221,6 +221,28 @@ class TestTemplateMeta(WhatsAppCase):
         self.assertIn("190", self.urgent.meta_error)
         self.assertTrue(self.config.sending_paused, "an expired token pauses the number")
 
+    def test_cron_leaves_numbers_in_test_mode_and_paused_ones_alone(self):
+        """Test mode: nothing leaves Odoo, not even the daily read of the templates
+        (the demo's made-up token would pause the demo number); a refused token is not
+        offered again every day."""
+        self.urgent.meta_status = "APPROVED"
+        for vals in ({"test_mode": True}, {"test_mode": False, "sending_paused": True}):
+            self.config.write(vals)
+            with self.fake_graph() as graph:
+                self.env["ofitec.whatsapp.template"]._cron_sync_from_meta()
+            self.assertEqual(graph.requests, [], vals)
+            self.assertEqual((self.urgent.meta_status, self.urgent.meta_error), ("APPROVED", False))
+
+    def test_leaving_test_mode_syncs_the_templates_at_once(self):
+        cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_sync_templates")
+        triggers = self.env["ir.cron.trigger"].sudo()
+        self.config.test_mode = True
+        before = triggers.search_count([("cron_id", "=", cron.id)])
+        self.config.name = "Renamed in test mode"
+        self.assertEqual(triggers.search_count([("cron_id", "=", cron.id)]), before)
+        self.config.test_mode = False
+        self.assertEqual(triggers.search_count([("cron_id", "=", cron.id)]), before + 1)
+
     # Only an approved template is sent ------------------------------------------
     def test_message_waits_for_approval_then_goes(self):
         self.urgent.meta_status = "PENDING"

@@ -77,6 +77,21 @@ class TestTwilioApproval(TwilioMixin, WhatsAppCase):
         self.assertTrue(self.twilio_config.sending_paused)
         self.assertIn("Authenticate", self.urgent_template.twilio_error)
 
+    def test_cron_leaves_numbers_in_test_mode_alone_until_they_leave_it(self):
+        self.transport.approvals[CONTENT_SID] = "approved"
+        self.twilio_config.test_mode = True
+        self.env["ofitec.whatsapp.template"]._cron_sync_from_twilio()
+        self.assertFalse(self._approval_requests())
+        self.assertFalse(self.urgent_template.twilio_approval_status)
+        # Leaving test mode makes the hourly read due at once; it then reads.
+        cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_sync_twilio_approvals")
+        triggers = self.env["ir.cron.trigger"].sudo()
+        before = triggers.search_count([("cron_id", "=", cron.id)])
+        self.twilio_config.test_mode = False
+        self.assertEqual(triggers.search_count([("cron_id", "=", cron.id)]), before + 1)
+        self.env["ofitec.whatsapp.template"]._cron_sync_from_twilio()
+        self.assertTrue(self.urgent_template._is_approved_at_twilio())
+
     def test_inside_the_window_no_approval_is_needed(self):
         self._open_window(OUTSIDER, config=self.twilio_config)
         action = self._create_action()

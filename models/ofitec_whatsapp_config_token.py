@@ -48,8 +48,18 @@ class OfitecWhatsappConfigToken(models.Model):
         if result["ok"]:
             self._resume_sending()
         elif self._is_auth_error_code(result.get("error_code")):
-            self._pause_sending(result["message"])
+            self._pause_for_refused_check(result["message"])
         return result
+
+    def _pause_for_refused_check(self, reason):
+        """A check that sends nothing (Check Credentials, a template sync or submission)
+        found the token refused: pause the number, unless it is in test mode. Its test
+        messages need no token (pausing would stop them, and Test Connection, which
+        contacts nobody in test mode, could not resume it); a real send to its
+        allow-list that is refused still pauses it (``_hold_for_token``)."""
+        self.ensure_one()
+        if not self.test_mode:
+            self._pause_sending(reason)
 
     def _is_auth_error_code(self, code):
         """True when the provider of this number says ``code`` is a credentials problem

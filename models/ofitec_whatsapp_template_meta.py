@@ -132,7 +132,7 @@ class OfitecWhatsappTemplateMeta(models.Model):
             message = str(error) if isinstance(error, WhatsAppError) else error.args[0]
             ours.write({"meta_error": _("Sync failed: %s", message)})
             if is_auth_code(getattr(error, "code", None)):
-                config._pause_sending(message)
+                config._pause_for_refused_check(message)
             return False
         infos = meta_templates.parse_template_list(items)
         for template in ours:

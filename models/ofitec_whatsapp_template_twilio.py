@@ -178,6 +178,6 @@ class OfitecWhatsappTemplateTwilio(models.Model):
         send does). Returns False then, True otherwise."""
         self.write({"twilio_error": text})
         if isinstance(error, AuthError):
-            config._pause_sending(str(error))
+            config._pause_for_refused_check(str(error))
             return False
         return True

@@ -140,3 +140,25 @@ class TestTokenPause(WhatsAppCase):
         self.assertTrue(self.config.sending_paused)
         self.assertEqual(self.config.token_status, "expired")
         self.assertTrue(self._token_activities(self.config))
+
+    def test_in_test_mode_only_a_refused_real_send_pauses(self):
+        """A check that finds the token refused does not pause a number in test mode:
+        its test messages need no token, and in test mode Test Connection, which
+        contacts nobody, could not resume it. A real send to its allow-list does."""
+        self.config.write({"test_mode": True, "test_allowlist": NUMBER_A2})
+        refused = meta_error(190, "Invalid OAuth access token", http_status=401)
+        with self.mock_whatsapp_gateway() as gateway:
+            gateway.fail("*", refused, refused)  # the check, then the real send
+            result = self.config.action_test_connection_real()
+            self.assertEqual(result["params"]["type"], "danger")
+            self.assertIn("190", result["params"]["message"])
+            self.assertFalse(self.config.sending_paused)
+            test_only = self._queue(self.config, NUMBER_A1)
+            self._run_queue()
+            self.assertEqual(test_only.state, "sent")
+            self.assertFalse(gateway.sent_to(NUMBER_A1))
+            real = self._queue(self.config, NUMBER_A2)
+            self._run_queue()
+        self.assertEqual(real.state, "queued")
+        self.assertTrue(self.config.sending_paused)
+        self.assertTrue(self._token_activities(self.config))

@@ -45,16 +45,17 @@ class OfitecWhatsappMessageQueue(models.Model):
         if cron_id:
             self.env["ir.cron"].sudo().browse(cron_id)._trigger_unless_pending(at)
 
-    def _guarded(self, method, *args):
-        """Run ``method`` in a savepoint: an error recording one message must not roll
-        back the records of the other sends of its batch (Meta accepted those)."""
+    def _guarded(self, what, method, *args):
+        """Run ``method`` in a savepoint: an error preparing or recording one message
+        must not roll back the other messages of its batch (Meta accepted their sends).
+        ``what``: the step, for the log."""
         try:
             with self.env.cr.savepoint():
                 return method(*args)
         except Exception:
-            # The message stays queued: sent again later, unless a status webhook
-            # with our callback data reconciles it first.
-            _logger.exception("WhatsApp message %s: its outcome could not be recorded", self.id)
+            # The message stays queued (leased by its claim): tried again later; a send
+            # already made is reconciled first by a status webhook with our callback data.
+            _logger.exception("WhatsApp message %s: %s failed", self.id, what)
             self.invalidate_recordset()
             return _BROKEN
 

@@ -317,7 +317,10 @@ class OfitecWhatsappMessageSend(models.Model):
         except Exception:
             # The rollback cleared the cache and the writes of the batch; the guard
             # logs the message that fails and keeps the others.
-            return [(m, m._guarded(m._prepare_send, clients, contacts[m.id])) for m in messages]
+            return [
+                (m, m._guarded("preparing its send", m._prepare_send, clients, contacts[m.id]))
+                for m in messages
+            ]
 
     def _schedule_step(self, message, step, start_at, claim):
         """``step`` with its start time and its number's pacing in this process."""
@@ -409,7 +412,10 @@ class OfitecWhatsappMessageSend(models.Model):
             if message.id in recorded:
                 continue
             message.invalidate_recordset()
-            if message._guarded(message._finish_send, step, outcome) is _BROKEN:
+            if (
+                message._guarded("recording its outcome", message._finish_send, step, outcome)
+                is _BROKEN
+            ):
                 run.broken.add(message.id)
         if run.auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit

@@ -605,6 +605,35 @@ class TestRetries(QueueCase):
         self.assertEqual(other.state, "sent")
         self.assertEqual(broken.state, "queued")  # left for a later run or its webhook
 
+    def test_a_message_that_cannot_be_prepared_does_not_stop_its_batch(self):
+        """An error escaping one message's preparation (a database error before its
+        HTTP call) rolls the batch's preparation back; it is prepared again one by one:
+        the others go, that one is neither sent nor claimed again in this run."""
+        self._open_window(MANAGER)
+        self._open_window(ASSIGNEE)
+        broken = self._queue(MANAGER)
+        other = self._queue(ASSIGNEE)
+        Message = type(self.Message)
+        original = Message._choose_message_type
+
+        def failing(message, *args, **kwargs):
+            if message == broken:
+                message.env.cr.execute("SELECT 1/0")
+            return original(message, *args, **kwargs)
+
+        with self.mock_whatsapp_gateway() as gateway:
+            with patch.object(Message, "_choose_message_type", failing):
+                with mute_logger("odoo.sql_db"), self.assertLogs(MESSAGE_LOGGER, "ERROR") as logs:
+                    self._run_queue()
+            self.assertIn(f"message {broken.id}: preparing its send failed", logs.output[0])
+            self.assertEqual([p["to"] for p in gateway.sent], [ASSIGNEE])
+            self.assertEqual((broken.state, other.state), ("queued", "sent"))
+            self.assertTrue(broken.next_attempt, "leased: not claimed again at once")
+            self._make_due(broken)  # its lease ends: it goes
+            self._run_queue()
+        self.assertEqual([p["to"] for p in gateway.sent], [ASSIGNEE, MANAGER])
+        self.assertEqual(broken.state, "sent")
+
     def test_window_closed_falls_back_to_template(self):
         """131047 at send time: Meta is right, the approved template goes out at once."""
         self._open_window(MANAGER)

@@ -1,5 +1,6 @@
 """Saving an urgent action only marks it pending; a cron queues its notification."""
 
+import threading
 from contextlib import contextmanager
 from unittest.mock import patch
 
@@ -259,6 +260,37 @@ class TestNotifyConcurrency(NotifyCase):
                 env_a["ofitec.next.action"]._whatsapp_claim_pending(1).ids, self.action_ids[:1]
             )
             cr_a.rollback()
+
+    def test_a_run_meeting_an_action_saved_since_its_snapshot_starts_again(self):
+        """A cron run (it commits) whose claim meets that conflict takes a new
+        transaction and notifies the action in the same run."""
+        with self._two_workers() as (cr_a, cr_b):
+            env_a = api.Environment(cr_a, SUPERUSER_ID, {})
+            cr_a.execute("SELECT count(*) FROM ofitec_next_action")  # A's snapshot
+            cr_b.execute(
+                "UPDATE ofitec_next_action SET write_date = write_date WHERE id = %s",
+                [self.action_ids[0]],
+            )
+            cr_b.commit()
+            outcome = {}
+
+            def cron_run():  # a thread of its own: not flagged as a test, so it commits
+                try:
+                    outcome["handled"] = env_a["ofitec.next.action"]._whatsapp_process_pending()
+                except Exception as error:  # reported below
+                    outcome["error"] = error
+
+            thread = threading.Thread(target=cron_run)
+            with self.assertNoLogs("odoo.sql_db", level="ERROR"):
+                thread.start()
+                thread.join(60)
+            self.assertEqual(outcome, {"handled": 2})
+        with self._cursor() as cr:
+            cr.execute(
+                "SELECT whatsapp_notify_state FROM ofitec_next_action WHERE id IN %s",
+                (tuple(self.action_ids),),
+            )
+            self.assertEqual({row[0] for row in cr.fetchall()}, {"queued"})
 
     def test_two_workers_prepare_each_action_once(self):
         Action = type(self.env["ofitec.next.action"])

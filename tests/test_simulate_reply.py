@@ -1,5 +1,7 @@
+import http.server
 import json
 import socket
+import threading
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError
@@ -14,6 +16,22 @@ def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class _FixedAnswer(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with the server's ``answer``: (status, headers)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers = self.server.answer
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 class SimulateReplyMixin:
@@ -181,6 +199,32 @@ class TestSimulateReply(SimulateReplyMixin, WhatsAppHttpCase):
             wizard._simulate()
         self.assertEqual(wizard.state, "draft")
         self.assertEqual(self.action.status, "pending")
+
+    def test_a_webhook_url_that_refuses_or_redirects_says_what_to_fix(self):
+        """web.base.url leads somewhere that is not this Odoo's route: a proxy that
+        redirects, another database that refuses the signature, a server error."""
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FixedAnswer)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", url)
+        cases = [
+            (
+                301,
+                [("Location", "https://odoo.example.com/x")],
+                "redirect to https://odoo.example.com/x",
+            ),
+            (403, [], "refused the signature"),
+            (502, [], "answered HTTP 502"),
+        ]
+        for status, headers, text in cases:
+            server.answer = (status, headers)
+            wizard = self._simulate(reply="completed")
+            self.assertEqual((wizard.webhook_status, wizard.result_type), (status, "danger"))
+            self.assertIn(text, wizard.result_message)
+        self.assertEqual(self.action.status, "pending")
+        self.assertFalse(self.env["ofitec.whatsapp.webhook.event"].search([]))
 
 
 @tagged("post_install", "-at_install")

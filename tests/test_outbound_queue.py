@@ -48,6 +48,12 @@ class QueueCase(WhatsAppCase):
         values.update(vals)
         return self.Message.create(values)
 
+    def _two_in_window(self):
+        """A queued text to the manager and one to the assignee, both in their window."""
+        self._open_window(MANAGER)
+        self._open_window(ASSIGNEE)
+        return self._queue(MANAGER), self._queue(ASSIGNEE)
+
 
 @tagged("post_install", "-at_install")
 class TestQueueing(QueueCase):
@@ -558,10 +564,7 @@ class TestRetries(QueueCase):
                 self.assertEqual(message.retry_count, 0)
 
     def test_failure_does_not_stop_the_queue(self):
-        self._open_window(MANAGER)
-        self._open_window(ASSIGNEE)
-        failing = self._queue(MANAGER)
-        other = self._queue(ASSIGNEE)
+        failing, other = self._two_in_window()
         with self.mock_whatsapp_gateway() as gateway:
             gateway.fail(MANAGER, meta_error(131026, "Message undeliverable"))
             self.assertEqual(self._run_queue(), 2)
@@ -572,10 +575,7 @@ class TestRetries(QueueCase):
     def test_unrecordable_outcome_is_not_retried_in_a_loop(self):
         """Recording Meta's answer fails (a database error): the others of the batch
         keep their record, and the run does not claim that message again and again."""
-        self._open_window(MANAGER)
-        self._open_window(ASSIGNEE)
-        broken = self._queue(MANAGER)
-        other = self._queue(ASSIGNEE)
+        broken, other = self._two_in_window()
         Message = type(self.Message)
         original = Message._mark_sent
         original_bulk = Message._record_sent_bulk
@@ -609,10 +609,7 @@ class TestRetries(QueueCase):
         """An error escaping one message's preparation (a database error before its
         HTTP call) rolls the batch's preparation back; it is prepared again one by one:
         the others go, that one is neither sent nor claimed again in this run."""
-        self._open_window(MANAGER)
-        self._open_window(ASSIGNEE)
-        broken = self._queue(MANAGER)
-        other = self._queue(ASSIGNEE)
+        broken, other = self._two_in_window()
         Message = type(self.Message)
         original = Message._choose_message_type
 
@@ -677,10 +674,7 @@ class TestRetries(QueueCase):
         self.assertEqual(len(gateway.calls), 2)
 
     def test_unexpected_exception_is_retried(self):
-        self._open_window(MANAGER)
-        self._open_window(ASSIGNEE)
-        broken = self._queue(MANAGER)
-        other = self._queue(ASSIGNEE)
+        broken, other = self._two_in_window()
         with self.mock_whatsapp_gateway() as gateway:
             gateway.fail(MANAGER, ValueError("bug in a client"))
             with self.assertLogs(MESSAGE_LOGGER, "ERROR"):

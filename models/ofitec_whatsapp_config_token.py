@@ -56,9 +56,12 @@ class OfitecWhatsappConfigToken(models.Model):
         found the token refused: pause the number, unless it is in test mode. Its test
         messages need no token (pausing would stop them, and Test Connection, which
         contacts nobody in test mode, could not resume it); a real send to its
-        allow-list that is refused still pauses it (``_hold_for_token``)."""
+        allow-list that is refused still pauses it (``_hold_for_token``). The token's
+        status shows it either way."""
         self.ensure_one()
-        if not self.test_mode:
+        if self.test_mode:
+            self.sudo().token_status = "expired"
+        else:
             self._pause_sending(reason)
 
     def _is_auth_error_code(self, code):

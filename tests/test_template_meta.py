@@ -221,6 +221,21 @@ class TestTemplateMeta(WhatsAppCase):
         self.assertIn("190", self.urgent.meta_error)
         self.assertTrue(self.config.sending_paused, "an expired token pauses the number")
 
+    def test_a_refused_sync_in_test_mode_pauses_nothing(self):
+        """Pressed on a number in test mode (the demo's made-up token): the error is
+        shown, the token marked expired, and the test messages keep going."""
+        self.config.test_mode = True
+        with self.fake_graph() as graph:
+            graph.answer(
+                "GET",
+                f"/{META_WABA_ID}/message_templates?",
+                {"error": {"message": "Error validating access token", "code": 190}},
+                status=401,
+            )
+            self.urgent.action_sync_from_meta()
+        self.assertIn("190", self.urgent.meta_error)
+        self.assertEqual((self.config.sending_paused, self.config.token_status), (False, "expired"))
+
     def test_cron_leaves_numbers_in_test_mode_and_paused_ones_alone(self):
         """Test mode: nothing leaves Odoo, not even the daily read of the templates
         (the demo's made-up token would pause the demo number); a refused token is not

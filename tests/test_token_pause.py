@@ -153,6 +153,7 @@ class TestTokenPause(WhatsAppCase):
             self.assertEqual(result["params"]["type"], "danger")
             self.assertIn("190", result["params"]["message"])
             self.assertFalse(self.config.sending_paused)
+            self.assertEqual(self.config.token_status, "expired", "shown, though not paused")
             test_only = self._queue(self.config, NUMBER_A1)
             self._run_queue()
             self.assertEqual(test_only.state, "sent")

@@ -23,6 +23,7 @@ class OfitecWhatsappConfigHealth(models.Model):
     templates_approved = fields.Integer(compute="_compute_health")
     templates_pending = fields.Integer(compute="_compute_health")
     templates_rejected = fields.Integer(compute="_compute_health")
+    templates_unsubmitted = fields.Integer(compute="_compute_health")
     check_connection = fields.Boolean(string="Connection tested", compute="_compute_health")
     check_webhook_verified = fields.Boolean(string="Webhook verified", compute="_compute_health")
     check_templates_approved = fields.Boolean(
@@ -56,6 +57,7 @@ class OfitecWhatsappConfigHealth(models.Model):
             "templates_approved": counts["approved"],
             "templates_pending": counts["pending"],
             "templates_rejected": counts["rejected"],
+            "templates_unsubmitted": counts["unsubmitted"],
             "check_connection": self.token_status == "valid",
             "check_webhook_verified": bool(self.handshake_seen_at),
             "check_templates_approved": bool(counts["total"])
@@ -77,7 +79,9 @@ class OfitecWhatsappConfigHealth(models.Model):
         return [name for name, field in self._fields.items() if field.compute == "_compute_health"]
 
     def _count_templates(self):
-        """Templates of this number's company that go to Meta, by Meta's verdict."""
+        """Templates of this number's company that go to Meta, by Meta's verdict; those
+        Meta has no status for were never submitted (a manager must press Submit to
+        Meta), not pending."""
         templates = self.env["ofitec.whatsapp.template"].search(
             [
                 ("company_id", "in", [self.company_id.id, False]),
@@ -88,8 +92,9 @@ class OfitecWhatsappConfigHealth(models.Model):
         return {
             "total": len(statuses),
             "approved": statuses.count("APPROVED"),
-            "pending": sum(s in ("PENDING", "IN_APPEAL", "") for s in statuses),
+            "pending": sum(s in ("PENDING", "IN_APPEAL") for s in statuses),
             "rejected": sum(s in ("REJECTED", "PAUSED", "DISABLED") for s in statuses),
+            "unsubmitted": statuses.count(""),
         }
 
     def _record_handshake(self):

@@ -14,14 +14,20 @@ class TestConfigHealth(WhatsAppHttpCase):
         templates = self.env["ofitec.whatsapp.template"].search(
             [("meta_template_name", "!=", False)]
         )
+        counts = [
+            "templates_approved",
+            "templates_pending",
+            "templates_rejected",
+            "templates_unsubmitted",
+        ]
+        templates.write({"meta_status": False})  # never submitted: not "pending" at Meta
+        self.assertEqual([config[name] for name in counts], [0, 0, 0, len(templates)])
         templates.write({"meta_status": "PENDING"})
         templates[:1].meta_status = "REJECTED"
+        config.invalidate_recordset()
         self.assertFalse(config.last_webhook_at)
         self.assertFalse(config.handshake_seen_at)
-        self.assertEqual(
-            (config.templates_approved, config.templates_pending, config.templates_rejected),
-            (0, len(templates) - 1, 1),
-        )
+        self.assertEqual([config[name] for name in counts], [0, len(templates) - 1, 1, 0])
         self.assertFalse(
             config.check_connection
             or config.check_webhook_verified

@@ -15,6 +15,7 @@ class TestWhatsappHealthTour(WhatsAppHttpCase):
         templates.write({"meta_status": "PENDING"})
         templates[0].meta_status = "APPROVED"
         templates[1].meta_status = "REJECTED"
+        templates[2].meta_status = False  # never submitted
         number = "+56955550002"
         self._open_window(number)
         message = self.env["ofitec.whatsapp.message"].create(

@@ -35,7 +35,7 @@ tour.register("ofitec_whatsapp_health_tour", {
                 console.error(`last send error code: "${code}"`);
             }
             const counts = $(".o_whatsapp_template_counts").text().replace(/\s+/g, " ").trim();
-            if (!/^1 approved, \d+ pending, 1 rejected$/.test(counts)) {
+            if (!/^1 approved, \d+ pending, 1 rejected, 1 not submitted$/.test(counts)) {
                 console.error(`template counts: "${counts}"`);
             }
             if (!$(".o_whatsapp_health .o_field_widget[name=webhook_url] button").length) {

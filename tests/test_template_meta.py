@@ -207,15 +207,19 @@ class TestTemplateMeta(WhatsAppCase):
         self.assertTrue(self.welcome.meta_category_changed)
         self.assertTrue(self.urgent.meta_synced_at)
 
+    @staticmethod
+    def _refuse_the_token(graph):
+        graph.answer(
+            "GET",
+            f"/{META_WABA_ID}/message_templates?",
+            {"error": {"message": "Error validating access token", "code": 190}},
+            status=401,
+        )
+
     def test_sync_failure_is_noted_and_nothing_else_changes(self):
         self.urgent.meta_status = "APPROVED"
         with self.fake_graph() as graph:
-            graph.answer(
-                "GET",
-                f"/{META_WABA_ID}/message_templates?",
-                {"error": {"message": "Error validating access token", "code": 190}},
-                status=401,
-            )
+            self._refuse_the_token(graph)
             self.env["ofitec.whatsapp.template"]._cron_sync_from_meta()
         self.assertEqual(self.urgent.meta_status, "APPROVED")
         self.assertIn("190", self.urgent.meta_error)
@@ -223,15 +227,11 @@ class TestTemplateMeta(WhatsAppCase):
 
     def test_a_refused_sync_in_test_mode_pauses_nothing(self):
         """Pressed on a number in test mode (the demo's made-up token): the error is
-        shown, the token marked expired, and the test messages keep going."""
+        shown and the token marked expired, but the number is not paused (its test
+        messages need no token: tests/test_token_pause.py)."""
         self.config.test_mode = True
         with self.fake_graph() as graph:
-            graph.answer(
-                "GET",
-                f"/{META_WABA_ID}/message_templates?",
-                {"error": {"message": "Error validating access token", "code": 190}},
-                status=401,
-            )
+            self._refuse_the_token(graph)
             self.urgent.action_sync_from_meta()
         self.assertIn("190", self.urgent.meta_error)
         self.assertEqual((self.config.sending_paused, self.config.token_status), (False, "expired"))

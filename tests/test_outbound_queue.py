@@ -251,6 +251,28 @@ class TestQueueing(QueueCase):
         # A reminder does not count as the automatic notification.
         self.assertFalse(action.whatsapp_notified)
 
+    def test_reminder_without_its_template_uses_the_urgent_one_then_plain_text(self):
+        """A company that archived the reminder template: the urgent action's goes;
+        without either, a plain text naming the action (inside the window only; in the
+        language of the action's notes, English in this database)."""
+        self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_action_reminder").active = False
+        self._open_window(MANAGER)
+        action = self._create_action(priority="3", name="Revisar andamio")
+        action.action_send_whatsapp_reminder()
+        reminders = self._messages(action)
+        self.assertEqual(set(reminders.mapped("template_id")), {self.template})
+        self.template.active = False
+        reminders.state = "cancelled"
+        action.action_send_whatsapp_reminder()
+        plain = self._messages(action, state="queued")
+        self.assertFalse(plain.template_id)
+        self.assertEqual(set(plain.mapped("body")), {"Urgent action: Revisar andamio"})
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        (payload,) = self.assertWhatsAppSent(gateway, MANAGER, kind="text")
+        self.assertEqual(payload["body"], "Urgent action: Revisar andamio")
+        self.assertEqual(plain.filtered(lambda m: m.phone == ASSIGNEE).error_code, "window")
+
     def test_reminder_without_numbers(self):
         self.user_manager.partner_id.mobile = False
         self.user_assignee.partner_id.mobile = False

@@ -28,6 +28,14 @@ class OfitecWhatsappConfigSetup(models.Model):
             leaving._sync_templates_soon()
         return result
 
+    @api.model
+    def _numbers_to_sync(self, provider):
+        """The numbers of ``provider`` whose templates the sync crons read: not one in
+        test mode (nothing leaves Odoo) nor one whose token was refused (paused)."""
+        return self.sudo().search(
+            [("provider", "=", provider), ("test_mode", "=", False), ("sending_paused", "=", False)]
+        )
+
     def _sync_templates_soon(self):
         """A number leaves test mode, in which no cron reads its templates at the
         provider: its provider's sync runs now, not a day later, so that a message

@@ -96,19 +96,8 @@ class OfitecWhatsappTemplateMeta(models.Model):
     @api.model
     def _cron_sync_from_meta(self):
         """Daily: every active Meta number with a WABA id reads its templates; not one
-        in test mode (nothing leaves Odoo) nor one whose token was refused (paused)."""
-        configs = (
-            self.env["ofitec.whatsapp.config"]
-            .sudo()
-            .search(
-                [
-                    ("provider", "=", "meta"),
-                    ("waba_id", "!=", False),
-                    ("test_mode", "=", False),
-                    ("sending_paused", "=", False),
-                ]
-            )
-        )
+        in test mode nor a paused one (``_numbers_to_sync``)."""
+        configs = self.env["ofitec.whatsapp.config"]._numbers_to_sync("meta").filtered("waba_id")
         seen = set()
         for config in configs:
             if (config.waba_id, config.company_id) in seen:

@@ -92,16 +92,12 @@ class OfitecWhatsappTemplateTwilio(models.Model):
     def _cron_sync_from_twilio(self):
         """Hourly: every active Twilio number reads the approval of its company's
         Content templates (the messages that wait for one go once it is approved); not
-        one in test mode (nothing leaves Odoo)."""
-        configs = (
-            self.env["ofitec.whatsapp.config"]
-            .sudo()
-            .search([("provider", "=", "twilio"), ("test_mode", "=", False)])
-        )
+        one in test mode nor a paused one (``_numbers_to_sync``)."""
+        configs = self.env["ofitec.whatsapp.config"]._numbers_to_sync("twilio")
         seen = set()
         for config in configs:
             key = (config.twilio_account_sid, config.company_id.id)
-            if key in seen or config.sending_paused:
+            if key in seen:
                 continue
             seen.add(key)
             templates = self.sudo().search(

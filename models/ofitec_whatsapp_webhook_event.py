@@ -1,11 +1,11 @@
+import contextlib
 import logging
 import threading
 import time
 
-from psycopg2 import sql
-from psycopg2.extensions import TransactionRollbackError
+from psycopg2.extensions import STATUS_READY, TransactionRollbackError
 
-from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo import SUPERUSER_ID, _, api, fields, models, sql_db
 
 from .ir_cron import RUN_WILL_LOOK
 
@@ -116,6 +116,42 @@ class _Run:
 
 MAX_STORED_REJECTED = 10_000  # characters of a rejected body kept for diagnosis
 
+# The webhook route's one statement (``_store``): the event, and whether a run of the
+# processing cron will look for it (``ir_cron.RUN_WILL_LOOK``).
+STORE_SQL = f"""
+    INSERT INTO ofitec_whatsapp_webhook_event
+           (config_id, company_id, state, payload, sender_key,
+            status_count, create_uid, write_uid, create_date, write_date)
+    VALUES (%(config)s, %(company)s, 'received', %(payload)s, %(sender)s,
+            %(statuses)s, %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC',
+            now() AT TIME ZONE 'UTC')
+    RETURNING id, {RUN_WILL_LOOK}
+"""
+
+
+@contextlib.contextmanager
+def _committing_each_statement(cr):
+    """Within the block, each statement on ``cr`` commits by itself (autocommit) when
+    ``cr`` has no transaction open; otherwise (a test's cursor, a caller that already
+    wrote) they join the open transaction. Yields which of the two it is.
+
+    A statement that commits by itself costs one round trip to PostgreSQL; committed
+    with the request, three (psycopg2's BEGIN, the statement, Odoo's COMMIT). The
+    commit is as durable (``synchronous_commit`` applies). On the 2-CPU machines of
+    ``bench/``, the two round trips saved were a third of the webhook route's CPU in
+    PostgreSQL and a tenth of its whole CPU.
+    """
+    cnx = cr._cnx
+    alone = isinstance(cr, sql_db.Cursor) and cnx.status == STATUS_READY and not cnx.autocommit
+    if not alone:
+        yield False
+        return
+    cnx.autocommit = True  # psycopg2 keeps the isolation level for the next transaction
+    try:
+        yield True
+    finally:
+        cnx.autocommit = False
+
 
 class OfitecWhatsappWebhookEvent(models.Model):
     """One signed POST from the provider, stored before anything else happens (the webhook log)."""
@@ -188,43 +224,35 @@ class OfitecWhatsappWebhookEvent(models.Model):
 
         This is the whole cost of the webhook route in the database while events keep
         coming: one statement, the event's INSERT (the ORM would read the config and
-        compute defaults first), committed with the request before it answers 200. The
-        statement also asks whether a run of the processing cron will look for events
-        after this commit (``ir_cron.RUN_WILL_LOOK``); when none will, a second one
-        wakes the cron (``_wake_processing``: never lost, consumed in bulk by the next
-        run).
+        compute defaults first), committed before the route answers 200: by itself when
+        nothing was written before it in the request (``_committing_each_statement``),
+        otherwise with the request. The statement also asks whether a run of the
+        processing cron will look for events after this commit
+        (``ir_cron.RUN_WILL_LOOK``); when none will, a second one wakes the cron
+        (``_wake_processing``: never lost, consumed in bulk by the next run).
         ``parsed``: the body as the route's handler parsed it (its sender goes on the
         event); parsed here when not given.
+
+        A request that Odoo retries after a serialization failure (of the wake-up)
+        stores its body again: processing applies each status and message once.
         """
         if parsed is None:
             parsed = self._parse_for_store(config, raw_body)
         uid = self.env.uid or SUPERUSER_ID
-        cron = self._processing_cron()
-        self.env.cr.execute(
-            sql.SQL(
-                """
-                INSERT INTO ofitec_whatsapp_webhook_event
-                       (config_id, company_id, state, payload, sender_key,
-                        status_count, create_uid, write_uid, create_date, write_date)
-                VALUES (%(config)s, %(company)s, 'received', %(payload)s, %(sender)s,
-                        %(statuses)s, %(uid)s, %(uid)s, now() AT TIME ZONE 'UTC',
-                        now() AT TIME ZONE 'UTC')
-                RETURNING id, {run_will_look}
-                """
-            ).format(run_will_look=sql.SQL(RUN_WILL_LOOK)),
-            {
-                "config": config.id,
-                "company": company_id or config.sudo().company_id.id,
-                "payload": raw_body.decode("utf-8"),
-                "sender": parsed.sender_key if parsed is not None else None,
-                # What the body holds, until processing counts what it applied (a
-                # burst of statuses ends the cron's wait for more, ``_someone_waits``).
-                "statuses": len(parsed.statuses) if parsed is not None else 0,
-                "uid": uid,
-                "look_cron_id": cron.id or None,
-            },
-        )
-        event_id, run_will_look = self.env.cr.fetchone()
+        params = {
+            "config": config.id,
+            "company": company_id or config.sudo().company_id.id,
+            "payload": raw_body.decode("utf-8"),
+            "sender": parsed.sender_key if parsed is not None else None,
+            # What the body holds, until processing counts what it applied (a burst of
+            # statuses ends the cron's wait for more, ``_someone_waits``).
+            "statuses": len(parsed.statuses) if parsed is not None else 0,
+            "uid": uid,
+            "look_cron_id": self._processing_cron().id or None,
+        }
+        with _committing_each_statement(self.env.cr):
+            self.env.cr.execute(STORE_SQL, params)
+            event_id, run_will_look = self.env.cr.fetchone()
         if not run_will_look:
             self._wake_processing()
         return self.browse(event_id)

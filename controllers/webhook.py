@@ -11,9 +11,9 @@ cron; when the cron is a whole batch of texts behind, a POST with inbound messag
 has this worker apply a batch once its 200 is sent (``_after_answer``).
 
 Per request, the database sees only what must be durable before the 200: the event's
-INSERT, and the cron's wake-up when no processing run will look for it (``_store``; the
-number is looked up in a per-process cache, see
-``models/ofitec_whatsapp_config_webhook.py``). A POST with inbound messages costs its
+INSERT, which commits by itself (one round trip), and the cron's wake-up when no
+processing run will look for it (``_store``; the number is looked up in a per-process
+cache, see ``models/ofitec_whatsapp_config_webhook.py``). A POST with inbound messages costs its
 worker one more short transaction after the answer (the claim that looks for a batch).
 """
 

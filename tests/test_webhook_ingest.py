@@ -207,6 +207,44 @@ class TestWakeUpConcurrency(WhatsAppCase):
         body = meta_body(meta_payload(statuses=[meta_status(wamid, "delivered")]))
         return env["ofitec.whatsapp.webhook.event"]._store(config, body).id
 
+    @staticmethod
+    def _open_transaction(cr):
+        """A request that ran a statement before storing its event: the INSERT joins
+        its transaction and commits with it (otherwise it commits by itself)."""
+        cr.execute("SELECT 1")
+
+    def _event_ids(self):
+        with closing(self._cursor()) as cr:
+            cr.execute(
+                "SELECT id FROM ofitec_whatsapp_webhook_event WHERE id > %s ORDER BY id",
+                (self.max_event_id,),
+            )
+            return [row[0] for row in cr.fetchall()]
+
+    def test_the_event_commits_by_itself(self):
+        """A request that wrote nothing before (the webhook route's case): the INSERT
+        commits by itself, one round trip instead of BEGIN, INSERT and COMMIT. The
+        event is stored whatever the request does next; the connection is left as
+        Odoo set it (no autocommit, REPEATABLE READ for the next transaction)."""
+        config_id = self._committed_config()
+        with closing(self._cursor()) as request_cr:
+            event_id = self._store_in(request_cr, config_id, "wamid.ALONE.1")
+            self.assertEqual(self._event_ids(), [event_id])  # before the request commits
+            request_cr.rollback()
+            self.assertFalse(request_cr._cnx.autocommit)
+            request_cr.execute("SHOW transaction_isolation")
+            self.assertEqual(request_cr.fetchone()[0], "repeatable read")
+        self.assertEqual(self._event_ids(), [event_id])
+
+    def test_after_a_statement_the_event_commits_with_the_request(self):
+        config_id = self._committed_config()
+        with closing(self._cursor()) as request_cr:
+            self._open_transaction(request_cr)
+            self._store_in(request_cr, config_id, "wamid.ALONE.2")
+            self.assertEqual(self._event_ids(), [])
+            request_cr.rollback()
+        self.assertEqual(self._event_ids(), [])
+
     def _looking_run(self):
         """A cursor of a run that holds the lock telling requests it will look again."""
         run_cr = self._cursor()
@@ -257,6 +295,7 @@ class TestWakeUpConcurrency(WhatsAppCase):
         config_id = self._committed_config()
         run_cr, cron = self._looking_run()
         with closing(self._cursor()) as request_cr:
+            self._open_transaction(request_cr)
             event_id = self._store_in(request_cr, config_id, "wamid.LOOK.3")
             stopper = self._stop_in_thread(cron)
             stopper.join(0.5)
@@ -269,10 +308,28 @@ class TestWakeUpConcurrency(WhatsAppCase):
         self.assertEqual(run_cr.fetchall(), [("received",)])
         self.assertEqual(self._triggers(), 0)
 
+    def test_a_stopping_run_sees_an_event_that_committed_by_itself(self):
+        """The event committed with the statement that relied on the run: the run
+        stops without waiting for the request, and sees the event."""
+        config_id = self._committed_config()
+        run_cr, cron = self._looking_run()
+        with closing(self._cursor()) as request_cr:
+            event_id = self._store_in(request_cr, config_id, "wamid.LOOK.7")
+            stopper = self._stop_in_thread(cron)
+            stopper.join(10)
+            self.assertFalse(stopper.is_alive(), "the run waited for a request with nothing open")
+            run_cr.commit()
+            run_cr.execute(
+                "SELECT state FROM ofitec_whatsapp_webhook_event WHERE id = %s", (event_id,)
+            )
+            self.assertEqual(run_cr.fetchall(), [("received",)])
+        self.assertEqual(self._triggers(), 0)
+
     def test_a_request_while_the_run_stops_wakes_the_cron(self):
         config_id = self._committed_config()
         _run_cr, cron = self._looking_run()
         with closing(self._cursor()) as relied_cr:
+            self._open_transaction(relied_cr)
             self._store_in(relied_cr, config_id, "wamid.LOOK.4")
             stopper = self._stop_in_thread(cron)
             stopper.join(0.5)

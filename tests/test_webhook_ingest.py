@@ -14,6 +14,7 @@ import psycopg2
 import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from ..models import ir_cron as ir_cron_module
 from ..models import ofitec_whatsapp_webhook_event as event_module
@@ -201,17 +202,23 @@ class TestWakeUpConcurrency(WhatsAppCase):
         worker.start()
         return worker
 
-    def _store_in(self, cr, config_id, wamid):
+    def _store_in(self, cr, config_id, wamid, after_a_statement=False):
+        """Store an event as the webhook route does: the number's company and handler
+        from the route's per-process cache (read and committed first here; the route
+        finds them cached), nothing before the INSERT, which then commits by itself.
+        ``after_a_statement``: the request ran a statement first, so the INSERT joins
+        its transaction and commits with it."""
         env = api.Environment(cr, SUPERUSER_ID, {})
-        config = env["ofitec.whatsapp.config"].browse(config_id)
+        Event = env["ofitec.whatsapp.webhook.event"]
+        company_id, handler = env["ofitec.whatsapp.config"]._get_webhook_route(config_id)
+        Event._processing_cron()  # its xml id is cached too
         body = meta_body(meta_payload(statuses=[meta_status(wamid, "delivered")]))
-        return env["ofitec.whatsapp.webhook.event"]._store(config, body).id
-
-    @staticmethod
-    def _open_transaction(cr):
-        """A request that ran a statement before storing its event: the INSERT joins
-        its transaction and commits with it (otherwise it commits by itself)."""
-        cr.execute("SELECT 1")
+        parsed = handler.parse(body)
+        cr.commit()
+        if after_a_statement:
+            cr.execute("SELECT 1")
+        config = env["ofitec.whatsapp.config"].browse(config_id)
+        return Event._store(config, body, company_id, parsed).id
 
     def _event_ids(self):
         with closing(self._cursor()) as cr:
@@ -236,11 +243,27 @@ class TestWakeUpConcurrency(WhatsAppCase):
             self.assertEqual(request_cr.fetchone()[0], "repeatable read")
         self.assertEqual(self._event_ids(), [event_id])
 
+    def test_a_failed_insert_leaves_the_connection_as_odoo_set_it(self):
+        """An INSERT that fails (here: a number deleted meanwhile) raises, and the
+        connection is no longer in autocommit for what the request does next."""
+        config_id = self._committed_config()
+        with closing(self._cursor()) as request_cr:
+            env = api.Environment(request_cr, SUPERUSER_ID, {})
+            Event = env["ofitec.whatsapp.webhook.event"]
+            company_id, handler = env["ofitec.whatsapp.config"]._get_webhook_route(config_id)
+            Event._processing_cron()
+            body = meta_body(meta_payload(statuses=[meta_status("wamid.ALONE.3", "delivered")]))
+            request_cr.commit()
+            missing = env["ofitec.whatsapp.config"].browse(config_id + 1_000_000)
+            with mute_logger("odoo.sql_db"), self.assertRaises(psycopg2.IntegrityError):
+                Event._store(missing, body, company_id, handler.parse(body))
+            self.assertFalse(request_cr._cnx.autocommit)
+        self.assertEqual(self._event_ids(), [])
+
     def test_after_a_statement_the_event_commits_with_the_request(self):
         config_id = self._committed_config()
         with closing(self._cursor()) as request_cr:
-            self._open_transaction(request_cr)
-            self._store_in(request_cr, config_id, "wamid.ALONE.2")
+            self._store_in(request_cr, config_id, "wamid.ALONE.2", after_a_statement=True)
             self.assertEqual(self._event_ids(), [])
             request_cr.rollback()
         self.assertEqual(self._event_ids(), [])
@@ -295,8 +318,7 @@ class TestWakeUpConcurrency(WhatsAppCase):
         config_id = self._committed_config()
         run_cr, cron = self._looking_run()
         with closing(self._cursor()) as request_cr:
-            self._open_transaction(request_cr)
-            event_id = self._store_in(request_cr, config_id, "wamid.LOOK.3")
+            event_id = self._store_in(request_cr, config_id, "wamid.LOOK.3", after_a_statement=True)
             stopper = self._stop_in_thread(cron)
             stopper.join(0.5)
             self.assertTrue(stopper.is_alive(), "the run stopped before the request committed")
@@ -329,8 +351,7 @@ class TestWakeUpConcurrency(WhatsAppCase):
         config_id = self._committed_config()
         _run_cr, cron = self._looking_run()
         with closing(self._cursor()) as relied_cr:
-            self._open_transaction(relied_cr)
-            self._store_in(relied_cr, config_id, "wamid.LOOK.4")
+            self._store_in(relied_cr, config_id, "wamid.LOOK.4", after_a_statement=True)
             stopper = self._stop_in_thread(cron)
             stopper.join(0.5)
             self.assertTrue(stopper.is_alive(), "the run did not wait for the request above")

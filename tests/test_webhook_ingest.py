@@ -214,7 +214,7 @@ class TestWakeUpConcurrency(WhatsAppCase):
         Event._processing_cron()  # its xml id is cached too
         body = meta_body(meta_payload(statuses=[meta_status(wamid, "delivered")]))
         parsed = handler.parse(body)
-        cr.commit()
+        cr.commit()  # pylint: disable=invalid-commit
         if after_a_statement:
             cr.execute("SELECT 1")
         config = env["ofitec.whatsapp.config"].browse(config_id)

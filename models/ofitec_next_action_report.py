@@ -54,7 +54,7 @@ class OfitecNextActionReport(models.Model):
         lines = [line for line in lines if line]
         for message in latest.values():
             config = message.config_id.sudo()
-            if message.state == "queued" and config.sending_paused:
+            if message.state == "queued" and config.sending_paused and not message._is_test_only():
                 lines.append(
                     _(
                         "%(who)s: waiting, the number %(number)s is paused (%(why)s)",

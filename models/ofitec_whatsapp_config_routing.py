@@ -1,6 +1,6 @@
 """Which number sends for an action, and to which phone number: the routing rules."""
 
-from odoo import api, models
+from odoo import api, fields, models
 
 from ..tools import phone
 
@@ -8,15 +8,30 @@ from ..tools import phone
 class OfitecWhatsappConfigRouting(models.Model):
     _inherit = "ofitec.whatsapp.config"
 
+    # The allow-list in E.164, comma separated: what ``_is_allowlisted`` and the queue's
+    # claim (in SQL: ``ofitec_whatsapp_message_claim._TEST_ONLY``) compare a number with.
+    test_allowlist_numbers = fields.Char(
+        string="Test Mode Allow-list (E.164)",
+        compute="_compute_test_allowlist_numbers",
+        store=True,
+        readonly=True,
+    )
+
+    @api.depends("test_allowlist", "company_id.partner_id.country_id")
+    def _compute_test_allowlist_numbers(self):
+        for config in self:
+            region = config._get_default_region()
+            entries = (config.test_allowlist or "").replace(",", "\n").splitlines()
+            numbers = {phone.normalize_phone(entry.strip(), region) for entry in entries}
+            config.test_allowlist_numbers = ",".join(sorted(numbers - {None})) or False
+
     def _is_allowlisted(self, number):
         """True when ``number`` may receive real messages although test mode is on."""
         self.ensure_one()
-        if not self.test_allowlist or not number:
+        if not self.test_allowlist_numbers or not number:
             return False
-        region = self._get_default_region()
-        entries = self.test_allowlist.replace(",", "\n").splitlines()
-        allowed = {phone.normalize_phone(entry.strip(), region) for entry in entries}
-        return phone.normalize_phone(number, region) in allowed - {None}
+        normalized = phone.normalize_phone(number, self._get_default_region())
+        return normalized in self.test_allowlist_numbers.split(",")
 
     def _get_default_region(self):
         self.ensure_one()

@@ -10,7 +10,7 @@ configuration shows a banner. Test Connection passing again resumes sending.
 
 import logging
 
-from odoo import _, api, fields, models
+from odoo import _, fields, models
 
 from ..tools.errors import AuthError
 
@@ -89,7 +89,8 @@ class OfitecWhatsappConfigToken(models.Model):
                 "paused_reason": reason,
             }
         )
-        # The people of the actions whose messages now wait must know too.
+        # The people of the actions whose messages now wait must know too (test-only
+        # messages do not wait: they need no token).
         self.env["ofitec.whatsapp.message"].sudo().search(
             [
                 ("config_id", "=", config.id),
@@ -97,7 +98,7 @@ class OfitecWhatsappConfigToken(models.Model):
                 ("direction", "=", "outbound"),
                 ("next_action_id", "!=", False),
             ]
-        )._report_paused(reason)
+        ).filtered(lambda m: not m._is_test_only())._report_paused(reason)
         for user in config._get_managers_to_warn():
             config.activity_schedule(
                 "mail.mail_activity_data_todo",
@@ -139,7 +140,3 @@ class OfitecWhatsappConfigToken(models.Model):
         return group.sudo().users.filtered(
             lambda u: u.active and not u.share and self.company_id in u.company_ids
         )
-
-    @api.model
-    def _get_paused_ids(self):
-        return self.sudo().search([("sending_paused", "=", True)]).ids

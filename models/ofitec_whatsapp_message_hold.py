@@ -67,7 +67,6 @@ class OfitecWhatsappMessageHold(models.Model):
 
         Test mode "sends" without the provider, so nothing waits there."""
         self.ensure_one()
-        config = self.config_id.sudo()
-        if self.template_id._is_approved_for(config.provider):
+        if self.template_id._is_approved_for(self.config_id.sudo().provider):
             return False
-        return not config.test_mode or config._is_allowlisted(self.phone)
+        return not self._is_test_only()

@@ -84,7 +84,7 @@ class OfitecWhatsappMessageQueue(models.Model):
         recipient = self.phone or self.bsuid
         if not recipient:
             return self._mark_cancelled(_("No WhatsApp number for this recipient."))
-        test_only = config.test_mode and not config._is_allowlisted(self.phone)
+        test_only = self._is_test_only()
         try:
             kind = self._choose_message_type(contact)
         except TemplateNotApproved as waiting:
@@ -99,6 +99,14 @@ class OfitecWhatsappMessageQueue(models.Model):
             self._mark_sent(self._fake_result(), kind, is_test=True)
             return None
         return self._send_step(clients, config, recipient, kind)
+
+    def _is_test_only(self):
+        """True when this message is only recorded as sent: its number is in test mode
+        and the recipient is not on the allow-list. It needs neither the token nor an
+        approved template (the claim says the same in SQL: ``message_claim._TEST_ONLY``)."""
+        self.ensure_one()
+        config = self.config_id.sudo()
+        return bool(config.test_mode) and not config._is_allowlisted(self.phone)
 
     def _send_step(self, clients, config, recipient, kind):
         """This send's HTTP call, ready for a send thread (``clients``: config id ->

@@ -101,6 +101,24 @@ class TestFailureReachesAPerson(ReportCase):
         self.assertIn("waiting, the number Test number is paused", action.whatsapp_problem)
         self.assertEqual(len(self._activities(action)), 1)
 
+    def test_in_test_mode_only_the_allowlisted_person_waits_on_a_paused_number(self):
+        """A paused number in test mode: its test messages need no token, so only the
+        person on its allow-list is told to wait, and the others get theirs."""
+        self.config.write({"test_mode": True, "test_allowlist": MANAGER})
+        action = self._create_action()  # both queued, nothing run yet
+        self.config.sudo()._pause_sending("(#190) Access token has expired")
+        waiting = [n for n in _notes(action) if "waits: the number Test number is paused" in n]
+        self.assertEqual(len(waiting), 1, _notes(action))
+        self.assertIn("Paula Manager", waiting[0])
+        action.invalidate_recordset(["whatsapp_problem"])
+        self.assertIn("Paula Manager", action.whatsapp_problem)
+        self.assertNotIn("Andrés", action.whatsapp_problem)
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        self.assertFalse(gateway.sent_to(MANAGER) or gateway.sent_to(ASSIGNEE))
+        states = {m.phone: (m.state, m.is_test) for m in self._messages(action)}
+        self.assertEqual(states, {MANAGER: ("queued", False), ASSIGNEE: ("sent", True)})
+
     def test_recipient_without_number(self):
         self.user_assignee.partner_id.mobile = False
         action = self._create_action()

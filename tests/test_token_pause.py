@@ -141,6 +141,31 @@ class TestTokenPause(WhatsAppCase):
         self.assertEqual(self.config.token_status, "expired")
         self.assertTrue(self._token_activities(self.config))
 
+    def test_a_number_paused_before_test_mode_sends_its_test_messages(self):
+        """Paused, then put in test mode: its test messages go (no token needed); one
+        to its allow-list waits for a working token, without a call."""
+        self.config.sudo()._pause_sending("(#190) Access token has expired")
+        self.config.write({"test_mode": True, "test_allowlist": f"{NUMBER_A2}, +56 9 1111 0003"})
+        test_only = self._queue(self.config, NUMBER_A1)
+        real = self._queue(self.config, NUMBER_A2)
+        also_real = self._queue(self.config, NUMBER_A3)
+        with self.mock_whatsapp_gateway() as gateway:
+            self._run_queue()
+        self.assertEqual((test_only.state, test_only.is_test), ("sent", True))
+        self.assertEqual((real.state, also_real.state), ("queued", "queued"))
+        self.assertFalse(gateway.sent_to(NUMBER_A2) or gateway.sent_to(NUMBER_A3))
+        self.assertTrue(self.config.sending_paused)
+
+    def test_the_allowlist_is_kept_in_e164(self):
+        """What the claim's SQL compares numbers with, and ``_is_allowlisted`` too."""
+        self.config.write({"test_allowlist": "+56 9 1111 0001, 9 1111 0002\n\nnot a number"})
+        self.assertEqual(self.config.test_allowlist_numbers, f"{NUMBER_A1},{NUMBER_A2}")
+        self.assertTrue(self.config._is_allowlisted("+56 9 1111 0002"))
+        self.assertFalse(self.config._is_allowlisted(NUMBER_A3))
+        self.config.test_allowlist = False
+        self.assertFalse(self.config.test_allowlist_numbers)
+        self.assertFalse(self.config._is_allowlisted(NUMBER_A1))
+
     def test_in_test_mode_only_a_refused_real_send_pauses(self):
         """A check that finds the token refused does not pause a number in test mode:
         its test messages need no token, and in test mode Test Connection, which

@@ -44,6 +44,10 @@ def _text(body, status, headers=()):
     return _answer(WebhookAnswer(status, body), headers)
 
 
+def _not_allowed():
+    return _text("Method not allowed", 405, [("Allow", "GET, POST")])
+
+
 def _run_after(response, job):
     """Run ``job`` once ``response`` is sent (werkzeug calls it when it closes the
     response). Under Odoo's test runner it runs before: a test reads the database as
@@ -73,11 +77,14 @@ class WhatsappWebhookController(http.Controller):
             raise NotFound()
         company_id, handler = route
         config = Config.browse(config_id)
-        if request.httprequest.method == "GET":
+        method = request.httprequest.method
+        if method in ("GET", "HEAD"):  # werkzeug routes HEAD to GET routes
             answer = handler.handshake(request.httprequest.args)
             if answer and answer.status == 200:
                 config._record_handshake()
-            return _answer(answer) if answer else _text("Method not allowed", 405)
+            return _answer(answer) if answer else _not_allowed()
+        if method != "POST":  # OPTIONS
+            return _not_allowed()
         return self._receive(config, company_id, handler)
 
     def _receive(self, config, company_id, handler):

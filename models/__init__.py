@@ -1,5 +1,6 @@
 from . import (
     ir_cron,
+    ir_http,
     ir_websocket,
     ofitec_next_action,
     ofitec_next_action_completed,

@@ -341,6 +341,12 @@ class TestApi(WhatsAppHttpCase):
         self.assertApiError(self._post(TEST_CONNECTION, {"config_id": 99999999}), 404, "config_id")
         self.assertApiError(self._post(TEST_CONNECTION, "{}", content_type="text/plain"), 415)
 
+    def test_a_parameter_named_self_is_just_a_parameter(self):
+        """Odoo passes query parameters to the route by name: "self" is ignored."""
+        response = self.url_open(STATS + "?self=1")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("sent_today", response.json())
+
     # get_stats --------------------------------------------------------------
     def test_get_stats(self):
         company_c = self.env["res.company"].create(

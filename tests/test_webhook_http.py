@@ -55,6 +55,28 @@ class TestWebhookHandshake(WhatsAppHttpCase):
         self.assertEqual(response.status_code, 403)
         self.assertNotIn(b"1158201444", response.content)
 
+    def test_a_parameter_named_self_is_just_a_parameter(self):
+        """Odoo passes query and form parameters to the route by name: "self" must not
+        end the request in a TypeError (a 500 that anyone could cause unsigned)."""
+        query = "hub.mode=subscribe&hub.challenge=7&hub.verify_token=test-verify-token&self=1"
+        response = self.url_open(f"{self._webhook_url()}?{query}")
+        self.assertEqual((response.status_code, response.content), (200, b"7"))
+        response = self._post_webhook(
+            b"self=1", signature=None, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        self.assertEqual(response.status_code, 403)
+        response = self.opener.post(
+            self.base_url() + self._webhook_url() + "?self=1", data=b"{}", timeout=30
+        )
+        self.assertEqual(response.status_code, 403)
+
+    def test_head_is_a_get_and_other_methods_are_not_allowed(self):
+        url = self.base_url() + self._webhook_url()
+        self.assertEqual(self.opener.head(url, timeout=30).status_code, 403)  # no handshake
+        response = self.opener.options(url, timeout=30)
+        self.assertEqual(response.status_code, 405)
+        self.assertEqual(response.headers.get("Allow"), "GET, POST")
+
     def test_unknown_config_is_not_found(self):
         missing_id = self.env["ofitec.whatsapp.config"].search([], order="id desc", limit=1).id
         response = self._get(config_id=missing_id + 1000)

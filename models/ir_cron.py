@@ -104,14 +104,15 @@ class IrCron(models.Model):
         return super()._notifydb()
 
     def _trigger_unless_pending(self, at=None):
-        """``_trigger()``, skipped when this cron already has a due trigger.
-
-        Every immediate ``_trigger()`` makes Odoo open a new connection to the
-        ``postgres`` database after commit to NOTIFY the cron workers (about 5 ms).
-        Queueing messages or storing webhooks one after the other would pay it each
-        time, although one due trigger already wakes the cron, which then drains
-        everything. A trigger created while the cron runs can be deleted by that run's
-        end; the cron's one-minute interval is the fallback for that rare case.
+        """``_trigger()``, without a new trigger row when this cron already has a due
+        one: queueing messages one after the other would add a row each time, although
+        one due trigger makes the cron run, which then drains everything. The cron
+        workers are still woken after commit (``_notifydb``, on the connection this
+        process keeps): the due trigger may be one that came due by itself (a retry's
+        backoff), which nobody announced, and the workers would see it only at their
+        next one-minute poll. A trigger created while the cron runs can be deleted by
+        that run's end; the cron's one-minute interval is the fallback for that rare
+        case.
         """
         self.ensure_one()
         if at is None:
@@ -125,6 +126,7 @@ class IrCron(models.Model):
                 (self.id, fields.Datetime.now()),
             )
             if self.env.cr.fetchone():
+                self.env.cr.postcommit.add(self._notifydb)
                 return
         self.sudo()._trigger(at)
 

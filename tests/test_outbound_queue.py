@@ -118,6 +118,25 @@ class TestQueueing(QueueCase):
         self.assertEqual(due(cron), 1)
         self.assertEqual(due(notify_cron), 1)
 
+    def test_a_due_trigger_nobody_announced_still_wakes_the_workers(self):
+        """A retry's backoff trigger comes due by itself: nobody tells the cron workers,
+        who would see it only at their one-minute poll. Queueing another message adds
+        no trigger row, but wakes them after commit."""
+        cron = self.env.ref("ofitec_whatsapp.ir_cron_whatsapp_send_queue")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        Trigger.create(
+            {"cron_id": cron.id, "call_at": fields.Datetime.now() - timedelta(seconds=30)}
+        )
+        woken = []
+        Cron = type(self.env["ir.cron"])
+        with patch.object(Cron, "_notifydb", lambda crons: woken.append(crons.ids)):
+            self.env["ofitec.whatsapp.message"]._trigger_queue()
+            self.assertEqual(woken, [], "not before the commit")
+            self.env.cr.postcommit.run()
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
+        self.assertIn([cron.id], woken)
+
     def test_action_saved_when_queueing_raises(self):
         Action = type(self.env["ofitec.next.action"])
 

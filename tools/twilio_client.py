@@ -98,6 +98,7 @@ TEMPLATE_CODES = frozenset({21656, 63027, 63028})
 #: Invalid ``To`` (21211), blocked by Geo Permissions (21408), recipient not on
 #: WhatsApp (63024), Meta experiment (63032): failed at once.
 PERMANENT_CODES = frozenset({21211, 21408, 63024, 63032})
+INVALID_TO_CODE = 21211
 
 _SID = re.compile(r"(AC|MG|HX)[0-9a-fA-F]{32}")
 _PHONE_CHARS = re.compile(r"[\s().\-]")
@@ -213,7 +214,13 @@ def build_content_variables(values, first_key=1, sanitize=True):
 
 
 def _common(to, twilio_from, status_callback):
-    params = {"to": channel_address(to)}
+    try:
+        recipient = channel_address(to)
+    except ValueError as error:
+        # A recipient Twilio cannot address (a BSUID, no number): sending again would
+        # fail the same way. Twilio's own code for it.
+        raise PermanentError(str(error), code=INVALID_TO_CODE) from None
+    params = {"to": recipient}
     params.update(sender_params(twilio_from))
     if status_callback:
         params["status_callback"] = str(status_callback)

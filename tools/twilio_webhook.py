@@ -15,6 +15,7 @@ as it came, lower-cased: the status machine ignores what it does not know.
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qsl
 
@@ -194,6 +195,12 @@ def _int(value):
     return int(text) if text.isdigit() else None
 
 
+# A Twilio SID: two letters and 32 hexadecimal digits (SM…, MM…); checked loosely (a
+# new prefix or length must not refuse real webhooks), tightly enough that no value
+# too long for the database's indexes gets in.
+_SID = re.compile(r"[A-Za-z]{2}[0-9A-Za-z]{1,62}")
+
+
 def parse_twilio_form(data, received_at):
     """Parse one Twilio webhook (form-encoded) into a :class:`ParsedWebhook`.
 
@@ -205,6 +212,8 @@ def parse_twilio_form(data, received_at):
     sid = _value(form, "MessageSid", "SmsMessageSid", "SmsSid")
     if not sid:
         raise WebhookPayloadError("MessageSid is missing: not a Twilio message webhook")
+    if not _SID.fullmatch(sid):
+        raise WebhookPayloadError("MessageSid is not a Twilio SID (letters and digits)")
     status = (_value(form, "MessageStatus", "SmsStatus") or "").lower()
     result = ParsedWebhook(object="twilio")
     if not status or status in _INBOUND_STATUSES:

@@ -86,6 +86,13 @@ class TestBuilders(unittest.TestCase):
             },
         )
 
+    def test_a_recipient_twilio_cannot_address_is_a_permanent_error(self):
+        """Not a ValueError, which the queue would retry as an unknown failure."""
+        for bad in ("US.13491208655302741918", "hello"):
+            with self.subTest(bad=bad), self.assertRaises(PermanentError) as raised:
+                build_text_params(bad, FROM, "Hola")
+            self.assertEqual(raised.exception.code, 21211)
+
     def test_text_cut_to_1600(self):
         params = build_text_params("+56912345678", FROM, "x" * 2000)
         self.assertEqual(len(params["body"]), 1600)

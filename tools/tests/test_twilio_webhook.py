@@ -247,7 +247,13 @@ class TestParseInbound(unittest.TestCase):
         self.assertEqual(message.text, "Obra")
 
     def test_missing_message_sid(self):
-        for body in (b"", b"From=whatsapp%3A%2B1&Body=hi", b'{"MessageSid": "SM1"}'):
+        for body in (
+            b"",
+            b"From=whatsapp%3A%2B1&Body=hi",
+            b'{"MessageSid": "SM1"}',
+            b"MessageSid=SM" + b"0" * 8000 + b"&Body=hi",  # too long for the database
+            b"MessageSid=SM1%27%3B--&Body=hi",
+        ):
             with self.subTest(body=body), self.assertRaises(WebhookPayloadError):
                 parse_twilio_form(body, NOW)
 

@@ -150,8 +150,9 @@ class OfitecNextAction(models.Model):
                     "optional": "show",
                     "widget": "badge",
                     "decoration-warning": "whatsapp_notify_state == 'pending'",
-                    "decoration-info": "whatsapp_notify_state == 'queued'",
                     "decoration-danger": "whatsapp_notify_state == 'failed'",
+                    # Queued: prepared; "WhatsApp Sent" and the messages tell the rest.
+                    "attrs": "{'invisible': [('whatsapp_notify_state', '=', 'queued')]}",
                 },
             )
         if arch.xpath("//field[@name='whatsapp_sent']"):

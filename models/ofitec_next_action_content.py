@@ -2,6 +2,14 @@
 
 from odoo import _, models
 
+from ..tools.render import truncate
+
+# The action's free texts are cut, so that a whole notification, its OK / COMPLETADO /
+# CANCELAR instructions last, fits the smallest text limit of the providers (Twilio:
+# 1,600 characters; a longer text loses its end). The action itself keeps them whole.
+TITLE_MAX = 200
+FREE_TEXT_MAX = 500
+
 
 class OfitecNextActionContent(models.Model):
     _inherit = "ofitec.next.action"
@@ -13,11 +21,11 @@ class OfitecNextActionContent(models.Model):
         return {
             "recipient_name": (partner.name if partner else "") or "",
             "project": self.project_id.name or "",
-            "title": self.name or "",
-            "description": self.description or "",
+            "title": truncate(self.name or "", TITLE_MAX),
+            "description": truncate(self.description or "", FREE_TEXT_MAX),
             "priority": priorities.get(self.priority, self.priority or ""),
             "deadline": self.deadline.strftime("%d/%m/%Y") if self.deadline else "",
-            "expected_benefits": self.expected_benefits or "",
+            "expected_benefits": truncate(self.expected_benefits or "", FREE_TEXT_MAX),
             "action_id": str(self.id),
         }
 

@@ -46,18 +46,19 @@ class OfitecWhatsappConfigSetup(models.Model):
             if cron:
                 cron.sudo()._trigger()
 
-    @api.depends("webhook_url")
+    @api.depends("webhook_url", "provider")
     @api.depends_context("uid")
     def _compute_webhook_url_warning(self):
         for config in self:
             problem = urls.webhook_url_problem(config.webhook_url) if config.webhook_url else None
             if problem == "local":
                 text = _(
-                    "Meta cannot call this Webhook URL: it points to this machine or a "
-                    "private network. Set the system parameter web.base.url to the public "
-                    "HTTPS address of Odoo (or put a public HTTPS proxy in front)."
+                    "%(provider)s cannot call this Webhook URL: it points to this machine "
+                    "or a private network. Set the system parameter web.base.url to the "
+                    "public HTTPS address of Odoo (or put a public HTTPS proxy in front).",
+                    provider="Twilio" if config.provider == "twilio" else "Meta",
                 )
-            elif problem == "http":
+            elif problem == "http" and config.provider == "meta":  # Twilio calls http too
                 text = _(
                     "Meta only calls HTTPS addresses with a valid certificate: serve Odoo "
                     "over HTTPS and set web.base.url to its https:// address."

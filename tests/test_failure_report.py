@@ -294,6 +294,21 @@ class TestMessageContent(ReportCase):
         self.assertEqual(params[-2:], ["sin definir", "sin definir"])
         self.assertNotIn("-", params)
 
+    def test_long_texts_leave_room_for_the_instructions(self):
+        """A long description is cut, not the end of the message: the reply
+        instructions and the action's number fit Twilio's 1,600 characters."""
+        action = self._create_action(
+            description="Revisar armaduras. " * 200,
+            expected_benefits="Evitar atrasos. " * 100,
+            name="Revisión " * 60,
+        )
+        body = self._messages(action, phone=MANAGER).body
+        self.assertLessEqual(len(body), 1600)
+        self.assertIn("Responde *OK*", body)
+        self.assertTrue(body.endswith(f"(Acción #{action.id})"), body[-80:])
+        self.assertIn("…", body)
+        self.assertEqual(len(action.description), 19 * 200, "the action keeps it whole")
+
     def test_preview_renders_whatsapp_formatting(self):
         template = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_template_urgent_action")
         self.assertIn("<b>Acción urgente</b>", template.preview_html)
@@ -318,5 +333,23 @@ class TestSetUpHelp(ReportCase):
                 warning = self.config.webhook_url_warning
                 if expected:
                     self.assertIn(expected, warning)
+                else:
+                    self.assertFalse(warning)
+
+    def test_webhook_url_warning_names_the_provider(self):
+        """A Twilio number is told about Twilio, which also calls plain http."""
+        Param = self.env["ir.config_parameter"].sudo()
+        self.config.provider = "twilio"
+        for base, expected in (
+            ("http://localhost:8069", "Twilio cannot call this Webhook URL"),
+            ("http://odoo.ofitec.cl", False),
+        ):
+            with self.subTest(base=base):
+                Param.set_param("web.base.url", base)
+                self.config.invalidate_recordset(["webhook_url", "webhook_url_warning"])
+                warning = self.config.webhook_url_warning
+                if expected:
+                    self.assertIn(expected, warning)
+                    self.assertNotIn("Meta", warning)
                 else:
                     self.assertFalse(warning)

@@ -147,3 +147,8 @@ class TestTranslationFiles(TransactionCase):
         spanish = polib.pofile(str(i18n / "es.po"))
         missing = [e.msgid for e in spanish if not e.obsolete and e.msgid not in template]
         self.assertEqual(missing, [], "es.po entries missing from ofitec_whatsapp.pot")
+        # One entry per text (msgfmt refuses a file with two; Odoo keeps one of them).
+        for catalog in (spanish, polib.pofile(str(i18n / "ofitec_whatsapp.pot"))):
+            msgids = [(e.msgctxt, e.msgid) for e in catalog if not e.obsolete]
+            repeated = sorted({m for m in msgids if msgids.count(m) > 1})
+            self.assertEqual(repeated, [], f"{catalog.fpath}: texts with two entries")

@@ -87,11 +87,13 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
                 "whatsapp_notify_state",
             ]);
             this.whatsapp.sent = Object.fromEntries(records.map((r) => [r.id, r.whatsapp_sent]));
-            // Saved urgent, not sent yet: the notification is being prepared or queued.
+            // Saved urgent, not sent yet: the notification is being prepared, or its
+            // messages wait in the queue (not when they failed: the problem shows that).
             this.whatsapp.pending = Object.fromEntries(
                 records.map((r) => [
                     r.id,
-                    ["pending", "queued"].includes(r.whatsapp_notify_state),
+                    r.whatsapp_notify_state === "pending" ||
+                        (r.whatsapp_notify_state === "queued" && !r.whatsapp_problem),
                 ])
             );
             this.whatsapp.problem = Object.fromEntries(

@@ -1,9 +1,12 @@
 """What a sent message teaches about its recipient, and failures reported later."""
 
-from odoo import models
+from datetime import timedelta
+
+from odoo import fields, models
 
 from ..tools import phone
-from ..tools.errors import WindowClosedError
+from ..tools.errors import RetryableError, WindowClosedError
+from .ofitec_whatsapp_message_retry import _backoff_delay
 
 
 def _error_code(error):
@@ -65,9 +68,8 @@ class OfitecWhatsappMessageContact(models.Model):
         """The provider reported a failure after accepting the message."""
         self.ensure_one()
         classify = self.config_id._get_provider_class().classify_error
-        window_closed = any(
-            issubclass(classify(_error_code(error)), WindowClosedError) for error in errors or []
-        )
+        kinds = [(classify(_error_code(error)), error) for error in errors or []]
+        window_closed = any(issubclass(kind, WindowClosedError) for kind, _error in kinds)
         if (
             window_closed
             and self.message_type in ("text", "interactive")
@@ -78,18 +80,38 @@ class OfitecWhatsappMessageContact(models.Model):
             contact = self._get_contact()
             if contact:
                 contact.last_inbound_at = False
-            self.copy(
-                {
-                    "state": "queued",
-                    "message_type": False,
-                    "whatsapp_message_id": False,
-                    "retry_count": 0,
-                    "next_attempt": False,
-                    "error_code": False,
-                    "error_message": False,
-                    "sent_date": False,
-                }
-            )
+            self._queue_again()
+            return
+        retryable = [(k, e) for k, e in kinds if issubclass(k, RetryableError)]
+        if retryable and self._retry_after_failed_status(*retryable[0]):
             return
         # Nothing else will be tried: the people of the action must know.
         self._report_outcome()
+
+    def _retry_after_failed_status(self, kind, error):
+        """A failure the provider says is worth retrying later (a rate limit: Twilio's
+        63018, Meta's 130429 or 131056): a new copy waits its backoff, within the
+        number's attempts, as a failed send would. False when none are left."""
+        attempt = self.retry_count + 1
+        if attempt >= (self.config_id.max_attempts or 1):
+            return False
+        code = _error_code(error)
+        delay = _backoff_delay(attempt, kind(error.get("title"), code=code))
+        at = fields.Datetime.now() + timedelta(seconds=delay)
+        self._queue_again(retry_count=attempt, next_attempt=at)
+        self._trigger_queue(at=at)
+        return True
+
+    def _queue_again(self, **values):
+        """A queued copy of this failed message (a new one: the history stays true)."""
+        reset = {
+            "state": "queued",
+            "message_type": False,
+            "whatsapp_message_id": False,
+            "retry_count": 0,
+            "next_attempt": False,
+            "error_code": False,
+            "error_message": False,
+            "sent_date": False,
+        }
+        return self.copy(dict(reset, **values))

@@ -6,7 +6,7 @@ from unittest.mock import patch
 
 from cryptography.fernet import Fernet
 
-from odoo import tools
+from odoo import fields, tools
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import common, tagged
 
@@ -293,6 +293,28 @@ class TestTwilioWebhookProcessing(TwilioCase):
         )
         self.assertEqual((message.state, message.error_code), ("failed", "63024"))
         self.assertIn("Invalid recipient", message.error_message)
+
+    def test_a_rate_limited_failure_is_retried_later(self):
+        """63018 in a status (Twilio's rate limit; spec B5: retry later): a new copy
+        waits its backoff. Without attempts left, the failure is final."""
+        with self.mock_twilio() as transport:
+            action, messages = self._send_urgent_action(transport)
+        to_assignee = messages.filtered(lambda m: m.phone == ASSIGNEE)
+        self._twilio_receive(
+            twilio_status_form(to_assignee.whatsapp_message_id, "failed", error_code=63018)
+        )
+        self.assertEqual((to_assignee.state, to_assignee.error_code), ("failed", "63018"))
+        again = action.whatsapp_message_ids.filtered(lambda m: m.state == "queued")
+        self.assertEqual((again.phone, again.retry_count), (ASSIGNEE, 1))
+        self.assertGreater(again.next_attempt, fields.Datetime.now())
+        self.assertFalse(again.whatsapp_message_id)
+        self.twilio_config.max_attempts = 1
+        to_manager = messages.filtered(lambda m: m.phone == MANAGER)
+        self._twilio_receive(
+            twilio_status_form(to_manager.whatsapp_message_id, "failed", error_code=63018)
+        )
+        self.assertEqual(to_manager.state, "failed")
+        self.assertEqual(action.whatsapp_message_ids.filtered(lambda m: m.state == "queued"), again)
 
     def test_unknown_status_is_stored_and_ignored(self):
         with self.mock_twilio() as transport:

@@ -1,6 +1,8 @@
+import heapq
 import logging
 import os
 import threading
+import time
 
 import psycopg2
 from psycopg2 import sql
@@ -71,6 +73,61 @@ def _notify_query():
 
 _WAKE_UP = _WakeUpChannel()
 
+# An alarm rings this long after its trigger's time (the database's clock and this
+# process's may differ a little), and one ring serves the alarms of a database due within
+# ALARM_SLACK after it (one run of the cron takes them all).
+ALARM_MARGIN = 0.2
+ALARM_SLACK = 0.5
+
+
+class _Alarms:
+    """This process's alarms: the cron workers are woken when a future trigger comes due.
+
+    Odoo announces only immediate triggers (``_notifydb`` after commit). A future one, a
+    retry's backoff, waited for the workers' one-minute poll: a retry due in two seconds
+    went out up to a minute later (seen on the demo). One thread per process sleeps
+    until the earliest alarm; a process that ends takes its alarms with it, and the
+    poll is the fallback.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._heap = []  # (monotonic time, dbname)
+        self._thread = None
+
+    def set(self, dbname, delay):
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + max(delay, 0.0), dbname))
+            if self._thread is None or not self._thread.is_alive():  # a forked process too
+                self._thread = threading.Thread(
+                    target=self._run, name="ofitec_whatsapp.cron_alarms", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self):
+        while True:
+            dbname = self._next_due()
+            if not _WAKE_UP.notify(dbname):
+                _logger.info("Cron alarm for %s not sent: the workers' poll will do", dbname)
+
+    def _next_due(self):
+        """Wait for the earliest alarm; its database, the alarms it serves removed."""
+        with self._cond:
+            while True:
+                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                if wait is not None and wait <= 0:
+                    due, dbname = heapq.heappop(self._heap)
+                    kept = [a for a in self._heap if a[1] != dbname or a[0] > due + ALARM_SLACK]
+                    if len(kept) != len(self._heap):
+                        self._heap = kept
+                        heapq.heapify(self._heap)
+                    return dbname
+                self._cond.wait(wait)
+
+
+_ALARMS = _Alarms()
+
 # A run that looks for work until it finds none (the webhook processing) spares the
 # producers of that work their trigger: in the webhook route's statement, the trigger's
 # INSERT cost 0.10-0.15 ms of backend CPU, half as much as the event's own INSERT
@@ -110,7 +167,8 @@ class IrCron(models.Model):
         workers are still woken after commit (``_notifydb``, on the connection this
         process keeps): the due trigger may be one that came due by itself (a retry's
         backoff), which nobody announced, and the workers would see it only at their
-        next one-minute poll. A trigger created while the cron runs can be deleted by
+        next one-minute poll. A future trigger (``at``) rings an alarm in this process
+        when it comes due (``_Alarms``). A trigger created while the cron runs can be deleted by
         that run's end; the cron's one-minute interval is the fallback for that rare
         case.
         """
@@ -129,6 +187,13 @@ class IrCron(models.Model):
                 self.env.cr.postcommit.add(self._notifydb)
                 return
         self.sudo()._trigger(at)
+        if at is not None:
+            self.env.cr.postcommit.add(lambda: self._ring_at(at))
+
+    def _ring_at(self, at):
+        """Wake the cron workers when ``at`` (a future trigger's time) comes (``_Alarms``)."""
+        delay = (at - fields.Datetime.now()).total_seconds() + ALARM_MARGIN
+        _ALARMS.set(self.env.cr.dbname, delay)
 
     # ------------------------------------------------------------------
     # A wake-up that is never lost (the webhook events)

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -13,6 +14,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..models import ir_cron as ir_cron_module
 from ..models import ofitec_whatsapp_message_retry as retry_module
 from ..models import ofitec_whatsapp_message_send as send_module
 from ..models.ofitec_whatsapp_message_claim import Claim
@@ -136,6 +138,37 @@ class TestQueueing(QueueCase):
             self.env.cr.postcommit.run()
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 1)
         self.assertIn([cron.id], woken)
+
+    def test_a_future_trigger_rings_the_workers_when_it_comes_due(self):
+        """A retry's backoff trigger is announced when it comes due, not at the cron
+        workers' next one-minute poll: an alarm of this process, set after commit."""
+        rung = []
+        at = fields.Datetime.now() + timedelta(seconds=5)
+        with patch.object(ir_cron_module._ALARMS, "set", lambda db, delay: rung.append(delay)):
+            self.env["ofitec.whatsapp.message"]._trigger_queue(at=at)
+            self.assertEqual(rung, [], "not before the commit")
+            self.env.cr.postcommit.run()
+        self.assertEqual(len(rung), 1)
+        self.assertAlmostEqual(rung[0], 5 + ir_cron_module.ALARM_MARGIN, delta=2)
+
+    def test_alarms_ring_once_per_database_and_moment(self):
+        alarms = ir_cron_module._Alarms()
+        rung = []
+        done = threading.Event()
+
+        def notify(dbname):
+            rung.append(dbname)
+            if len(rung) == 2:
+                done.set()
+            return True
+
+        with patch.object(ir_cron_module._WAKE_UP, "notify", notify):
+            alarms.set("db_a", 0.05)
+            alarms.set("db_a", 0.2)  # served by the first one (ALARM_SLACK)
+            alarms.set("db_b", 0.1)
+            self.assertTrue(done.wait(5))
+            time.sleep(0.4)
+        self.assertEqual(rung, ["db_a", "db_b"])
 
     def test_action_saved_when_queueing_raises(self):
         Action = type(self.env["ofitec.next.action"])

@@ -49,15 +49,18 @@ class OfitecNextActionReply(models.Model):
         result = actions.reply_answer(command, self.status)
         applies = result == transition.answer
         actor = self._whatsapp_actor(inbound_message.partner_id)
-        note = self._whatsapp_reply_note(inbound_message, applies)
-        with_tracking = applies and self._whatsapp_transition(
+        # The note and the transition's tracking are read by the action's people, not
+        # by the technical user that processes the webhook: in their language.
+        action = self.with_context(lang=self._whatsapp_lang())
+        note = action._whatsapp_reply_note(inbound_message, applies)
+        with_tracking = applies and action._whatsapp_transition(
             transition.method, actor, inbound_message, note
         )
         if not with_tracking:
             # Logged as the tracking is, not posted: a note tells no follower unless one
             # chose to follow notes, so message_post's followers and notification work
             # would be spent on nobody.
-            self.sudo()._message_log(author_id=actor.partner_id.id, body=note)
+            action.sudo()._message_log(author_id=actor.partner_id.id, body=note)
         return result
 
     def _whatsapp_reply_note(self, inbound_message, applied):

@@ -26,6 +26,18 @@ OK_STATES = ("queued", *LEFT_STATES)
 WITHDRAWN = "withdrawn"
 
 
+def reader_lang(env, users=(), company=None):
+    """The one rule for the language of a text stored while its reader is not there (a
+    cron, a webhook: they run as a technical user, in its language): the language of
+    the first of ``users`` (who will read it) that has one, else that of ``company``
+    (its partner's; the environment's company by default), else the environment's."""
+    for user in users:
+        if user and user.sudo().lang:
+            return user.sudo().lang
+    company = (company or env.company).sudo()
+    return company.partner_id.lang or env.lang or "en_US"
+
+
 class OfitecNextActionReport(models.Model):
     _inherit = "ofitec.next.action"
 
@@ -36,6 +48,7 @@ class OfitecNextActionReport(models.Model):
     )
 
     @api.depends("whatsapp_message_ids.state", "whatsapp_notify_state")
+    @api.depends_context("lang")  # worded for its reader: never stored
     def _compute_whatsapp_problem(self):
         for action in self:
             action.whatsapp_problem = action._whatsapp_get_problem() or False
@@ -77,17 +90,12 @@ class OfitecNextActionReport(models.Model):
     # Business methods
     # ------------------------------------------------------------------
     def _whatsapp_lang(self):
-        """The language of notes written without a user present (cron, webhook)."""
+        """The language of notes written without a user present (cron, webhook): its
+        people's (the assigned user, else the project manager), else its company's."""
         self.ensure_one()
         action = self.sudo()
-        company = action.company_id or self.env.company
-        return (
-            action.user_id.lang
-            or action.project_id.user_id.lang
-            or company.partner_id.lang
-            or self.env.lang
-            or "en_US"
-        )
+        readers = (action.user_id, action.project_id.user_id)
+        return reader_lang(self.env, readers, action.company_id)
 
     def _whatsapp_in_lang(self):
         """This action (as superuser) in the language of its notes."""

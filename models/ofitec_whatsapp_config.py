@@ -10,6 +10,8 @@ _logger = logging.getLogger(__name__)
 
 # provider (selection value) -> its pure client class (see _get_provider_class)
 PROVIDER_CLASSES = {"meta": cloud_api.CloudApiClient, "twilio": twilio_client.TwilioClient}
+# provider -> how people call it (in every language)
+PROVIDER_NAMES = {"meta": "Meta", "twilio": "Twilio"}
 
 
 class MissingCredentialsError(UserError):
@@ -248,7 +250,7 @@ class OfitecWhatsappConfig(models.Model):
                     "Test mode is on, so %(provider)s was not contacted and the credentials "
                     "were not checked. Press Check Credentials to check them for real: it "
                     "only reads the number's profile and sends no message.",
-                    provider={"meta": "Meta", "twilio": "Twilio"}.get(self.provider, self.provider),
+                    provider=PROVIDER_NAMES.get(self.provider, self.provider),
                 ),
                 "test_mode": True,
             }
@@ -261,13 +263,11 @@ class OfitecWhatsappConfig(models.Model):
         try:
             info = self._get_client().get_phone_number()
         except WhatsAppError as error:
-            if error.network_cause:  # no answer at all: say which host and why
-                text = self.env["ofitec.whatsapp.message"]._describe_error_text(
-                    error, self.provider
-                )
-            else:
-                text = _("Meta answered: %s", str(error))
-            return {"ok": False, "message": text, "error_code": error.code}
+            return {
+                "ok": False,
+                "message": self._check_failed_text(error),
+                "error_code": error.code,
+            }
         except UserError as error:  # no usable access token
             return {"ok": False, "message": str(error.args[0])}
         self.sudo().write(
@@ -292,6 +292,21 @@ class OfitecWhatsappConfig(models.Model):
             "quality_rating": info.get("quality_rating"),
             "status": status,
         }
+
+    def _check_failed_text(self, error):
+        """Why a check of this number failed (``error``: a tools.errors.WhatsAppError):
+        the provider's answer, or, when no answer came, which host could not be reached
+        and why; never "answered" for an answer that never came."""
+        self.ensure_one()
+        Message = self.env["ofitec.whatsapp.message"]
+        text = Message._describe_error_text(error, self.provider)
+        if error.network_cause or error.http_status is None:
+            return text
+        return _(
+            "%(provider)s answered: %(error)s",
+            provider=PROVIDER_NAMES.get(self.provider, self.provider),
+            error=text,
+        )
 
     # The provider seam (tools/provider.py). This is the only place that knows which
     # provider a number uses: the queue, statuses and replies go through these methods.

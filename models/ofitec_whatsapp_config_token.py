@@ -13,6 +13,7 @@ import logging
 from odoo import _, fields, models
 
 from ..tools.errors import AuthError
+from .ofitec_next_action_report import reader_lang
 
 _logger = logging.getLogger(__name__)
 
@@ -100,18 +101,25 @@ class OfitecWhatsappConfigToken(models.Model):
             ]
         ).filtered(lambda m: not m._is_test_only())._report_paused(reason)
         for user in config._get_managers_to_warn():
-            config.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=_("WhatsApp: new access token needed"),
-                note=_(
-                    "The access token of %(name)s cannot be used: %(reason)s. Its messages "
-                    "stay queued. Enter a new token and press Test Connection: sending "
-                    "resumes by itself.",
-                    name=config.name,
-                    reason=reason,
-                ),
-                user_id=user.id,
-            )
+            # The pause is found by a cron or a webhook: each manager reads their own.
+            lang = reader_lang(self.env, user, config.company_id)
+            config.with_context(lang=lang)._warn_manager_paused(user, reason)
+
+    def _warn_manager_paused(self, user, reason):
+        """An activity asking ``user`` for a new token, in this environment's language."""
+        self.ensure_one()
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=_("WhatsApp: new access token needed"),
+            note=_(
+                "The access token of %(name)s cannot be used: %(reason)s. Its messages "
+                "stay queued. Enter a new token and press Test Connection: sending "
+                "resumes by itself.",
+                name=self.name,
+                reason=reason,
+            ),
+            user_id=user.id,
+        )
 
     def _resume_sending(self):
         """The token works again: send what waited, close the managers' activities."""

@@ -100,7 +100,7 @@ class OfitecWhatsappConfigTwilio(models.Model):
         except WhatsAppError as error:
             return {
                 "ok": False,
-                "message": _("Twilio answered: %s", str(error)),
+                "message": self._check_failed_text(error),
                 "error_code": error.code,
             }
         except UserError as error:

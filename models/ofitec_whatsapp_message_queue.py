@@ -127,7 +127,12 @@ class OfitecWhatsappMessageQueue(models.Model):
         return SendStep(client=client, recipient=recipient, kind=kind, call=call)
 
     def _finish_send(self, step, outcome):
-        """Record what Meta answered (ORM, this thread)."""
+        """Record what the provider answered (ORM, this thread)."""
+        self.ensure_one()
+        # Reasons stored on the message are read by the action's people: their language.
+        return self._in_notes_lang()._finish_send_checked(step, outcome)
+
+    def _finish_send_checked(self, step, outcome):
         self.ensure_one()
         result, error = outcome
         if (
@@ -284,7 +289,7 @@ class OfitecWhatsappMessageQueue(models.Model):
                 "state": "failed",
                 "error_code": str(code) if code not in (None, False) else False,
                 # What the failures are grouped by: the provider's title, else ours.
-                "error_title": title or message,
+                "error_title": self._error_title_text(title) or message,
                 "error_message": message,
                 "next_attempt": False,
             }

@@ -4,6 +4,10 @@ import logging
 
 from odoo import _, api, models
 
+from ..tools.errors import UncertainDeliveryError
+from .ofitec_next_action_report import reader_lang
+from .ofitec_whatsapp_config import PROVIDER_NAMES
+
 _logger = logging.getLogger(__name__)
 
 
@@ -25,11 +29,31 @@ class OfitecWhatsappMessageReport(models.Model):
         self.ensure_one()
         if self.next_action_id:
             return self.next_action_id._whatsapp_lang()
-        return self.company_id.sudo().partner_id.lang or self.env.lang or "en_US"
+        return reader_lang(self.env, company=self.company_id)
 
     def _in_notes_lang(self):
         self.ensure_one()
         return self.with_context(lang=self._notes_lang())
+
+    def _failed_status_vals(self, errors):
+        """The error fields of a failure a status reported (``errors``: its JSON list of
+        ``{code, title, details}``), in this environment's language."""
+        first = errors[0] if errors else {}
+        title = self._error_title_text(first.get("title"))
+        return {
+            "error_code": str(first.get("code") or "failed"),
+            "error_title": title or False,
+            "error_message": " | ".join(filter(None, (title, first.get("details")))) or False,
+        }
+
+    @api.model
+    def _error_title_text(self, title):
+        """An error title in this environment's language. Our own English titles (the
+        pure layer's, marked with ``tools.i18n._lt``: Twilio's titles of its codes, our
+        errors' default titles) are translated; the provider's own text, which has no
+        translation, is kept as it came."""
+        # _() looks a code translation up by its English text, literal or not.
+        return _(title) if title else title
 
     def _describe_error(self, error):
         """``error`` (a tools.errors.WhatsAppError) in words, in the notes' language."""
@@ -39,18 +63,27 @@ class OfitecWhatsappMessageReport(models.Model):
 
     @api.model
     def _describe_error_text(self, error, provider=None):
-        """Network failures name the host and the cause in words; the provider's own
-        errors keep its code and title."""
+        """Network failures name the host and the cause in words, and never say the
+        provider answered: it could not be reached, or its answer never came (then a
+        send may have been made); the provider's own errors keep its code and title
+        (a title of ours translated)."""
         cause = getattr(error, "network_cause", None)
         if not cause:
-            return str(error)
-        names = {"meta": "Meta", "twilio": "Twilio"}
-        return _(
-            "Could not reach %(provider)s (%(host)s): %(cause)s",
-            provider=names.get(provider, provider or "WhatsApp"),
-            host=error.host or "?",
-            cause=self._network_cause_text(cause),
-        )
+            return error.text(title=self._error_title_text(error.title))
+        values = {
+            "provider": PROVIDER_NAMES.get(provider, provider or "WhatsApp"),
+            "host": error.host or "?",
+            "cause": self._network_cause_text(cause),
+        }
+        if isinstance(error, UncertainDeliveryError):
+            return _(
+                "No answer from %(provider)s (%(host)s): %(cause)s; the message may have "
+                "been sent.",
+                **values,
+            )
+        if cause == "read_timeout":
+            return _("No answer from %(provider)s (%(host)s): %(cause)s", **values)
+        return _("Could not reach %(provider)s (%(host)s): %(cause)s", **values)
 
     @api.model
     def _network_cause_text(self, cause):

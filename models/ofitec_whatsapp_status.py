@@ -298,13 +298,7 @@ class OfitecWhatsappStatus(models.Model):
             if status_rule.status_moves_forward(message.state, status):
                 vals["state"] = state
                 if state == status_rule.FAILED:
-                    first = errors[0] if errors else {}
-                    vals["error_code"] = str(first.get("code") or "failed")
-                    vals["error_title"] = first.get("title") or False
-                    vals["error_message"] = (
-                        " | ".join(filter(None, (first.get("title"), first.get("details"))))
-                        or False
-                    )
+                    vals.update(message._in_notes_lang()._failed_status_vals(errors))
             if vals:
                 message.write(vals)
             if vals.get("state") == status_rule.FAILED:

@@ -13,6 +13,7 @@ from odoo.exceptions import UserError
 from ..tools import templates as meta_templates
 from ..tools.cloud_api import TEMPLATE_FIELDS
 from ..tools.errors import WhatsAppError, is_auth_code
+from .ofitec_next_action_report import reader_lang
 from .ofitec_whatsapp_template import TEMPLATE_KEYS
 
 _logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class OfitecWhatsappTemplateMeta(models.Model):
         try:
             answer = config._get_client().create_template(payload, waba_id=config.waba_id)
         except WhatsAppError as error:
-            self.sudo().meta_error = str(error)
+            self.sudo().meta_error = self._provider_error_text(error, config)
             return True
         self.sudo().write(
             {
@@ -103,7 +104,11 @@ class OfitecWhatsappTemplateMeta(models.Model):
             if (config.waba_id, config.company_id) in seen:
                 continue
             seen.add((config.waba_id, config.company_id))
-            self._sync_account(config)
+            # Nobody reads along: what is noted on the templates is in their company's
+            # language, not the cron user's.
+            self.with_context(lang=reader_lang(self.env, company=config.company_id))._sync_account(
+                config
+            )
 
     @api.model
     def _sync_account(self, config):
@@ -118,7 +123,7 @@ class OfitecWhatsappTemplateMeta(models.Model):
         try:
             items = config._get_client().list_templates(waba_id=config.waba_id, fields=SYNC_FIELDS)
         except (WhatsAppError, UserError) as error:
-            message = str(error) if isinstance(error, WhatsAppError) else error.args[0]
+            message = self._provider_error_text(error, config)
             ours.write({"meta_error": _("Sync failed: %s", message)})
             if is_auth_code(getattr(error, "code", None)):
                 config._pause_for_refused_check(message)
@@ -144,6 +149,16 @@ class OfitecWhatsappTemplateMeta(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
+    @api.model
+    def _provider_error_text(self, error, config):
+        """What a provider's refusal (or its absence) says, in this environment's
+        language: ``error`` is a tools.errors.WhatsAppError, or a UserError (no usable
+        credentials) or a ValueError whose text is already for people."""
+        if isinstance(error, WhatsAppError):
+            Message = self.env["ofitec.whatsapp.message"]
+            return Message._describe_error_text(error, config.provider)
+        return str(error.args[0]) if error.args else str(error)
+
     def _is_approved_at_meta(self):
         self.ensure_one()
         return (self.meta_status or "").upper() == APPROVED

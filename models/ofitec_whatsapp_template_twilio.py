@@ -16,6 +16,7 @@ from odoo.exceptions import UserError
 from ..tools import twilio_content
 from ..tools.errors import AuthError, WhatsAppError
 from ..tools.templates import TemplateSubmissionError
+from .ofitec_next_action_report import reader_lang
 from .ofitec_whatsapp_template import TEMPLATE_KEYS
 
 _logger = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class OfitecWhatsappTemplateTwilio(models.Model):
                 template.twilio_content_sid = sid
             approval = client.submit_content_approval(sid, request)
         except (WhatsAppError, UserError, ValueError) as error:
-            template._note_twilio_error(config, _("Submission failed: %s", error), error)
+            text = template._provider_error_text(error, config)
+            template._note_twilio_error(config, _("Submission failed: %s", text), error)
             return True
         template._store_twilio_approval(approval)
         return True
@@ -100,11 +102,18 @@ class OfitecWhatsappTemplateTwilio(models.Model):
             if key in seen:
                 continue
             seen.add(key)
-            templates = self.sudo().search(
-                [
-                    ("company_id", "in", [config.company_id.id, False]),
-                    ("twilio_content_sid", "!=", False),
-                ]
+            # Nobody reads along: what is noted on the templates is in their company's
+            # language, not the cron user's.
+            lang = reader_lang(self.env, company=config.company_id)
+            templates = (
+                self.sudo()
+                .with_context(lang=lang)
+                .search(
+                    [
+                        ("company_id", "in", [config.company_id.id, False]),
+                        ("twilio_content_sid", "!=", False),
+                    ]
+                )
             )
             for template in templates:
                 if not template._sync_twilio_approval(config):
@@ -141,7 +150,8 @@ class OfitecWhatsappTemplateTwilio(models.Model):
         try:
             approval = config._get_client().fetch_content_approval(sid)
         except (WhatsAppError, UserError, ValueError) as error:
-            return template._note_twilio_error(config, _("Sync failed: %s", error), error)
+            text = template._provider_error_text(error, config)
+            return template._note_twilio_error(config, _("Sync failed: %s", text), error)
         template._store_twilio_approval(approval)
         return True
 
@@ -174,6 +184,6 @@ class OfitecWhatsappTemplateTwilio(models.Model):
         send does). Returns False then, True otherwise."""
         self.write({"twilio_error": text})
         if isinstance(error, AuthError):
-            config._pause_for_refused_check(str(error))
+            config._pause_for_refused_check(self._provider_error_text(error, config))
             return False
         return True

@@ -25,6 +25,7 @@ from . import (
     test_simulate_reply,
     test_simulate_reply_tour,
     test_spanish,
+    test_spanish_background,
     test_stats,
     test_template_lookup,
     test_template_meta,

@@ -8,7 +8,8 @@ import polib
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
-from ..tools.errors import PermanentError
+from ..tools.errors import PermanentError, WhatsAppError
+from ..tools.twilio_webhook import ERROR_TITLES
 from .common import WhatsAppCase
 
 MANAGER = "+56911111111"
@@ -147,6 +148,17 @@ class TestTranslationFiles(TransactionCase):
         spanish = polib.pofile(str(i18n / "es.po"))
         missing = [e.msgid for e in spanish if not e.obsolete and e.msgid not in template]
         self.assertEqual(missing, [], "es.po entries missing from ofitec_whatsapp.pot")
+        # The pure layer's titles shown to people (marked with tools.i18n._lt) are
+        # code translations: the Odoo layer translates them by their English text.
+        errors = [WhatsAppError, *WhatsAppError.__subclasses__()]
+        errors += [sub for cls in errors for sub in cls.__subclasses__()]
+        titles = {cls.__new__(cls)._default_title() for cls in errors}
+        titles |= set(ERROR_TITLES.values())
+        translated = {
+            e.msgid for e in spanish if e.msgstr and "odoo-python" in (e.comment or "").split()
+        }
+        self.assertEqual(sorted(titles - translated), [], "titles without Spanish")
+        self.assertLessEqual(titles, template, "titles missing from the .pot")
         # One entry per text (msgfmt refuses a file with two; Odoo keeps one of them).
         for catalog in (spanish, polib.pofile(str(i18n / "ofitec_whatsapp.pot"))):
             msgids = [(e.msgctxt, e.msgid) for e in catalog if not e.obsolete]

@@ -16,7 +16,8 @@ Hierarchy::
     +-- PermanentError            anything else: retrying will not help
         +-- InvalidResponseError  2xx answer we cannot understand (no wamid, not JSON)
 
-Every error renders as a one-line message such as
+The default titles are English, marked for translation (see :mod:`.i18n`). Every
+error renders as a one-line message such as
 ``(#190) Invalid OAuth access token: details``.  No error ever holds the access
 token: the client scrubs it from anything Meta echoes back (see
 :meth:`WhatsAppError.scrub`).
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
+
+from .i18n import _lt
 
 __all__ = [
     "AUTH_CODES",
@@ -112,15 +115,20 @@ class WhatsAppError(Exception):
         super().__init__(self.title)
 
     def _default_title(self):
-        return "WhatsApp error"
+        return _lt("WhatsApp error")
 
     def __str__(self):
+        return self.text()
+
+    def text(self, title=None):
+        """The one-line message, with ``title`` (e.g. this error's title translated by
+        the Odoo layer) in place of the error's own title when given."""
         prefix = ""
         if self.code is not None:
             prefix = f"(#{self.code})"
         elif self.http_status is not None:
             prefix = f"(HTTP {self.http_status})"
-        title = self.title
+        title = title or self.title
         # Meta's ``message`` already embeds "(#131030) ..."; do not repeat it.
         if prefix and not title.startswith(prefix):
             text = f"{prefix} {title}"
@@ -176,7 +184,7 @@ class RateLimitedError(RetryableError):
         self.pair_limited = bool(pair_limited)
 
     def _default_title(self):
-        return "Rate limit hit"
+        return _lt("Rate limit hit")
 
 
 class UncertainDeliveryError(RetryableError):
@@ -186,21 +194,21 @@ class UncertainDeliveryError(RetryableError):
     before resending."""
 
     def _default_title(self):
-        return "No answer from WhatsApp (message may have been sent)"
+        return _lt("No answer from WhatsApp (message may have been sent)")
 
 
 class WindowClosedError(WhatsAppError):
     """131047: more than 24 h since the user last wrote; send a template instead."""
 
     def _default_title(self):
-        return "Re-engagement message"
+        return _lt("Re-engagement message")
 
 
 class AuthError(WhatsAppError):
     """Invalid or expired token, or missing permission on the WABA / number."""
 
     def _default_title(self):
-        return "Authentication error"
+        return _lt("Authentication error")
 
 
 class PermanentError(WhatsAppError):
@@ -216,7 +224,7 @@ class InvalidResponseError(PermanentError):
     """
 
     def _default_title(self):
-        return "Unexpected response from WhatsApp"
+        return _lt("Unexpected response from WhatsApp")
 
 
 def classify_error(code, http_status=None, is_transient=False):

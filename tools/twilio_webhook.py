@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 
+from .i18n import _lt
 from .pgtext import storable_text
 from .provider import WebhookAnswer, WebhookHandler
 from .webhook import ErrorInfo, InboundMessage, ParsedWebhook, StatusUpdate, WebhookPayloadError
@@ -57,21 +58,22 @@ STATUS_MAP = {
 }
 _INBOUND_STATUSES = frozenset({"received", "receiving"})
 #: What the codes a status callback may carry mean (spec B5, B9): ``ErrorMessage`` is
-#: often absent, and a bare number helps nobody.
+#: often absent, and a bare number helps nobody. In English, marked for translation
+#: (see .i18n): the Odoo layer shows them in the reader's language.
 ERROR_TITLES = {
-    21211: "Invalid 'To' number",
-    21408: "Blocked by Geo Permissions",
-    21656: "ContentVariables refused (not JSON or null values)",
-    30036: "Validity period expired",
-    63003: "Channel could not find the 'To' address",
-    63007: "No WhatsApp sender for the 'From' address",
-    63016: "Outside the 24-hour window: a Content template is needed",
-    63018: "Rate limit exceeded for the channel",
-    63024: "Invalid recipient (not on WhatsApp or terms not accepted)",
-    63027: "Template does not exist",
-    63028: "Template parameter count mismatch",
-    63032: "Recipient is part of a Meta experiment",
-    63049: "Meta chose not to deliver this marketing message",
+    21211: _lt("Invalid 'To' number"),
+    21408: _lt("Blocked by Geo Permissions"),
+    21656: _lt("ContentVariables refused (not JSON or null values)"),
+    30036: _lt("Validity period expired"),
+    63003: _lt("Channel could not find the 'To' address"),
+    63007: _lt("No WhatsApp sender for the 'From' address"),
+    63016: _lt("Outside the 24-hour window: a Content template is needed"),
+    63018: _lt("Rate limit exceeded for the channel"),
+    63024: _lt("Invalid recipient (not on WhatsApp or terms not accepted)"),
+    63027: _lt("Template does not exist"),
+    63028: _lt("Template parameter count mismatch"),
+    63032: _lt("Recipient is part of a Meta experiment"),
+    63049: _lt("Meta chose not to deliver this marketing message"),
 }
 _CHANNEL = "whatsapp:"
 

@@ -1,5 +1,6 @@
 """What a Spanish-speaking user reads is Spanish, including what the cron writes."""
 
+import re
 from pathlib import Path
 from unittest.mock import patch
 
@@ -76,6 +77,15 @@ class TestSpanish(WhatsAppCase):
         self.assertEqual(
             message.with_context(lang="en_US").name_get(), [(message.id, f"Outbound {MANAGER}")]
         )
+
+    def test_a_number_is_a_number_and_a_direction_a_sense(self):
+        es = self.env(context=dict(self.env.context, lang="es_ES"))
+        fields = es["ofitec.whatsapp.message"].fields_get(["direction", "config_id"])
+        self.assertEqual(fields["direction"]["string"], "Sentido")
+        self.assertEqual(fields["config_id"]["string"], "Número de WhatsApp")
+        self.assertEqual(es["ir.model"]._get("ofitec.whatsapp.config").name, "Número de WhatsApp")
+        action = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_config_action").with_env(es)
+        self.assertEqual(action.name, "Números de WhatsApp")
 
     def test_demo_configuration_name(self):
         demo = self.env.ref("ofitec_whatsapp.ofitec_whatsapp_config_demo")
@@ -159,6 +169,14 @@ class TestTranslationFiles(TransactionCase):
         }
         self.assertEqual(sorted(titles - translated), [], "titles without Spanish")
         self.assertLessEqual(titles, template, "titles missing from the .pot")
+        # One form of address, Odoo's own (its mail module's Spanish): usted.
+        informal = re.compile(
+            r"\b(tú|tu|tus|te|ti|contigo|puedes|tienes|debes|necesitas|quieres|"
+            r"ingresa|introduce|pulsa|presiona|revisa|indica|conecta)\b",
+            re.IGNORECASE,
+        )
+        tuteo = [e.msgstr for e in spanish if informal.search(e.msgstr)]
+        self.assertEqual(tuteo, [], "Spanish texts that say tú")
         # One entry per text (msgfmt refuses a file with two; Odoo keeps one of them).
         for catalog in (spanish, polib.pofile(str(i18n / "ofitec_whatsapp.pot"))):
             msgids = [(e.msgctxt, e.msgid) for e in catalog if not e.obsolete]

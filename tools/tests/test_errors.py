@@ -188,6 +188,15 @@ class TestStr(unittest.TestCase):
         self.assertEqual(str(InvalidResponseError()), "Unexpected response from WhatsApp")
         self.assertEqual(str(WindowClosedError(code=131047)), "(#131047) Re-engagement message")
 
+    def test_text_with_another_title(self):
+        """The Odoo layer renders an error with its title in the reader's language."""
+        error = WindowClosedError(code=131047, details="More than 24 hours")
+        self.assertEqual(
+            error.text(title="Mensaje de reinteracción"),
+            "(#131047) Mensaje de reinteracción: More than 24 hours",
+        )
+        self.assertEqual(error.text(), str(error))
+
     def test_scrub(self):
         token = "EAAJB-secret-token"
         error = AuthError(f"Bad token {token}", code=190, details=f"token={token}")

@@ -1,68 +1,41 @@
 import heapq
 import logging
-import os
 import threading
 import time
 
 import psycopg2
 from psycopg2 import sql
 
-import odoo
 from odoo import fields, models
 from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
+
+from .kept_connection import Lost, kept_connection
 
 _logger = logging.getLogger(__name__)
 
 
 class _WakeUpChannel:
-    """This process's own connection to the ``postgres`` database, kept open to NOTIFY
-    the cron workers (they LISTEN there).
-
-    Odoo's ``_notifydb`` opens a new connection for each NOTIFY (its pool does not keep
-    connections to ``postgres``): a new PostgreSQL backend each time, which costs more
-    CPU than storing a webhook event. One connection per process (a forked process opens
-    its own: the parent's socket is never used nor closed there), one NOTIFY at a time
-    (threaded servers), opened again when it broke.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._conn = None
-        self._pid = None
-        self._inherited = []  # a parent's connection: kept, never closed here
+    """The cron workers LISTEN on the ``postgres`` database; this process NOTIFYs them on
+    the connection it keeps there (``kept_connection``). Odoo's ``_notifydb`` opens a
+    new connection for each NOTIFY (its pool keeps none to ``postgres``): a new
+    PostgreSQL backend each time, which costs more CPU than storing a webhook event."""
 
     def notify(self, dbname):
         """NOTIFY the cron workers of ``dbname``; False when it could not be sent."""
-        with self._lock:
-            for _attempt in range(2):  # a connection that broke meanwhile: once more
-                try:
-                    with self._connection().cursor() as cr:
-                        cr.execute(_notify_query(), [dbname])
-                    return True
-                except psycopg2.Error as error:
-                    _logger.info("Cron wake-up connection lost (%s), opening another", error)
-                    self._drop()
+        channel = kept_connection("postgres")
+        for _attempt in range(2):  # a connection that broke meanwhile: once more
+            try:
+                channel.execute(_notify_query(), [dbname])
+                return True
+            except Lost as error:
+                _logger.info("Cron wake-up connection lost (%s), opening another", error)
+            except psycopg2.Error as error:
+                _logger.info("Cron wake-up not sent: %s", error)
+                return False
         return False
 
-    def _connection(self):
-        if self._pid != os.getpid():
-            if self._conn is not None:
-                self._inherited.append(self._conn)
-            self._conn = None
-        if self._conn is None or self._conn.closed:
-            _dbname, info = odoo.sql_db.connection_info_for("postgres")
-            self._conn = psycopg2.connect(**info)
-            self._conn.autocommit = True
-            self._pid = os.getpid()
-        return self._conn
-
-    def _drop(self):
-        conn, self._conn = self._conn, None
-        if conn is not None and self._pid == os.getpid():
-            try:
-                conn.close()
-            except psycopg2.Error as error:
-                _logger.debug("Closing the cron wake-up connection: %s", error)
+    def backend_pid(self):
+        return kept_connection("postgres").backend_pid()
 
 
 def _notify_query():

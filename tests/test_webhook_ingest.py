@@ -17,6 +17,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..models import ir_cron as ir_cron_module
+from ..models import kept_connection as kept_module
 from ..models import ofitec_whatsapp_webhook_event as event_module
 from ..models.ofitec_whatsapp_webhook_event import GATHER_POLL, MIN_CYCLE, WAKE_STATUSES
 from ..tools.signature import meta_signature_header
@@ -259,6 +260,80 @@ class TestWakeUpConcurrency(WhatsAppCase):
                 Event._store(missing, body, company_id, handler.parse(body))
             self.assertFalse(request_cr._cnx.autocommit)
         self.assertEqual(self._event_ids(), [])
+        with closing(self._cursor()) as request_cr:  # the kept connection still serves
+            event_id = self._store_in(request_cr, config_id, "wamid.ALONE.4")
+        self.assertEqual(self._event_ids(), [event_id])
+
+    def _last_statement(self, backend_pid):
+        with closing(self._cursor()) as cr:
+            cr.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (backend_pid,))
+            return cr.fetchone()[0]
+
+    def test_the_event_goes_on_the_connection_the_process_keeps(self):
+        """Not on the request's connection, which Odoo's pool resets (``DISCARD ALL``,
+        the plans of the foreign-key checks with it) before every request."""
+        config_id = self._committed_config()
+        self._looking_run()  # no wake-up: the INSERT is the request's only statement
+        kept = kept_module.kept_connection(self.env.cr.dbname)
+        backend = kept.backend_pid()
+        with closing(self._cursor()) as request_cr:
+            first = self._store_in(request_cr, config_id, "wamid.KEPT.1")
+            second = self._store_in(request_cr, config_id, "wamid.KEPT.2")
+            self.assertNotIn(
+                "ofitec_whatsapp_webhook_event",
+                self._last_statement(request_cr._cnx.get_backend_pid()),
+            )
+        self.assertEqual(self._event_ids(), [first, second])
+        self.assertEqual(kept.backend_pid(), backend)
+        self.assertIn("INSERT INTO ofitec_whatsapp_webhook_event", self._last_statement(backend))
+
+    def test_a_busy_kept_connection_is_not_waited_for(self):
+        """Another thread of the process (a threaded server) is storing: the request
+        commits its event by itself on its own connection instead of waiting."""
+        config_id = self._committed_config()
+        kept = kept_module.kept_connection(self.env.cr.dbname)
+        kept.backend_pid()
+        taken, release = threading.Event(), threading.Event()
+
+        def other_request():
+            with kept._lock:
+                taken.set()
+                release.wait(10)
+
+        other = threading.Thread(target=other_request)
+        other.start()
+        self.addCleanup(other.join, 10)
+        self.addCleanup(release.set)
+        self.assertTrue(taken.wait(10))
+        with closing(self._cursor()) as request_cr:
+            event_id = self._store_in(request_cr, config_id, "wamid.KEPT.3")
+            self.assertTrue(other.is_alive(), "the request waited for the kept connection")
+            release.set()
+            self.assertEqual(self._event_ids(), [event_id])  # before the request commits
+            request_cr.rollback()
+            self.assertFalse(request_cr._cnx.autocommit)
+        self.assertEqual(self._event_ids(), [event_id])
+
+    def test_a_lost_kept_connection_is_replaced(self):
+        """The connection broke (PostgreSQL restarted, an admin ended it): the event is
+        stored once on the request's connection, and the next one opens another."""
+        config_id = self._committed_config()
+        kept = kept_module.kept_connection(self.env.cr.dbname)
+        backend = kept.backend_pid()
+        with closing(self._cursor()) as cr:
+            cr.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # until that backend has gone
+                cr.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,))
+                if not cr.fetchone():
+                    break
+                cr.rollback()
+                time.sleep(0.05)
+        with closing(self._cursor()) as request_cr, mute_logger(event_module.__name__):
+            first = self._store_in(request_cr, config_id, "wamid.KEPT.4")
+            second = self._store_in(request_cr, config_id, "wamid.KEPT.5")
+        self.assertEqual(self._event_ids(), [first, second])
+        self.assertNotEqual(kept.backend_pid(), backend)
 
     def test_after_a_statement_the_event_commits_with_the_request(self):
         config_id = self._committed_config()
@@ -443,7 +518,7 @@ class TestCronWakeUpChannel(WhatsAppCase):
         return received
 
     def _channel_backend(self):
-        return ir_cron_module._WAKE_UP._connection().get_backend_pid()
+        return ir_cron_module._WAKE_UP.backend_pid()
 
     def test_cron_workers_are_notified_on_a_kept_connection(self):
         Cron = self.env["ir.cron"]

@@ -76,6 +76,28 @@ drop_stale_databases() {
   done
 }
 
+# Two consecutive free TCP ports from $1 on, below the kernel's ephemeral range (32768 up
+# on Linux): a port in that range can be taken meanwhile by any outgoing connection (a
+# PostgreSQL client, a bench's HTTP client), and Odoo then fails to listen and every
+# browser and HTTP test fails ("Address already in use", seen once).
+free_port_pair() {
+  "$ODOO16_PYTHON" - "$1" <<'PY'
+import socket, sys
+start = int(sys.argv[1])
+for port in [*range(start, 32767, 2), *range(20000, start, 2)]:
+    try:
+        for p in (port, port + 1):
+            with socket.socket() as s:
+                s.bind(("", p))
+    except OSError:
+        continue
+    print(port)
+    break
+else:
+    sys.exit("no two free ports between 20000 and 32767")
+PY
+}
+
 run_odoo() {
   say "Odoo 16"
   if ! odoo16_resolve "$odoo_given" "$odoo_src"; then failures=$((failures + 1)); return 0; fi
@@ -92,7 +114,7 @@ run_odoo() {
   local work db port log core_path rc summary failed errors total
   work="$(mktemp -d)"
   db="${TEST_DB:-ofitec_whatsapp_test_$$}"
-  port="$((20000 + ($$ % 10000) * 2))"  # and port + 1 for gevent: never shared by two runs
+  port="$(free_port_pair "$((20000 + ($$ % 6000) * 2))")"  # and port + 1 for gevent
   log="$work/odoo-test.log"
   # The addon must be reachable as 'ofitec_whatsapp' whatever the clone's folder name.
   mkdir -p "$work/addons"

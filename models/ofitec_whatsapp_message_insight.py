@@ -4,8 +4,11 @@ Delivery rate, read rate and time to read are PostgreSQL generated columns: the
 database computes them from the row on every insert and update, whichever path writes
 it (the ORM, the status batch's SQL, a manual fix). So they are never stale, they cost
 no Python and no trigger on message writes, and adding them fills every existing row
-in one table rewrite at install or upgrade (``init``). Odoo sees ordinary stored,
-read-only fields it can group and aggregate.
+in one table rewrite at install or upgrade (``init``). PostgreSQL keeps a generated
+column's expression until the column is dropped, so ``init`` also rebuilds a column
+whose expression is not the one of ``GENERATED_COLUMNS`` any more (a database made by
+an earlier version): a change below reaches existing databases at their upgrade. Odoo
+sees ordinary stored, read-only fields it can group and aggregate.
 
 The rates are 100 or 0 per message and empty (NULL) where they do not apply, so their
 average is the rate over the messages it concerns, whatever the filters. Odoo has no
@@ -20,11 +23,12 @@ from odoo import api, fields, models
 from odoo.tools import OrderedSet
 
 from ..tools import commands
-from ..tools.status import RATE_STATES, REACHED_STATES, sql_in
+from ..tools.status import RATE_STATES, REACHED_STATES, REAL_OUTBOUND_SQL, sql_in
 
-_OUTBOUND_REAL = "direction = 'outbound' AND is_test IS NOT TRUE"
+_OUTBOUND_REAL = REAL_OUTBOUND_SQL
+# A test message never reached anyone: it has no time to read (a simulated read).
 _MINUTES_TO_READ = (
-    "CASE WHEN direction = 'outbound' AND read_date IS NOT NULL AND sent_date IS NOT NULL"
+    f"CASE WHEN {_OUTBOUND_REAL} AND read_date IS NOT NULL AND sent_date IS NOT NULL"
     " THEN GREATEST(EXTRACT(EPOCH FROM (read_date - sent_date))::float8, 0) / 60 END"
 )
 #: Column -> (SQL type, expression). One home for what each figure counts.
@@ -111,6 +115,34 @@ _FIGURE_CONTEXTS = {
 }
 
 
+_PROBE_TABLE = "ofitec_whatsapp_message_generated_probe"
+# Each generated column of a table: its type and its expression, as PostgreSQL shows them.
+_GENERATED_SQL = """
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid)
+      FROM pg_attribute AS a
+      JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE a.attrelid = %s::regclass AND a.attgenerated = 's' AND NOT a.attisdropped
+"""
+
+
+def _generated_definitions(cr, table):
+    """{column: (type, expression)} of the generated columns of ``table``."""
+    cr.execute(_GENERATED_SQL, [table])
+    return {name: (column_type, expression) for name, column_type, expression in cr.fetchall()}
+
+
+def _add_generated_clauses(names):
+    """``ADD COLUMN … GENERATED ALWAYS AS (…) STORED`` of these GENERATED_COLUMNS."""
+    return [
+        sql.SQL("ADD COLUMN {} {} GENERATED ALWAYS AS ({}) STORED").format(
+            sql.Identifier(name),
+            sql.SQL(GENERATED_COLUMNS[name][0]),
+            sql.SQL(GENERATED_COLUMNS[name][1]),
+        )
+        for name in names
+    ]
+
+
 class OfitecWhatsappMessageInsight(models.Model):
     _inherit = "ofitec.whatsapp.message"
 
@@ -140,7 +172,8 @@ class OfitecWhatsappMessageInsight(models.Model):
         copy=False,
         prefetch=_PREFETCH,
         group_operator="avg",
-        help="Minutes from the send to the read receipt.",
+        help="Minutes from the send to the read receipt of a real outbound message; empty "
+        "for test messages.",
     )
     time_to_read_median = fields.Float(
         string="Median Time to Read (min)",
@@ -148,7 +181,8 @@ class OfitecWhatsappMessageInsight(models.Model):
         copy=False,
         prefetch=_PREFETCH,
         group_operator="avg",
-        help="Minutes from the send to the read receipt; grouped, the median of its group.",
+        help="Minutes from the send to the read receipt of a real outbound message; grouped, "
+        "the median of its group.",
     )
     reply_command = fields.Selection(
         [*commands.COMMAND_WORDS.items(), ("other", "Other")],
@@ -169,35 +203,53 @@ class OfitecWhatsappMessageInsight(models.Model):
 
     @api.model
     def _create_generated_columns(self):
-        """Make each column of GENERATED_COLUMNS a generated one (Odoo's ``_auto_init``
-        has just created it as a plain column when it was missing). One ALTER TABLE: one
-        rewrite of the table, which fills every existing message."""
-        cr = self.env.cr
-        cr.execute(
-            """
-            SELECT attname FROM pg_attribute
-             WHERE attrelid = %s::regclass AND attgenerated = 's' AND NOT attisdropped
-            """,
-            [self._table],
-        )
-        done = {row[0] for row in cr.fetchall()}
-        missing = [name for name in GENERATED_COLUMNS if name not in done]
-        if not missing:
+        """Make each column of GENERATED_COLUMNS a generated one, as defined there: one
+        that Odoo's ``_auto_init`` has just created as a plain column (it was missing),
+        and one generated from another expression (``_stale_generated_columns``). One
+        ALTER TABLE: one rewrite of the table, which fills every existing message; none
+        when every column is as defined."""
+        stale = self._stale_generated_columns()
+        if not stale:
             return
-        clauses = [sql.SQL("DROP COLUMN IF EXISTS {}").format(sql.Identifier(n)) for n in missing]
-        clauses += [
-            sql.SQL("ADD COLUMN {} {} GENERATED ALWAYS AS ({}) STORED").format(
-                sql.Identifier(name),
-                sql.SQL(GENERATED_COLUMNS[name][0]),
-                sql.SQL(GENERATED_COLUMNS[name][1]),
-            )
-            for name in missing
-        ]
-        cr.execute(
+        clauses = [sql.SQL("DROP COLUMN IF EXISTS {}").format(sql.Identifier(n)) for n in stale]
+        clauses += _add_generated_clauses(stale)
+        self.env.cr.execute(
             sql.SQL("ALTER TABLE {} {}").format(
                 sql.Identifier(self._table), sql.SQL(", ").join(clauses)
             )
         )
+
+    @api.model
+    def _stale_generated_columns(self):
+        """The columns of GENERATED_COLUMNS that are not generated, or generated by
+        another expression or as another type, in the database."""
+        current = _generated_definitions(self.env.cr, self._table)
+        wanted = self._wanted_generated_definitions()
+        return [name for name in GENERATED_COLUMNS if current.get(name) != wanted[name]]
+
+    @api.model
+    def _wanted_generated_definitions(self):
+        """GENERATED_COLUMNS as PostgreSQL writes them back (``pg_get_expr`` normalises
+        an expression: casts, parentheses), from an empty temporary table with the
+        source columns of the messages' table (their types decide the casts)."""
+        cr = self.env.cr
+        probe = sql.Identifier(_PROBE_TABLE)
+        cr.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} AS SELECT {} FROM {} LIMIT 0").format(
+                probe,
+                sql.SQL(", ").join(map(sql.Identifier, SOURCE_FIELDS)),
+                sql.Identifier(self._table),
+            )
+        )
+        try:
+            cr.execute(
+                sql.SQL("ALTER TABLE {} {}").format(
+                    probe, sql.SQL(", ").join(_add_generated_clauses(GENERATED_COLUMNS))
+                )
+            )
+            return _generated_definitions(cr, _PROBE_TABLE)
+        finally:
+            cr.execute(sql.SQL("DROP TABLE {}").format(probe))
 
     # ------------------------------------------------------------------
     # The ORM's cache: the database computes these columns, not the ORM

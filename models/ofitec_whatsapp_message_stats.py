@@ -12,7 +12,7 @@ import pytz
 
 from odoo import api, fields, models
 
-from ..tools.status import LEFT_STATES, RATE_STATES, REACHED_STATES
+from ..tools.status import LEFT_STATES, RATE_STATES, REACHED_STATES, REAL_OUTBOUND_DOMAIN
 
 # The partial indexes the day's figures, the period's first hour and its test messages
 # are read from. The test messages' own index keeps their count (shown when a number has
@@ -91,8 +91,8 @@ class OfitecWhatsappMessageStats(models.Model):
         outbound = [("direction", "=", "outbound")]
         inbound = [("direction", "=", "inbound")]
         today_in = inbound + [("create_date", ">=", midnight)]
-        edge = outbound + [
-            ("is_test", "=", False),
+        edge = [
+            *REAL_OUTBOUND_DOMAIN,
             ("sent_date", ">=", since),
             ("sent_date", "<", first_full_hour),
         ]

@@ -15,10 +15,10 @@ from the messages, should the counters ever drift (``odoo shell``:
 
 from odoo import api, fields, models
 
-from ..tools.status import RATE_STATES, REACHED_STATES, sql_in
+from ..tools.status import RATE_STATES, REACHED_STATES, REAL_OUTBOUND_SQL, sql_in
 
 # What the dashboard's delivery rate counts (see get_whatsapp_stats).
-_COUNTED = "direction = 'outbound' AND is_test IS NOT TRUE AND sent_date IS NOT NULL"
+_COUNTED = f"{REAL_OUTBOUND_SQL} AND sent_date IS NOT NULL"
 _SENT = sql_in("state", RATE_STATES)
 _REACHED = sql_in("state", REACHED_STATES)
 

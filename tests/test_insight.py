@@ -183,7 +183,13 @@ class TestInsightMeasures(InsightCase):
             self._message(minutes_to_read=minutes, config=self.config_sur, company=self.company_b)
 
     def _groups(self, user, groupby, domain=(), lazy=False):
-        measures = ["__count", "delivery_rate:avg", "read_rate:avg", f"{MEDIAN}:avg"]
+        measures = [
+            "__count",
+            "delivery_rate:avg",
+            "read_rate:avg",
+            "time_to_read:avg",
+            f"{MEDIAN}:avg",
+        ]
         Message = self.Message.with_user(user).with_context(
             allowed_company_ids=user.company_ids.ids
         )
@@ -247,6 +253,56 @@ class TestInsightMeasures(InsightCase):
         self.assertEqual(round(total["delivery_rate"], 1), round(100 * 8 / 9, 1))
         inbound = self.Message.search([("direction", "=", "inbound")])
         self.assertEqual(inbound.reply_command, "other")
+
+    def _column_numbers(self):
+        self.env.cr.execute(
+            "SELECT attname, attnum FROM pg_attribute"
+            " WHERE attrelid = 'ofitec_whatsapp_message'::regclass AND NOT attisdropped"
+        )
+        return dict(self.env.cr.fetchall())
+
+    def test_a_test_message_has_no_time_to_read(self):
+        """Test mode reached nobody: a read test message (a simulated read) counts in
+        neither the time to read nor its median."""
+        test = self._message(minutes_to_read=1000, is_test=True)
+        self.assertFalse(test.time_to_read)
+        self.assertFalse(test.time_to_read_median)
+        (total,) = self._groups(self.user_a, [])
+        self.assertEqual(total[MEDIAN], 5.0)  # 1 2 3 5 7 10 100, not 1000
+
+    def test_an_upgrade_rebuilds_a_column_defined_otherwise(self):
+        """A database made by an earlier version keeps its generated columns' old
+        expression (here, the one that counted test messages): the upgrade's ``init``
+        rebuilds them; run again, it changes nothing."""
+        self._message(minutes_to_read=1000, is_test=True)
+        self.env.flush_all()
+        old = (
+            "CASE WHEN direction = 'outbound' AND read_date IS NOT NULL"
+            " AND sent_date IS NOT NULL THEN GREATEST(EXTRACT(EPOCH FROM"
+            " (read_date - sent_date))::float8, 0) / 60 END"
+        )
+        self.env.cr.execute(
+            "ALTER TABLE ofitec_whatsapp_message"
+            " DROP COLUMN time_to_read, DROP COLUMN time_to_read_median,"
+            f" ADD COLUMN time_to_read float8 GENERATED ALWAYS AS ({old}) STORED,"
+            f" ADD COLUMN time_to_read_median float8 GENERATED ALWAYS AS ({old}) STORED"
+        )
+        self.env.invalidate_all()
+        (total,) = self._groups(self.user_a, [])
+        self.assertEqual(total[MEDIAN], 6.0, "the old definition counts the test message")
+        self.assertEqual(
+            self.Message._stale_generated_columns(), ["time_to_read", "time_to_read_median"]
+        )
+        self.Message._create_generated_columns()  # what init does at the upgrade
+        self.env.invalidate_all()
+        (total,) = self._groups(self.user_a, [])
+        self.assertEqual(total[MEDIAN], 5.0)
+        self.assertAlmostEqual(total["time_to_read"], 128 / 7)
+        # Idempotent: nothing is stale, and a second run rewrites nothing.
+        self.assertEqual(self.Message._stale_generated_columns(), [])
+        before = self._column_numbers()
+        self.Message._create_generated_columns()
+        self.assertEqual(self._column_numbers(), before)
 
 
 @tagged("post_install", "-at_install")

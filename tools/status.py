@@ -26,6 +26,8 @@ __all__ = [
     "LEFT_STATES",
     "RATE_STATES",
     "REACHED_STATES",
+    "REAL_OUTBOUND_DOMAIN",
+    "REAL_OUTBOUND_SQL",
     "STATUS_RANK",
     "TERMINAL_STATES",
     "message_state",
@@ -46,6 +48,11 @@ REACHED_STATES = ("delivered", "read")
 #: What the delivery rate counts: the messages the provider accepted or refused; of
 #: them, REACHED_STATES reached the phone.
 RATE_STATES = (*LEFT_STATES, FAILED)
+#: The messages the figures' rates and times count: real outbound ones. A test-mode
+#: message (``is_test``) never reached anyone, whatever state test mode gave it. As SQL
+#: (generated columns, the hourly counters' trigger) and as an ORM domain.
+REAL_OUTBOUND_SQL = "direction = 'outbound' AND is_test IS NOT TRUE"
+REAL_OUTBOUND_DOMAIN = (("direction", "=", "outbound"), ("is_test", "=", False))
 _STATE_OF = {"played": "read"}
 
 

@@ -13,7 +13,15 @@ from ..tools.schema import drop_indexes
 
 _logger = logging.getLogger(__name__)
 
-DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
+DATE_FIELDS = status_rule.DATE_FIELDS
+# Each date of a moved message: its own, or the batch's first of its status (``new``),
+# then kept in the statuses' order (tools.status).
+_DATES_SET = ",\n               ".join(
+    f"{field} = {expression}"
+    for field, expression in status_rule.sql_dates_in_order(
+        {field: f"COALESCE(m.{field}, new.{state}_at)" for state, field in DATE_FIELDS.items()}
+    ).items()
+)
 
 # A status stored by ``_ingest_batch``: its id, wamid, status and message (None: unknown).
 Stored = namedtuple("Stored", "id wamid status message_id")
@@ -21,9 +29,10 @@ Stored = namedtuple("Stored", "id wamid status message_id")
 # ``_ingest_batch``'s statement. ``stored``: the new statuses (ON CONFLICT skips those
 # stored before), linked to their messages when known; ``moved``: each message known
 # takes its highest new status under the forward-only rule (``rule``: tools.status as a
-# table; a terminal message never moves), each date set once. A failure moves nothing
-# here (it is not in ``rule``): the ORM applies it with its error.
-BATCH_SQL = """
+# table; a terminal message never moves), each date set once and none later than a
+# higher status's. A failure moves nothing here (it is not in ``rule``): the ORM applies
+# it with its error.
+BATCH_SQL = f"""
     WITH rule AS (
         SELECT * FROM unnest(%(rule_statuses)s::varchar[], %(rule_ranks)s::int[],
                              %(rule_states)s::varchar[]) AS r(status, rank, state)
@@ -61,9 +70,7 @@ BATCH_SQL = """
                             (SELECT rule.rank FROM rule WHERE rule.status = m.state), 0)
                    THEN new.state
                    ELSE m.state END,
-               sent_date = COALESCE(m.sent_date, new.sent_at),
-               delivered_date = COALESCE(m.delivered_date, new.delivered_at),
-               read_date = COALESCE(m.read_date, new.read_at),
+               {_DATES_SET},
                write_uid = %(uid)s,
                write_date = now() at time zone 'UTC'
           FROM new
@@ -290,10 +297,7 @@ class OfitecWhatsappStatus(models.Model):
         for record in self:
             status = record.status
             state = status_rule.message_state(status)
-            vals = {}
-            date_field = DATE_FIELDS.get(state)
-            if date_field and not message[date_field]:
-                vals[date_field] = record.timestamp or fields.Datetime.now()
+            vals = record._dates_for(message, DATE_FIELDS.get(state))
             errors = json.loads(record.errors or "[]")
             if status_rule.status_moves_forward(message.state, status):
                 vals["state"] = state
@@ -303,6 +307,17 @@ class OfitecWhatsappStatus(models.Model):
                 message.write(vals)
             if vals.get("state") == status_rule.FAILED:
                 message._on_failed_status(errors)
+
+    def _dates_for(self, message, date_field):
+        """The dates of ``message`` that this status changes: its own date when not set
+        yet, and those the statuses' order then moves (tools.status.dates_in_order)."""
+        self.ensure_one()
+        current = {field: message[field] for field in DATE_FIELDS.values()}
+        dates = dict(current)
+        if date_field and not dates[date_field]:
+            dates[date_field] = self.timestamp or fields.Datetime.now()
+        ordered = status_rule.dates_in_order(dates)
+        return {field: value for field, value in ordered.items() if value != current[field]}
 
     @api.model
     def _apply_pending(self, message):

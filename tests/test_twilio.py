@@ -2,6 +2,7 @@
 status callbacks and replies through the same pipeline as Meta's (issue 7)."""
 
 import json
+from datetime import timedelta
 from unittest.mock import patch
 
 from cryptography.fernet import Fernet
@@ -284,6 +285,32 @@ class TestTwilioWebhookProcessing(TwilioCase):
         self._twilio_receive(twilio_status_form(sid, "delivered"))
         self.assertEqual(message.state, "read", "statuses never go backwards")
         self.assertTrue(message.delivered_date)
+
+    def test_a_delivered_after_the_read_is_dated_at_the_read(self):
+        """Twilio's callbacks carry no time: each status is dated when it arrives. A
+        "delivered" that arrives after the "read" took place by the read: it takes
+        the read's date (never later), and the message stays read."""
+        with self.mock_twilio() as transport:
+            _action, message = self._sent_message(transport)
+        sid = message.whatsapp_message_id
+        read_at = message.sent_date + timedelta(minutes=2)
+        self._twilio_arrived(twilio_status_form(sid, "read"), read_at)
+        self._twilio_arrived(twilio_status_form(sid, "delivered"), read_at + timedelta(minutes=1))
+        self.assertEqual(
+            (message.state, message.delivered_date, message.read_date), ("read", read_at, read_at)
+        )
+        self.assertLessEqual(message.sent_date, message.delivered_date)
+
+    def _twilio_arrived(self, pairs, at):
+        """Store a Twilio POST as having arrived ``at`` (its date), and process it."""
+        event = self._twilio_deliver(pairs)
+        self.env.cr.execute(
+            "UPDATE ofitec_whatsapp_webhook_event SET create_date = %s WHERE id = %s",
+            (at, event.id),
+        )
+        event.invalidate_recordset(["create_date"])
+        self._process_webhooks()
+        self.assertEqual(event.state, "processed", event.error)
 
     def test_failed_and_undelivered_carry_the_error_code(self):
         with self.mock_twilio() as transport:

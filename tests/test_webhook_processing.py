@@ -3,6 +3,7 @@
 import itertools
 import json
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from unittest.mock import patch
 
@@ -144,10 +145,12 @@ class TestWebhookIdempotence(WebhookProcessingCase):
 
 class TestStatusOrder(WebhookProcessingCase):
     def test_shuffled_status_orders_end_in_read_with_each_date_set_once(self):
+        # Meta's times, after our record of the send (an earlier "delivered" would move
+        # that record back: test_dates_keep_the_order_of_the_statuses).
         stamps = {
-            "sent": meta_timestamp(minutes=-10),
-            "delivered": meta_timestamp(minutes=-8),
-            "read": meta_timestamp(minutes=-6),
+            "sent": meta_timestamp(minutes=1),
+            "delivered": meta_timestamp(minutes=2),
+            "read": meta_timestamp(minutes=4),
         }
         with self.mock_whatsapp_gateway() as gateway:
             for index, order in enumerate(itertools.permutations(["sent", "delivered", "read"])):
@@ -173,6 +176,62 @@ class TestStatusOrder(WebhookProcessingCase):
                     self.assertEqual(message.sent_date, sent_date)
                     self.assertTrue(self._statuses(wamid).mapped("applied"))
                     self.assertEqual(len(self._statuses(wamid)), 3)
+
+    def test_dates_keep_the_order_of_the_statuses(self):
+        """No date is later than a higher status's (tools.status.dates_in_order): a
+        "delivered" dated after the "read" takes the read's date, in two POSTs or in
+        one, in the batch's SQL or one by one, and for statuses that waited for their
+        message; a "delivered" dated before our record of the send moves it back."""
+        Status = type(self.Status)
+        for path in ("batch", "one by one"):
+            broken = patch.object(Status, "_ingest_batch", side_effect=RuntimeError("off"))
+            with (
+                self.subTest(path=path),
+                broken if path == "one by one" else nullcontext(),
+                self.mock_whatsapp_gateway() as gateway,
+            ):
+                self._check_dates_in_order(gateway, path.replace(" ", ""))
+
+    def _check_dates_in_order(self, gateway, tag):
+        def receive(wamid, *stamped):
+            statuses = [meta_status(wamid, status, at) for status, at in stamped]
+            event = self._receive(meta_payload(statuses=statuses))
+            self.assertEqual(event.state, "processed", event.error)
+
+        def assert_dates(message, sent, delivered, read):
+            self.assertEqual(
+                (message.state, message.sent_date, message.delivered_date, message.read_date),
+                ("read", sent, _dt(delivered), _dt(read)),
+            )
+
+        late = self._sent_text(gateway, f"wamid.OUT.LATE.{tag}")
+        at_read = meta_timestamp(late.sent_date, minutes=3)
+        receive(late.whatsapp_message_id, ("read", at_read))
+        receive(late.whatsapp_message_id, ("delivered", meta_timestamp(late.sent_date, minutes=5)))
+        assert_dates(late, late.sent_date, at_read, at_read)
+        both = self._sent_text(gateway, f"wamid.OUT.BOTH.{tag}")
+        at_read = meta_timestamp(both.sent_date, minutes=3)
+        at_delivered = meta_timestamp(both.sent_date, minutes=5)
+        receive(both.whatsapp_message_id, ("delivered", at_delivered), ("read", at_read))
+        assert_dates(both, both.sent_date, at_read, at_read)
+        early = self._sent_text(gateway, f"wamid.OUT.EARLY.{tag}")
+        at_delivered = meta_timestamp(early.sent_date, seconds=-30)
+        at_read = meta_timestamp(early.sent_date, minutes=1)
+        receive(early.whatsapp_message_id, ("delivered", at_delivered), ("read", at_read))
+        assert_dates(early, _dt(at_delivered), at_delivered, at_read)
+        # Statuses before their message has its wamid wait, then apply in the same order.
+        wamid = f"wamid.OUT.WAITED.{tag}"
+        at_read = meta_timestamp(minutes=3)
+        receive(wamid, ("read", at_read))
+        receive(wamid, ("delivered", meta_timestamp(minutes=5)))
+        self._open_window(MANAGER)
+        waited = self.Message.create(
+            {"direction": "outbound", "config_id": self.config.id, "phone": MANAGER, "body": "x"}
+        )
+        gateway.wamids[MANAGER] = [wamid]
+        self._run_queue()
+        self.assertEqual(waited.whatsapp_message_id, wamid)
+        assert_dates(waited, waited.sent_date, at_read, at_read)
 
     def test_one_post_of_many_statuses_applies_as_one_by_one_would(self):
         # Meta batches up to 1,000 statuses per POST: they are applied together, in a

@@ -17,11 +17,21 @@ so one rule serves both. The status model applies it one status at a time
 * ``cancelled`` (never sent) is terminal too. An unknown ``new`` status (``deleted``,
   ``warning``, a provider value we do not know) never moves anything; an unknown or
   empty ``current`` (the queue's ``queued``) ranks below ``sent``.
+
+Each status's date (``DATE_FIELDS``) is set once, by the first report of it, and the
+dates keep the statuses' order: **no date is later than the date of a higher status**
+(:func:`dates_in_order`, and :func:`sql_dates_in_order` for the batch's SQL). A status
+proves that the lower ones happened by its date, so a lower date that would be later
+takes the higher one's: a ``delivered`` reported after the ``read`` (Twilio's callbacks
+carry no time: each is dated when it arrives) is dated at the read, and our send's own
+record of ``sent`` is moved back to a ``delivered`` whose time (Meta's clock) is
+earlier. The order of arrival decides nothing.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DATE_FIELDS",
     "FAILED",
     "LEFT_STATES",
     "RATE_STATES",
@@ -30,8 +40,10 @@ __all__ = [
     "REAL_OUTBOUND_SQL",
     "STATUS_RANK",
     "TERMINAL_STATES",
+    "dates_in_order",
     "message_state",
     "rank_rows",
+    "sql_dates_in_order",
     "sql_in",
     "status_moves_forward",
 ]
@@ -54,6 +66,8 @@ RATE_STATES = (*LEFT_STATES, FAILED)
 REAL_OUTBOUND_SQL = "direction = 'outbound' AND is_test IS NOT TRUE"
 REAL_OUTBOUND_DOMAIN = (("direction", "=", "outbound"), ("is_test", "=", False))
 _STATE_OF = {"played": "read"}
+#: The message field each state's date goes in, lowest status first.
+DATE_FIELDS = {"sent": "sent_date", "delivered": "delivered_date", "read": "read_date"}
 
 
 def _name(value):
@@ -97,3 +111,33 @@ def sql_in(column, states):
     if not states or not all(state.isalpha() and state.islower() for state in states):
         raise ValueError(f"not a state set: {states!r}")
     return f"{column} IN ({', '.join(repr(state) for state in states)})"
+
+
+def dates_in_order(dates):
+    """``dates`` (``{date field: datetime or None}``, DATE_FIELDS' fields) with each
+    date no later than those of the higher statuses (see the module); an empty date
+    stays empty."""
+    ordered = dict(dates)
+    bound = None
+    for field in reversed(DATE_FIELDS.values()):
+        value = ordered.get(field)
+        if value:
+            value = min(value, bound) if bound else value
+            ordered[field] = bound = value
+    return ordered
+
+
+def sql_dates_in_order(values):
+    """The SQL of :func:`dates_in_order`: ``{date field: expression}`` from ``values``
+    (``{date field: SQL expression of its value}``, constants of the caller, never
+    input). ``LEAST`` ignores NULLs: an empty higher date bounds nothing."""
+    ordered, higher = {}, []
+    for field in reversed(DATE_FIELDS.values()):
+        own = values[field]
+        ordered[field] = (
+            f"CASE WHEN {own} IS NOT NULL THEN LEAST({own}, {', '.join(higher)}) END"
+            if higher
+            else own
+        )
+        higher.append(own)
+    return {field: ordered[field] for field in DATE_FIELDS.values()}

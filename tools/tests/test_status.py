@@ -1,13 +1,17 @@
 import unittest
+from datetime import datetime, timedelta
 
 from ofitec_whatsapp.tools.status import (
+    DATE_FIELDS,
     LEFT_STATES,
     RATE_STATES,
     REACHED_STATES,
     STATUS_RANK,
     TERMINAL_STATES,
+    dates_in_order,
     message_state,
     rank_rows,
+    sql_dates_in_order,
     sql_in,
     status_moves_forward,
 )
@@ -104,3 +108,45 @@ class TestStateSets(unittest.TestCase):
         for bad in ((), ("sent'; --",), ("Sent",)):
             with self.subTest(bad=bad), self.assertRaises(ValueError):
                 sql_in("state", bad)
+
+
+class TestDatesInOrder(unittest.TestCase):
+    T0 = datetime(2026, 3, 2, 12, 0)
+
+    def _dates(self, sent=None, delivered=None, read=None):
+        at = {"sent": sent, "delivered": delivered, "read": read}
+        return {
+            field: self.T0 + timedelta(minutes=at[state]) if at[state] is not None else None
+            for state, field in DATE_FIELDS.items()
+        }
+
+    def test_the_fields_follow_the_ranks(self):
+        self.assertEqual(list(DATE_FIELDS), sorted(DATE_FIELDS, key=STATUS_RANK.get))
+
+    def test_no_date_is_later_than_a_higher_one(self):
+        cases = [
+            # (sent, delivered, read) before -> after
+            ((0, 2, 5), (0, 2, 5)),  # in order: unchanged
+            ((0, 7, 5), (0, 5, 5)),  # a delivered after the read takes the read's date
+            ((3, 2, None), (2, 2, None)),  # our record of the send after the delivery
+            ((9, None, 5), (5, None, 5)),  # read without delivered: the send before it
+            ((9, 7, 5), (5, 5, 5)),
+            ((0, None, None), (0, None, None)),
+            ((None, 7, 5), (None, 5, 5)),  # an empty date stays empty
+        ]
+        for before, after in cases:
+            with self.subTest(before=before):
+                self.assertEqual(dates_in_order(self._dates(*before)), self._dates(*after))
+
+    def test_sql_follows_the_same_rule(self):
+        values = {field: f"v_{field}" for field in DATE_FIELDS.values()}
+        self.assertEqual(
+            sql_dates_in_order(values),
+            {
+                "sent_date": "CASE WHEN v_sent_date IS NOT NULL"
+                " THEN LEAST(v_sent_date, v_read_date, v_delivered_date) END",
+                "delivered_date": "CASE WHEN v_delivered_date IS NOT NULL"
+                " THEN LEAST(v_delivered_date, v_read_date) END",
+                "read_date": "v_read_date",
+            },
+        )

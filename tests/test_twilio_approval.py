@@ -1,7 +1,10 @@
 """Twilio numbers send outside the window only a Content WhatsApp approved (spec B6, B9)."""
 
+from odoo import fields
+
+from ..models.ofitec_whatsapp_config_setup import TEMPLATE_SYNC_CRONS
 from .common import WhatsAppCase
-from .twilio_common import CONTENT_SID, TwilioMixin, twilio_error
+from .twilio_common import CONTENT_SID, QUICK_REPLY_SID, TwilioMixin, twilio_error
 
 OUTSIDER = "+56922222222"  # the assignee; nobody wrote from this number
 
@@ -50,6 +53,41 @@ class TestTwilioApproval(TwilioMixin, WhatsAppCase):
         self.assertEqual(waiting.state, "sent")
         (form,) = self.transport.sent_to(OUTSIDER)
         self.assertEqual(form["ContentSid"], CONTENT_SID)
+
+    def test_another_content_sid_or_none_forgets_the_approval(self):
+        """What Twilio said of a Content does not hold for another one: clearing the
+        SID leaves the template as if never submitted; another SID too, and the
+        hourly sync runs now to read it. Saving the same SID keeps everything."""
+        template = self.urgent_template
+        approved = {
+            "twilio_approval_status": "approved",
+            "twilio_rejection_reason": "Old reason",
+            "twilio_error": "Old error",
+            "twilio_synced_at": fields.Datetime.now(),
+        }
+        never = dict.fromkeys(approved, False)
+        fields_read = list(approved)
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        cron = self.env.ref(TEMPLATE_SYNC_CRONS["twilio"])
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        template.write(approved)
+        template.write({"twilio_content_sid": f" {CONTENT_SID} "})  # the same SID
+        self.assertEqual(template.read(fields_read)[0], dict(approved, id=template.id))
+        template.twilio_content_sid = False
+        self.assertEqual(template.read(fields_read)[0], dict(never, id=template.id))
+        self.assertFalse(template._is_approved_for("twilio"))
+        self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]), "nothing to read")
+        template.write(approved)
+        template.twilio_content_sid = QUICK_REPLY_SID
+        self.assertEqual(template.read(fields_read)[0], dict(never, id=template.id))
+        self.assertTrue(Trigger.search([("cron_id", "=", cron.id)]), "read from Twilio now")
+        # That sync reads the new Content's approval.
+        self.transport.approvals[QUICK_REPLY_SID] = "approved"
+        self.env["ofitec.whatsapp.template"]._cron_sync_from_twilio()
+        self.assertEqual(template.twilio_approval_status, "approved")
+        self.assertEqual(
+            [r["path"].split("/")[3] for r in self._approval_requests()], [QUICK_REPLY_SID]
+        )
 
     def test_unknown_status_is_kept_as_text_and_waits(self):
         self.transport.approvals[CONTENT_SID] = "Some_New_Status"

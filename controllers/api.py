@@ -15,7 +15,7 @@ from odoo.http import request
 
 from ..models.ofitec_whatsapp_message_compose import WhatsAppInputError
 from ..tools import pgtext
-from .body import BodyTooLarge, read_body, too_large_headers
+from .body import BodyTooLarge, body_limit, read_body, too_large_headers
 
 _logger = logging.getLogger(__name__)
 
@@ -67,12 +67,26 @@ def _api(func):
     return wrapper
 
 
+def _too_large_error(error):
+    return ApiError(_("The body is too large."), status=413, headers=too_large_headers(error))
+
+
+def _too_large(error):
+    return _error(_too_large_error(error))
+
+
 def _api_route(path, method="POST"):
     """A route of the JSON API: plain HTTP (never ``type='json'``, which answers 200 on
-    errors), a logged-in user, no CSRF token (API clients have none) and no session
-    written back; errors mapped by ``_api``."""
+    errors), a logged-in user, no CSRF token (API clients have none), no session
+    written back and a body of ``MAX_BODY_BYTES`` at most; errors mapped by ``_api``."""
     route = http.route(
-        path, type="http", auth="user", methods=[method], csrf=False, save_session=False
+        path,
+        type="http",
+        auth="user",
+        methods=[method],
+        csrf=False,
+        save_session=False,
+        **body_limit(MAX_BODY_BYTES, _too_large),
     )
     return lambda func: route(_api(func))
 
@@ -84,9 +98,7 @@ def _read_json_object():
     try:
         raw = read_body(httprequest, MAX_BODY_BYTES)
     except BodyTooLarge as error:
-        raise ApiError(
-            _("The body is too large."), status=413, headers=too_large_headers(error)
-        ) from None
+        raise _too_large_error(error) from None
     if not raw.strip():
         return {}
     try:

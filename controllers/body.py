@@ -15,7 +15,12 @@ there, ``stream`` is not. So the limit is applied in two steps:
 
 A form-encoded body (Twilio's webhooks) is parsed by Odoo before the route runs, which
 empties the stream: it is rebuilt from the parsed form (every name, every value, in
-order), which is what Twilio signs (decoded values, spec B4.3).
+order), which is what Twilio signs (decoded values, spec B4.3). Odoo parses it whole,
+whatever its size (werkzeug sets no limit of its own), to pass its fields to the route
+as arguments; so the first step also runs before that, for the routes that declare
+their limit (``body_limit``, applied by ``models/ir_http.py``): a form declared too
+large is never parsed. A chunked form is parsed whole before any check can run (the
+server in front of Odoo bounds it, as above).
 """
 
 from urllib.parse import urlencode
@@ -31,14 +36,29 @@ class BodyTooLarge(Exception):
         self.drained = drained
 
 
-def read_body(httprequest, limit):
-    """The raw body bytes; :class:`BodyTooLarge` when over ``limit`` bytes."""
+def body_limit(limit, too_large):
+    """The routing options of a route whose body may not exceed ``limit`` bytes:
+    ``ir.http`` refuses a body declared larger before Odoo reads or parses it, with the
+    route's own answer, ``too_large(BodyTooLarge) -> Response``. Pass them to
+    ``http.route(**body_limit(...))``; the route still reads its body with
+    :func:`read_body` (a chunked body declares no length)."""
+    return {"body_limit": (limit, too_large)}
+
+
+def check_declared_length(httprequest, limit):
+    """:class:`BodyTooLarge` when the declared ``Content-Length`` is over ``limit``
+    (the body drained first when small enough, see the module); reads nothing else."""
     declared = httprequest.content_length or 0
     if declared > limit:
         drained = declared <= DRAIN_LIMIT_BYTES
         if drained:
             httprequest.get_data(cache=False)
         raise BodyTooLarge(drained)
+
+
+def read_body(httprequest, limit):
+    """The raw body bytes; :class:`BodyTooLarge` when over ``limit`` bytes."""
+    check_declared_length(httprequest, limit)
     raw = httprequest.get_data(cache=False)
     if not raw and httprequest.form:
         raw = urlencode(list(httprequest.form.items(multi=True))).encode()

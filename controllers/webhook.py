@@ -26,7 +26,7 @@ from odoo.http import request
 
 from ..tools.provider import WebhookAnswer, WebhookRequest
 from ..tools.webhook import WebhookPayloadError
-from .body import BodyTooLarge, read_body, too_large_headers
+from .body import BodyTooLarge, body_limit, read_body, too_large_headers
 
 _logger = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ def _text(body, status, headers=()):
 
 def _not_allowed():
     return _text("Method not allowed", 405, [("Allow", "GET, POST")])
+
+
+def _too_large(error):
+    return _text("Payload too large", 413, too_large_headers(error))
 
 
 def _run_after(response, job):
@@ -69,6 +73,7 @@ class WhatsappWebhookController(http.Controller):
         methods=["GET", "POST"],
         csrf=False,
         save_session=False,
+        **body_limit(MAX_BODY_BYTES, _too_large),
     )
     def whatsapp_webhook(self, config_id, **_kwargs):
         Config = request.env["ofitec.whatsapp.config"].sudo()
@@ -92,7 +97,7 @@ class WhatsappWebhookController(http.Controller):
         try:
             raw = read_body(httprequest, MAX_BODY_BYTES)
         except BodyTooLarge as error:
-            return _text("Payload too large", 413, too_large_headers(error))
+            return _too_large(error)
         query = httprequest.query_string.decode("latin-1")
         if not handler.verify(WebhookRequest(httprequest.headers, raw, httprequest.args, query)):
             config._record_signature_failure()

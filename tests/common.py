@@ -71,6 +71,21 @@ def send_held(message):
     message._finish_send(step, send_loop._call(step))
 
 
+@contextmanager
+def forms_parsed():
+    """The paths of the requests whose parameters (a form body's fields among them)
+    Odoo parsed meanwhile, in the test server's threads too (one process)."""
+    paths = []
+    parse = odoo.http.Request.get_http_params
+
+    def spy(http_request):
+        paths.append(http_request.httprequest.path)
+        return parse(http_request)
+
+    with patch.object(odoo.http.Request, "get_http_params", spy):
+        yield paths
+
+
 class RealNetworkCall(AssertionError):
     pass
 

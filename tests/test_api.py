@@ -2,11 +2,12 @@
 
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import WhatsAppHttpCase, meta_error
+from .common import WhatsAppHttpCase, forms_parsed, meta_error
 
 SEND = "/api/whatsapp/send_message"
 TEST_CONNECTION = "/api/whatsapp/test_connection"
@@ -244,6 +245,19 @@ class TestApi(WhatsAppHttpCase):
         self.assertEqual(self.env["ofitec.whatsapp.message"].search_count([]), count)
         # The connection is still usable afterwards.
         self.assertEqual(self._send({"phone": MANAGER, "body": "Hola"}).status_code, 201)
+
+    def test_a_form_over_the_limit_is_refused_before_odoo_parses_it(self):
+        """A form body (not JSON) is parsed whole by Odoo before the route runs: one
+        declared over the limit gets the API's 413 first, unparsed."""
+        count = self.env["ofitec.whatsapp.message"].search_count([])
+        body = urlencode({"phone": MANAGER, "body": "x" * 100_000}).encode()
+        with forms_parsed() as parsed:
+            response = self.url_open(
+                SEND, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
+        self.assertApiError(response, 413)
+        self.assertEqual(parsed, [])
+        self.assertEqual(self.env["ofitec.whatsapp.message"].search_count([]), count)
 
     def test_no_active_configuration(self):
         self.config.active = False

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from odoo.tests import common, tagged
 
+from .common import forms_parsed
 from .twilio_common import (
     TWILIO_AUTH_TOKEN,
     TwilioMixin,
@@ -51,6 +52,23 @@ class TestTwilioWebhookRoute(TwilioMixin, common.HttpCase):
             all_headers["X-Twilio-Signature"] = signature
         all_headers.update(headers or {})
         return self.opener.post(url, data=raw, headers=all_headers, timeout=60)
+
+    def test_a_form_declared_over_the_limit_is_refused_before_odoo_parses_it(self):
+        """Odoo parses a form body whole to pass its fields to the route: a form
+        declared over 3 MB is refused before that (ir.http), with the route's 413, and
+        the client, still sending, receives it. A normal form still goes through."""
+        webhook = f"/webhooks/whatsapp/{self.twilio_config.id}"
+        big = twilio_status_form("SM" + "c" * 32, "delivered") + [("Body", "x" * 3_200_000)]
+        with forms_parsed() as parsed:
+            response = self._post(big)
+            self.assertEqual((response.status_code, response.text), (413, "Payload too large"))
+            self.assertNotEqual(response.headers.get("Connection"), "close")
+            self.assertEqual(parsed, [], "the big form was never parsed")
+            self.assertFalse(self._events())
+            response = self._post(twilio_status_form("SM" + "d" * 32, "delivered"))
+            self.assertEqual((response.status_code, response.text), (200, EMPTY_TWIML))
+            self.assertEqual(parsed, [webhook])
+        self.assertEqual(len(self._events(state="received")), 1)
 
     def test_signed_status_is_stored_and_answered_with_empty_twiml(self):
         response = self._post(twilio_status_form("SM" + "a" * 32, "delivered"))

@@ -8,11 +8,13 @@ import polib
 
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
+from odoo.tools.translate import TranslationModuleReader
 
 from ..tools.errors import PermanentError, WhatsAppError
 from ..tools.twilio_webhook import ERROR_TITLES
 from .common import WhatsAppCase
 
+I18N = Path(__file__).resolve().parent.parent / "i18n"
 MANAGER = "+56911111111"
 ASSIGNEE = "+56922222222"
 NOTIFY_LOGGER = "odoo.addons.ofitec_whatsapp.models.ofitec_next_action_notify"
@@ -148,14 +150,32 @@ class TestSpanish(WhatsAppCase):
         )
 
 
+class _CheckoutExport(TranslationModuleReader):
+    """Odoo's export (``odoo --i18n-export``), minus the files in hidden folders of the
+    checkout: a .venv-test beside the code would lend its packages' ``_()`` to the addon."""
+
+    def _verified_module_filepaths(self, fname, path, root):
+        found = super()._verified_module_filepaths(fname, path, root)
+        if found[0] and any(part.startswith(".") for part in Path(found[2]).parts):
+            return None, None, None, None
+        return found
+
+
 @tagged("post_install", "-at_install")
 class TestTranslationFiles(TransactionCase):
+    def test_the_pot_lists_what_odoo_exports(self):
+        """A text of the code that the .pot lacks keeps its English: es.po's entry for it
+        is dropped as obsolete when Odoo loads es.po against the .pot."""
+        exported = {row[4] for row in _CheckoutExport(self.env.cr, modules=["ofitec_whatsapp"])}
+        template = {entry.msgid for entry in polib.pofile(str(I18N / "ofitec_whatsapp.pot"))}
+        self.assertEqual(sorted(exported - template), [], "texts missing from the .pot")
+        self.assertEqual(sorted(template - exported), [], ".pot entries the code no longer has")
+
     def test_every_spanish_entry_is_in_the_pot(self):
         """Odoo merges es.po with the .pot when it loads it (``PoFileReader``): an entry
         the .pot lacks becomes obsolete and its Spanish never reaches the user."""
-        i18n = Path(__file__).resolve().parent.parent / "i18n"
-        template = {entry.msgid for entry in polib.pofile(str(i18n / "ofitec_whatsapp.pot"))}
-        spanish = polib.pofile(str(i18n / "es.po"))
+        template = {entry.msgid for entry in polib.pofile(str(I18N / "ofitec_whatsapp.pot"))}
+        spanish = polib.pofile(str(I18N / "es.po"))
         missing = [e.msgid for e in spanish if not e.obsolete and e.msgid not in template]
         self.assertEqual(missing, [], "es.po entries missing from ofitec_whatsapp.pot")
         # The pure layer's titles shown to people (marked with tools.i18n._lt) are
@@ -178,7 +198,7 @@ class TestTranslationFiles(TransactionCase):
         tuteo = [e.msgstr for e in spanish if informal.search(e.msgstr)]
         self.assertEqual(tuteo, [], "Spanish texts that say tú")
         # One entry per text (msgfmt refuses a file with two; Odoo keeps one of them).
-        for catalog in (spanish, polib.pofile(str(i18n / "ofitec_whatsapp.pot"))):
+        for catalog in (spanish, polib.pofile(str(I18N / "ofitec_whatsapp.pot"))):
             msgids = [(e.msgctxt, e.msgid) for e in catalog if not e.obsolete]
             repeated = sorted({m for m in msgids if msgids.count(m) > 1})
             self.assertEqual(repeated, [], f"{catalog.fpath}: texts with two entries")

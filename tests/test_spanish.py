@@ -171,6 +171,15 @@ class TestTranslationFiles(TransactionCase):
         self.assertEqual(sorted(exported - template), [], "texts missing from the .pot")
         self.assertEqual(sorted(template - exported), [], ".pot entries the code no longer has")
 
+    def test_every_text_has_spanish(self):
+        """An empty entry shows English; a fuzzy one is msgmerge's guess, which Odoo loads
+        as if reviewed; an obsolete one (#~) is Spanish of a text the code no longer has."""
+        spanish = polib.pofile(str(I18N / "es.po"))
+        untranslated = [e.msgid for e in spanish if not e.msgstr or "fuzzy" in e.flags]
+        self.assertEqual(untranslated, [], "es.po entries without reviewed Spanish")
+        obsolete = [e.msgid for e in spanish.obsolete_entries()]
+        self.assertEqual(obsolete, [], "es.po entries for texts no longer in the code")
+
     def test_every_spanish_entry_is_in_the_pot(self):
         """Odoo merges es.po with the .pot when it loads it (``PoFileReader``): an entry
         the .pot lacks becomes obsolete and its Spanish never reaches the user."""

@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..tools import commands, provider, render, twilio_client
+from .ofitec_whatsapp_config_setup import TEMPLATE_SYNC_CRONS
 
 # Keys a template may use, with the sample values of the preview.
 TEMPLATE_KEYS = {
@@ -204,6 +205,20 @@ class OfitecWhatsappTemplate(models.Model):
             language=self.meta_language or "es",
             content_sid=(self.twilio_content_sid or "").strip() or None,
         )
+
+    def _forget_approval(self, provider, never, vals, sync):
+        """These templates now name another template at ``provider`` (another Meta name
+        or language, another Twilio Content SID): what the provider said of the old one
+        no longer holds, so its fields take the values ``never`` (what a template never
+        submitted shows) unless ``vals`` sets them. ``sync``: a new one is named; the
+        provider's sync cron runs now, as it may be approved already."""
+        reset = {name: value for name, value in never.items() if name not in vals}
+        if not self or not reset:
+            return
+        self.write(reset)
+        cron = self.env.ref(TEMPLATE_SYNC_CRONS[provider], raise_if_not_found=False)
+        if sync and cron:
+            cron.sudo()._trigger()
 
     def _is_approved_for(self, provider):
         """May this template be sent outside the 24-hour window by ``provider``: the one

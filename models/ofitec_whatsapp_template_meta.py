@@ -21,6 +21,23 @@ _logger = logging.getLogger(__name__)
 APPROVED = "APPROVED"
 EXPECTED_CATEGORY = "UTILITY"
 SYNC_FIELDS = TEMPLATE_FIELDS + ("quality_score", "rejected_reason")
+# What a template never submitted to Meta shows: what another name or language leaves,
+# as Meta approves a template by its name and language, and everything it said was said
+# of the template they named before.
+NEVER_SUBMITTED = {
+    "meta_template_id": False,
+    "meta_status": False,
+    "meta_category": False,
+    "meta_quality": False,
+    "meta_rejected_reason": False,
+    "meta_error": False,
+    "meta_synced_at": False,
+}
+
+
+def _meta_key(name, language):
+    """What Meta knows a template by: its name and its language (``es`` by default)."""
+    return ((name or "").strip(), (language or "es").strip())
 
 
 class OfitecWhatsappTemplateMeta(models.Model):
@@ -43,6 +60,23 @@ class OfitecWhatsappTemplateMeta(models.Model):
     meta_synced_at = fields.Datetime(string="Last Sync", readonly=True, copy=False)
     meta_category_changed = fields.Boolean(compute="_compute_meta_category_changed")
     meta_account_missing = fields.Boolean(compute="_compute_meta_account_missing")
+
+    def write(self, vals):
+        if "meta_template_name" not in vals and "meta_language" not in vals:
+            return super().write(vals)
+        changed = self.filtered(lambda t: t._meta_key_after(vals) != t._meta_key_after({}))
+        result = super().write(vals)
+        named = any(changed.mapped("meta_template_name"))
+        changed._forget_approval("meta", NEVER_SUBMITTED, vals, sync=named)
+        return result
+
+    def _meta_key_after(self, vals):
+        """Meta's key of this template once ``vals`` is written."""
+        self.ensure_one()
+        return _meta_key(
+            vals.get("meta_template_name", self.meta_template_name),
+            vals.get("meta_language", self.meta_language),
+        )
 
     @api.depends("meta_category")
     def _compute_meta_category_changed(self):

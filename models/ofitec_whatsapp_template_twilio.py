@@ -17,7 +17,6 @@ from ..tools import twilio_content
 from ..tools.errors import AuthError, WhatsAppError
 from ..tools.templates import TemplateSubmissionError
 from .ofitec_next_action_report import reader_lang
-from .ofitec_whatsapp_config_setup import TEMPLATE_SYNC_CRONS
 from .ofitec_whatsapp_template import TEMPLATE_KEYS
 
 _logger = logging.getLogger(__name__)
@@ -58,20 +57,8 @@ class OfitecWhatsappTemplateTwilio(models.Model):
         sid = (vals["twilio_content_sid"] or "").strip()
         changed = self.filtered(lambda t: (t.twilio_content_sid or "").strip() != sid)
         result = super().write(vals)
-        changed._forget_twilio_approval(vals, sid)
+        changed._forget_approval("twilio", NEVER_SUBMITTED, vals, sync=bool(sid))
         return result
-
-    def _forget_twilio_approval(self, vals, sid):
-        """These templates' Content SID changed: what Twilio said of the old Content no
-        longer holds (``NEVER_SUBMITTED``, unless ``vals`` sets it). A new SID is read
-        from Twilio soon (the hourly sync runs now): it may be approved already."""
-        reset = {name: value for name, value in NEVER_SUBMITTED.items() if name not in vals}
-        if not self or not reset:
-            return
-        self.write(reset)
-        cron = self.env.ref(TEMPLATE_SYNC_CRONS["twilio"], raise_if_not_found=False)
-        if sid and cron:
-            cron.sudo()._trigger()
 
     @api.depends_context("company")
     def _compute_twilio_account_missing(self):

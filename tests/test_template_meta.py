@@ -10,8 +10,10 @@ from unittest.mock import patch
 
 import requests
 
+from odoo import fields
 from odoo.exceptions import UserError
 
+from ..models.ofitec_whatsapp_config_setup import TEMPLATE_SYNC_CRONS
 from .common import META_WABA_ID, WhatsAppCase, meta_payload
 
 GRAPH = "https://graph.facebook.com/v23.0"
@@ -206,6 +208,44 @@ class TestTemplateMeta(WhatsAppCase):
         )
         self.assertTrue(self.welcome.meta_category_changed)
         self.assertTrue(self.urgent.meta_synced_at)
+
+    def test_another_name_or_language_forgets_what_meta_said(self):
+        """Meta approves a template by its name and language: what it said under the
+        old ones does not hold for the new ones. Another name or language leaves the
+        template as if never submitted, and the sync cron runs now to read the new one
+        (it may be approved already); an empty name has nothing to read. Saving the
+        same name and language keeps everything."""
+        template = self.urgent
+        said = {
+            "meta_template_id": "1",
+            "meta_status": "APPROVED",
+            "meta_category": "UTILITY",
+            "meta_quality": "GREEN",
+            "meta_rejected_reason": "NONE",
+            "meta_error": "Old error",
+            "meta_synced_at": fields.Datetime.now(),
+        }
+        never = dict.fromkeys(said, False)
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        cron = self.env.ref(TEMPLATE_SYNC_CRONS["meta"])
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        name = template.meta_template_name
+        template.write(said)
+        template.write({"meta_template_name": f" {name} ", "meta_language": "es"})
+        self.assertEqual(template.read(list(said))[0], dict(said, id=template.id))
+        self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]))
+        template.meta_language = "es_MX"
+        self.assertEqual(template.read(list(said))[0], dict(never, id=template.id))
+        self.assertFalse(template._is_approved_for("meta"))
+        self.assertTrue(Trigger.search([("cron_id", "=", cron.id)]), "read from Meta now")
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        template.write(said)
+        template.meta_template_name = False
+        self.assertEqual(template.read(list(said))[0], dict(never, id=template.id))
+        self.assertFalse(Trigger.search([("cron_id", "=", cron.id)]), "nothing to read")
+        # A name and its status set together (a sync, an import) are kept as written.
+        template.write({"meta_template_name": name, "meta_status": "PENDING"})
+        self.assertEqual(template.meta_status, "PENDING")
 
     @staticmethod
     def _refuse_the_token(graph):

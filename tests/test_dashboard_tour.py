@@ -125,6 +125,14 @@ class TestWhatsappInsightTour(WhatsappTourCase):
 
 
 @tagged("post_install", "-at_install")
+class TestWhatsappInsightEmptyTour(WhatsappTourCase):
+    def test_an_empty_chart_shows_its_help(self):
+        self._create_records()  # test messages, none failed
+        self.assertFalse(self.env["ofitec.whatsapp.message"].search([("state", "=", "failed")]))
+        self.start_tour("/web", "ofitec_whatsapp_insight_empty_tour", login="admin")
+
+
+@tagged("post_install", "-at_install")
 class TestWhatsappInsightTourSpanish(WhatsappTourCase):
     def test_whatsapp_insight_tour_in_spanish(self):
         self.env["res.lang"]._activate_lang("es_ES")

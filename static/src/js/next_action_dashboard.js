@@ -13,7 +13,7 @@ import { browser } from "@web/core/browser/browser";
 import { patch } from "@web/core/utils/patch";
 import { useService } from "@web/core/utils/hooks";
 import { _lt } from "@web/core/l10n/translation";
-import { onWillStart, onWillUnmount, useState } from "@odoo/owl";
+import { markup, onWillStart, onWillUnmount, useState } from "@odoo/owl";
 import { NextActionDashboard } from "@ofitec_next_action/js/dashboard";
 
 export const REFRESH_INTERVAL_MS = 1000;
@@ -156,6 +156,11 @@ patch(NextActionDashboard.prototype, "ofitec_whatsapp.NextActionDashboard", {
             key,
             Boolean(stats.delivery_test),
         ]);
+        if (action.help) {
+            // An action returned by a method is plain data: its help is HTML that the
+            // action service marks as such only for actions it loads itself.
+            action.help = markup(action.help);
+        }
         return this.actionService.doAction(action);
     },
 });

@@ -142,3 +142,27 @@ tour.register(
         errorTitle: "Título del error",
     })
 );
+
+// A chart with nothing to draw shows the action's help as text, not as HTML source: the
+// action comes from a method (action_open_insight), and its help is marked HTML here.
+tour.register("ofitec_whatsapp_insight_empty_tour", { test: true, url: "/web" }, [
+    ...tour.stepUtils.goToAppSteps(
+        "ofitec_next_action.ofitec_next_action_menu_root",
+        "Open the Next Actions app"
+    ),
+    {
+        content: "Open the failures by error: there are none",
+        trigger: ".o_whatsapp_insight_links .o_whatsapp_failures_link",
+        run: "click",
+    },
+    {
+        content: "The help is rendered, not shown as HTML source",
+        trigger: ".o_view_nocontent .o_view_nocontent_smiling_face",
+        run() {
+            const text = $(".o_view_nocontent").text();
+            if (text.includes("<p") || text.includes("o_view_nocontent_smiling_face")) {
+                console.error(`the help shows its HTML: ${text}`);
+            }
+        },
+    },
+]);

@@ -183,6 +183,8 @@ class OfitecNextAction(models.Model):
                 "type": kind,
                 "sticky": kind != "success",
                 "className": "o_whatsapp_notification",
+                # The form shows the queued reminder in its WhatsApp tab at once.
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
 

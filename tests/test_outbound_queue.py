@@ -290,6 +290,7 @@ class TestQueueing(QueueCase):
             self.assertNoWhatsApp(gateway)
         self.assertEqual(result["params"]["type"], "success")
         self.assertIn("Paula Manager", result["params"]["message"])
+        self.assertEqual(result["params"]["next"]["tag"], "soft_reload")  # the tab shows it
         messages = self._messages(action)
         self.assertEqual(len(messages), 2)
         self.assertEqual(set(messages.mapped("state")), {"queued"})

@@ -10,7 +10,7 @@ move the action in Odoo. Outbound messages go through a reliable queue (row lock
 retries with backoff, rate limits, the 24-hour window) and every message, status
 and reply is kept as history.
 """,
-    "version": "16.0.1.0.0",
+    "version": "16.0.1.0.1",
     "category": "Productivity/Discuss",
     "author": "OFITEC",
     "website": "https://github.com/ofitec/ofitec_whatsapp",

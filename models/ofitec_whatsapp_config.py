@@ -85,14 +85,16 @@ class OfitecWhatsappConfig(models.Model):
     message_count = fields.Integer(compute="_compute_message_count")
     synonyms_ok = fields.Char(
         string="Synonyms of OK",
-        default="sí, si, vale, confirmo, de acuerdo",
+        default=commands.DEFAULT_CONFIG_SYNONYMS[commands.CMD_OK],
         help="Comma-separated words accepted as OK (besides OK itself).",
     )
     synonyms_completed = fields.Char(
         string="Synonyms of COMPLETADO",
-        default="hecho, listo, terminado, terminada, completada",
+        default=commands.DEFAULT_CONFIG_SYNONYMS[commands.CMD_COMPLETED],
     )
-    synonyms_cancel = fields.Char(string="Synonyms of CANCELAR", default="anular, cancelado")
+    synonyms_cancel = fields.Char(
+        string="Synonyms of CANCELAR", default=commands.DEFAULT_CONFIG_SYNONYMS[commands.CMD_CANCEL]
+    )
     # The webhook log is for managers only (like its model's access rights).
     webhook_event_ids = fields.One2many(
         "ofitec.whatsapp.webhook.event",

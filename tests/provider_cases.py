@@ -44,7 +44,7 @@ REPLY_CASES = [
     ReplyCase("button COMPLETADO", MANAGER, "button", "completed", "completed", ANSWER_COMPLETED),
     ReplyCase("button CANCELAR", MANAGER, "button", "cancel", "cancelled", ANSWER_CANCEL),
     ReplyCase("text OK", MANAGER, "text", "OK", "in_progress", ANSWER_OK),
-    ReplyCase("text synonym", MANAGER, "text", "listo", "completed", ANSWER_COMPLETED),
+    ReplyCase("text synonym", MANAGER, "text", "hecho", "completed", ANSWER_COMPLETED),
     ReplyCase("text quoting the notification", MANAGER, "quoted", "cancelar", "cancelled",
               ANSWER_CANCEL),
     ReplyCase("other text gets the help", MANAGER, "text", "Hola, ¿qué tal?", "pending", None),

@@ -1,12 +1,15 @@
 """Replies to notifications: commands, routing, permissions, answers, opt-out."""
 
+import importlib.util
 import itertools
 import json
+from pathlib import Path
 from unittest.mock import patch
 
 from odoo.addons.bus.models.bus import channel_with_db, json_dump
 
 from ..models.ofitec_whatsapp_message_inbound import _RECIPIENT_INDEXES, REPLY_CANDIDATES_SQL
+from ..tools import commands
 from ..tools.commands import make_button_payload
 from .common import (
     WhatsAppCase,
@@ -143,10 +146,48 @@ class TestReplyCommands(ReplyCase):
         calls = self._spy("action_mark_completed")
         variants = [
             "COMPLETADO", "completado", "Completádo!!", "🎉 completado 🎉", " COMPLETADA ",
-            "hecho", "HECHO", "Listo", "listo.", "terminado", "TERMINADO",
+            "hecho", "HECHO", "terminado", "TERMINADO", "Terminada.",
         ]  # fmt: skip
         self._check_variants(variants, "completed", ANSWER_COMPLETED)
         self.assertEqual(len(calls), len(variants))
+
+    def test_chilean_acknowledgements_never_complete(self):
+        """In Chile "listo", "ya" and "dale" answer "ok, understood" as often as "done":
+        they start the action (OK), they never complete it."""
+        calls = self._spy("action_mark_completed")
+        self._check_variants(["Listo", "listo.", "Ya", "¡Dale!"], "in_progress", ANSWER_OK)
+        self.assertEqual(calls, [])
+
+    def test_the_upgrade_moves_listo_where_nobody_changed_the_words(self):
+        """16.0.1.0.1's migration: a number with 16.0.1.0.0's words gets the new ones;
+        a number whose words somebody changed keeps them."""
+        path = Path(__file__).resolve().parent.parent / "migrations/16.0.1.0.1/post-migrate.py"
+        spec = importlib.util.spec_from_file_location("ofitec_whatsapp_migrate_16_0_1_0_1", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        former = commands.FORMER_CONFIG_SYNONYMS
+        untouched = self.config
+        changed = self.config.copy({"name": "Other number", "phone_number_id": "990000000099"})
+        untouched.write(
+            {
+                "synonyms_ok": former[commands.CMD_OK],
+                "synonyms_completed": former[commands.CMD_COMPLETED],
+            }
+        )
+        changed.write({"synonyms_ok": "sí, vamos", "synonyms_completed": "listo, finiquitado"})
+        self.env.flush_all()
+        migration.migrate(self.env.cr, "16.0.1.0.0")
+        self.env.invalidate_all()
+        self.assertEqual(
+            (untouched.synonyms_ok, untouched.synonyms_completed),
+            (
+                commands.DEFAULT_CONFIG_SYNONYMS[commands.CMD_OK],
+                commands.DEFAULT_CONFIG_SYNONYMS[commands.CMD_COMPLETED],
+            ),
+        )
+        self.assertEqual(
+            (changed.synonyms_ok, changed.synonyms_completed), ("sí, vamos", "listo, finiquitado")
+        )
 
     def test_cancel_variants(self):
         calls = self._spy("action_cancel")
@@ -156,13 +197,13 @@ class TestReplyCommands(ReplyCase):
 
     def test_synonym_added_in_the_configuration(self):
         action = self._notify()
-        self._write(MANAGER_WA, "Dale")
+        self._write(MANAGER_WA, "Vamos")
         self.assertEqual(action.status, "pending")
         self.assertIn("*OK*", self._answers(MANAGER).body)
         self._answers(MANAGER).write({"state": "cancelled"})
-        self.config.synonyms_ok = (self.config.synonyms_ok or "") + ", dale"
+        self.config.synonyms_ok = (self.config.synonyms_ok or "") + ", vamos"
         self.config.synonyms_completed = "finiquitado"
-        self._write(MANAGER_WA, "¡Dale!")
+        self._write(MANAGER_WA, "¡Vamos!")
         self.assertEqual(action.status, "in_progress")
         self.assertAnswer(MANAGER, ANSWER_OK)
         self._write(MANAGER_WA, "FINIQUITADO")
@@ -490,7 +531,7 @@ class TestReplyEffects(ReplyCase):
         )
         action = self._notify(whatsapp_recipient_ids=[(6, 0, contractor.ids)])
         calls = self._spy("action_mark_completed")
-        self._write(CONTRACTOR_WA, "Listo")
+        self._write(CONTRACTOR_WA, "Terminado")
         self.assertEqual(action.status, "completed")
         self.assertEqual(calls, [(action.ids, self.bot.id)])
         self.assertEqual(action.write_uid, self.bot)

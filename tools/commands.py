@@ -25,7 +25,9 @@ __all__ = [
     "BUTTON_COMMANDS",
     "COMMANDS",
     "COMMAND_WORDS",
+    "DEFAULT_CONFIG_SYNONYMS",
     "DEFAULT_SYNONYMS",
+    "FORMER_CONFIG_SYNONYMS",
     "MAX_ACTION_REF",
     "ParsedCommand",
     "make_button_payload",
@@ -59,10 +61,14 @@ DEFAULT_SYNONYMS = {
     "confirmo": CMD_OK,
     "confirmado": CMD_OK,
     "de acuerdo": CMD_OK,
+    # In Chile "listo", "ya" and "dale" acknowledge ("ok, understood") at least as often
+    # as they report a task done: an acknowledgement must never close an action.
+    "listo": CMD_OK,
+    "ya": CMD_OK,
+    "dale": CMD_OK,
     "completado": CMD_COMPLETED,
     "completada": CMD_COMPLETED,
     "hecho": CMD_COMPLETED,
-    "listo": CMD_COMPLETED,
     "terminado": CMD_COMPLETED,
     "terminada": CMD_COMPLETED,
     "cancelar": CMD_CANCEL,
@@ -71,6 +77,19 @@ DEFAULT_SYNONYMS = {
     "anular": CMD_CANCEL,
     "stop": CMD_STOP,
     "baja": CMD_STOP,
+}
+
+#: What a new WhatsApp number's synonym fields show (words of DEFAULT_SYNONYMS, which
+#: apply whatever the fields say; the fields add words, they remove none).
+DEFAULT_CONFIG_SYNONYMS = {
+    CMD_OK: "sí, si, vale, confirmo, de acuerdo, listo, ya, dale",
+    CMD_COMPLETED: "hecho, terminado, terminada, completada",
+    CMD_CANCEL: "anular, cancelado",
+}
+#: What earlier versions put there, replaced at the upgrade when nobody changed it.
+FORMER_CONFIG_SYNONYMS = {
+    CMD_OK: "sí, si, vale, confirmo, de acuerdo",
+    CMD_COMPLETED: "hecho, listo, terminado, terminada, completada",
 }
 
 #: Largest action number accepted (PostgreSQL ``integer``).

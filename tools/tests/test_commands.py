@@ -60,12 +60,18 @@ class TestParseCommand(unittest.TestCase):
             "completádo",
             "Completada",
             "hecho",
-            "LISTO!",
+            "HECHO!",
             "terminado",
             "Terminada",
         ):
             with self.subTest(text=text):
                 self.assertEqual(parse_command(text), (CMD_COMPLETED, None))
+
+    def test_chilean_acknowledgements_are_ok(self):
+        """ "listo", "ya", "dale": "ok, understood" in Chile; they never complete."""
+        for text in ("LISTO!", "listo", "Ya", "¡Dale!"):
+            with self.subTest(text=text):
+                self.assertEqual(parse_command(text), (CMD_OK, None))
 
     def test_cancel_and_stop(self):
         for text in ("CANCELAR", "cancelado", "Anular"):
@@ -129,10 +135,11 @@ class TestParseCommand(unittest.TestCase):
         self.assertEqual(parse_command("no puedo", extra), (CMD_CANCEL, None))
         # Defaults still there, and extras do not leak into later calls.
         self.assertEqual(parse_command("ok", extra), (CMD_OK, None))
-        self.assertEqual(parse_command("dale"), (None, None))
+        self.assertEqual(parse_command("vamos"), (None, None))
 
     def test_extra_synonyms_override_and_disable(self):
-        self.assertEqual(parse_command("listo", {"listo": CMD_OK}), (CMD_OK, None))
+        self.assertEqual(parse_command("listo", {"listo": CMD_COMPLETED}), (CMD_COMPLETED, None))
+        self.assertEqual(parse_command("listo"), (CMD_OK, None))
         self.assertEqual(parse_command("si", {"si": None}), (None, None))
         self.assertEqual(parse_command("si"), (CMD_OK, None))
         self.assertEqual(DEFAULT_SYNONYMS["si"], CMD_OK)

@@ -30,7 +30,7 @@ def _is_node_id(value):
 
 class OfitecWhatsappConfig(models.Model):
     _name = "ofitec.whatsapp.config"
-    _description = "WhatsApp Configuration"
+    _description = "WhatsApp Number"
     _order = "sequence, id"
 
     # ------------------------------------------------------------------

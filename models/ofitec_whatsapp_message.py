@@ -43,7 +43,8 @@ class OfitecWhatsappMessage(models.Model):
             ("template", "Approved Template"),
             ("other", "Other"),
         ],
-        help="What was (or will be) sent: decided at send time by the 24-hour window.",
+        help="Outbound: what was (or will be) sent, decided at send time by the 24-hour "
+        "window. Inbound: a text, or a tap on a reply button.",
     )
     whatsapp_message_id = fields.Char(
         string="WhatsApp Message ID", index=True, copy=False, readonly=True

@@ -14,7 +14,9 @@ from ..tools.status import LEFT_STATES, sql_in
 DEFERRED_KEY = "ofitec_whatsapp_inbound_deferred"
 
 # What a WhatsApp user wrote, as stored in the history.
-_INBOUND_TYPES = {"text": "text", "button": "template", "interactive": "interactive"}
+# What the person sent, as the message's type: a tap on a reply button is one, whether
+# the buttons came with a template ("button") or an interactive message.
+_INBOUND_TYPES = {"text": "text", "button": "interactive", "interactive": "interactive"}
 
 
 # Whom a reply comes from, among the people sent a notification: one look-up per batch

@@ -285,7 +285,7 @@ class TestUnstorableCharacters(ReplyCase):
         inbound = self._write(
             MANAGER_WA, payload=payload[:7] + "\x00" + payload[7:] + "\ud800", button_text="\x00"
         )
-        self.assertEqual(inbound.message_type, "template")
+        self.assertEqual(inbound.message_type, "interactive")  # a reply button's tap
         self.assertEqual(action.status, "completed")
         self.assertAnswer(MANAGER, ANSWER_COMPLETED)
 

@@ -130,9 +130,10 @@ class OfitecWhatsappMessageQueue(models.Model):
         """Record what the provider answered (ORM, this thread)."""
         self.ensure_one()
         # Reasons stored on the message are read by the action's people: their language.
-        return self._in_notes_lang()._finish_send_checked(step, outcome)
+        return self._in_notes_lang()._finish_send_in_lang(step, outcome)
 
-    def _finish_send_checked(self, step, outcome):
+    def _finish_send_in_lang(self, step, outcome):
+        """``_finish_send`` itself, in the environment's language (the notes')."""
         self.ensure_one()
         result, error = outcome
         if (

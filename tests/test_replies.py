@@ -165,7 +165,7 @@ class TestReplyCommands(ReplyCase):
         spec = importlib.util.spec_from_file_location("ofitec_whatsapp_migrate_16_0_1_0_1", path)
         migration = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(migration)
-        former = commands.FORMER_CONFIG_SYNONYMS
+        former = {command: words for command, words in migration.FORMER.values()}
         untouched = self.config
         changed = self.config.copy({"name": "Other number", "phone_number_id": "990000000099"})
         untouched.write(

@@ -27,7 +27,6 @@ __all__ = [
     "COMMAND_WORDS",
     "DEFAULT_CONFIG_SYNONYMS",
     "DEFAULT_SYNONYMS",
-    "FORMER_CONFIG_SYNONYMS",
     "MAX_ACTION_REF",
     "ParsedCommand",
     "make_button_payload",
@@ -85,11 +84,6 @@ DEFAULT_CONFIG_SYNONYMS = {
     CMD_OK: "sí, si, vale, confirmo, de acuerdo, listo, ya, dale",
     CMD_COMPLETED: "hecho, terminado, terminada, completada",
     CMD_CANCEL: "anular, cancelado",
-}
-#: What earlier versions put there, replaced at the upgrade when nobody changed it.
-FORMER_CONFIG_SYNONYMS = {
-    CMD_OK: "sí, si, vale, confirmo, de acuerdo",
-    CMD_COMPLETED: "hecho, listo, terminado, terminada, completada",
 }
 
 #: Largest action number accepted (PostgreSQL ``integer``).

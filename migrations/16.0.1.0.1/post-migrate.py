@@ -7,13 +7,19 @@ changed keeps them.
 
 from odoo.addons.ofitec_whatsapp.tools import commands
 
-FIELDS = {commands.CMD_OK: "synonyms_ok", commands.CMD_COMPLETED: "synonyms_completed"}
+#: column -> (its command, what 16.0.1.0.0 put there)
+FORMER = {
+    "synonyms_ok": (commands.CMD_OK, "sí, si, vale, confirmo, de acuerdo"),
+    "synonyms_completed": (
+        commands.CMD_COMPLETED,
+        "hecho, listo, terminado, terminada, completada",
+    ),
+}
 
 
 def migrate(cr, version):
-    for command, former in commands.FORMER_CONFIG_SYNONYMS.items():
-        column = FIELDS[command]
+    for column, (command, former) in FORMER.items():
         cr.execute(
-            f"UPDATE ofitec_whatsapp_config SET {column} = %s WHERE {column} = %s",  # noqa: S608
+            f"UPDATE ofitec_whatsapp_config SET {column} = %s WHERE {column} = %s",
             (commands.DEFAULT_CONFIG_SYNONYMS[command], former),
         )
